@@ -1,0 +1,553 @@
+"""Architecture configuration: YAML presets -> frozen, validated dataclasses.
+
+Strict loading: every key must be declared in a schema class below (unknown key = error naming
+the file and the key path), every value is type- and range-checked (a negative resistance, TMR
+<= 0, a 0 Hz clock, a probability outside [0, 1] are rejected), and every error is one line:
+``FILE: key.path: got VALUE; allowed: WHAT``.
+
+Presets compose: a preset may list ``parts:`` (paths relative to the preset) that are deep-merged
+in order, then the preset's own keys override them, then ``--set key.path=value`` overrides go
+through the same validation. Each key remembers which file set it, so errors name the right file.
+
+Why frozen dataclasses and not pydantic: the schema is small, the loader below is ~150 lines,
+and it gives exactly the one-line messages the project wants without a heavy dependency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from pnmsim.errors import ConfigError
+
+
+def spec(default: Any = dataclasses.MISSING, doc: str = "", *, gt: float | None = None,
+         ge: float | None = None, le: float | None = None, lt: float | None = None) -> Any:
+    """A schema field with a doc line and numeric bounds checked at load time."""
+    md = {"doc": doc, "gt": gt, "ge": ge, "le": le, "lt": lt}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: default, metadata=md)
+    return field(default=default, metadata=md)
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True, kw_only=True)
+class MTJConfig:
+    """One magnetic tunnel junction (nominal values; variation is separate)."""
+
+    r_parallel_ohm: float = spec(doc="resistance in the parallel (P) state", gt=0)
+    tmr: float = spec(doc="tunnel magnetoresistance ratio (R_AP - R_P) / R_P, e.g. 1.5 = 150 %",
+                      gt=0)
+    delta: float = spec(doc="thermal stability factor E_b / (k_B T)", gt=0)
+    ic0_ua: float = spec(doc="critical switching current at 0 K", gt=0)
+    tau_d_ns: float = spec(doc="characteristic precessional switching time", gt=0)
+    tau0_ns: float = spec(1.0, doc="attempt time of thermally activated switching", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariationConfig:
+    """Device-to-device (per MTJ) and cycle-to-cycle variation, as relative sigmas (CV)."""
+
+    distribution: Literal["lognormal", "normal"] = spec("lognormal", doc="shape of d2d spread")
+    r_parallel_sigma: float = spec(0.0, doc="CV of R_P across devices", ge=0, lt=1)
+    tmr_sigma: float = spec(0.0, doc="CV of TMR across devices", ge=0, lt=1)
+    ic0_sigma: float = spec(0.0, doc="CV of I_c0 across devices", ge=0, lt=1)
+    delta_sigma: float = spec(0.0, doc="CV of Delta across devices", ge=0, lt=1)
+    pulse_jitter_sigma: float = spec(0.0, doc="cycle-to-cycle CV of write pulse width", ge=0, lt=1)
+    current_jitter_sigma: float = spec(0.0, doc="cycle-to-cycle CV of write current", ge=0, lt=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SynapseConfig:
+    """The two-MTJ synapse cell and how it is read and written."""
+
+    v_read_v: float = spec(doc="read voltage |u| driven on each branch", gt=0, le=1.5)
+    read_ns: float = spec(doc="read pulse width (current integration window)", gt=0)
+    v_write_v: float = spec(doc="write driver voltage across the series path", gt=0, le=5)
+    r_access_ohm: float = spec(doc="access transistors' on-resistance in the write path", ge=0)
+    zero_encoding: Literal["pp", "apap"] = spec(
+        "pp", doc="physical encoding written for weight 0 at initialisation")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrayConfig:
+    """Crossbar tiles and how a layer is spread over them."""
+
+    tile_rows: int = spec(doc="synapse rows (inputs) per tile", gt=0, le=4096)
+    tile_cols: int = spec(doc="synapse columns (outputs) per tile", gt=0, le=4096)
+    max_tiles: int = spec(4096, doc="tiles on the chip; a network needing more does not fit",
+                          gt=0)
+    partial_sums: Literal["digital", "analog"] = spec(
+        "digital", doc="combine split columns after ADC (digital) or by current summation")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeripheryConfig:
+    """Drivers, converters and sense circuits around each tile."""
+
+    adc_bits: int = spec(doc="ADC resolution for non-ternary outputs", gt=0, le=16)
+    adcs_per_tile: int = spec(doc="ADCs shared by a tile's columns (1..tile_cols)", gt=0)
+    dac_bits: int = spec(doc="DAC resolution for backprop errors", gt=0, le=16)
+    input_dac_bits: int = spec(8, doc="DAC resolution of real-valued first-layer inputs", gt=0,
+                               le=16)
+    forward_sensing: Literal["comparators", "adc"] = spec(
+        "comparators", doc="inference forward: 2 comparators per neuron (BN folded) or ADC")
+    training_forward_sensing: Literal["adc"] = spec(
+        "adc", doc="training forward digitises pre-activations for batch-norm statistics")
+    adc_range_sigmas: float = spec(4.0, doc="ADC full scale in std-devs of the sensed signal",
+                                   gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateConfig:
+    """How the stochastic GXNOR update is turned into write pulses."""
+
+    scheme: Literal["outer_product", "per_cell"] = spec(
+        doc="outer_product: row pulse from |delta|, column gate from x; per_cell: periphery dW")
+    pulse_mapping: Literal["exact", "affine"] = spec(
+        doc="exact: t = P_sw^-1(tanh(m|nu|/L)); affine: t = t0 + k|nu|")
+    affine_t0_ns: float | None = spec(None, doc="affine offset; null = least-squares fit", ge=0)
+    affine_k_ns: float | None = spec(None, doc="affine slope per unit |nu|; null = fit", ge=0)
+    m: float = spec(3.0, doc="GXNOR DST nonlinearity m in tanh(m|nu|/L)", gt=0)
+    p_max: float = spec(0.999, doc="probability of the saturating pulse used for kappa >= 1",
+                        gt=0, lt=1)
+    max_pulse_ns: float = spec(20.0, doc="longest write pulse the drivers can produce", gt=0)
+    lr: float = spec(0.01, doc="learning rate of the simulate command's update phase", ge=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostEntry:
+    """Price of one action of one component class."""
+
+    energy_pj: float = spec(doc="energy per action", ge=0)
+    latency_cycles: int = spec(0, doc="cycles the action occupies its component", ge=0)
+
+
+COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
+    # class: actions the hardware model counts (every one must be priced in the preset)
+    "synapse": ("read_fj", "write_fj"),
+    "row_driver": ("drive", "write_pulse"),
+    "col_driver": ("drive", "write_pulse"),
+    "dac": ("convert",),
+    "comparator": ("compare",),
+    "adc": ("convert",),
+    "accumulator": ("add",),
+    "digital": ("bn", "grad_mac", "optimizer"),
+    "buffer": ("read", "write"),
+    "periphery_memory": ("read", "write"),
+    "bus": ("transfer",),
+    "controller": ("issue",),
+}
+ARRAY_SCOPE: frozenset[str] = frozenset(
+    {"synapse", "row_driver", "col_driver", "dac", "comparator", "adc"})
+"""Component classes counted in 'array-level' TOPs/W: the synapse arrays and the drivers and
+sense circuits they need (the scope of the paper's 18.3 / 3 TOPs/W figures)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemConfig:
+    """Digital system around the tiles: buffers, bus and controller."""
+
+    bus_words_per_cycle: int = spec(doc="words the shared inter-tile bus moves per cycle", gt=0)
+    controller_issue_slots: int = spec(1, doc="tile operations the controller issues at once",
+                                       gt=0)
+    batch_size: int = spec(100, doc="samples per mini-batch in the simulate update phase", gt=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchConfig:
+    """A complete architecture preset."""
+
+    name: str = spec(doc="preset name")
+    description: str = spec("", doc="one-line description")
+    clock_mhz: float = spec(doc="controller and periphery clock", gt=0, le=100000)
+    ops_per_mac: int = spec(2, doc="ops counted per synapse multiply-accumulate", gt=0)
+    mtj: MTJConfig = spec(doc="MTJ device")
+    variation: VariationConfig = spec(VariationConfig(), doc="device variation")
+    synapse: SynapseConfig = spec(doc="two-MTJ synapse cell")
+    array: ArrayConfig = spec(doc="crossbar tiles")
+    periphery: PeripheryConfig = spec(doc="converters and sense circuits")
+    update: UpdateConfig = spec(doc="weight update scheme")
+    system: SystemConfig = spec(doc="buffers, bus, controller")
+    costs: dict[str, dict[str, CostEntry]] = spec(doc="energy/latency per (class, action)")
+
+    def cost(self, cls: str, action: str) -> CostEntry:
+        return self.costs[cls][action]
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Origins:
+    """Remembers which file set each key path (for error messages)."""
+
+    def __init__(self, default: str) -> None:
+        self.default = default
+        self.by_path: dict[str, str] = {}
+
+    def of(self, path: str) -> str:
+        p = path
+        while p:
+            if p in self.by_path:
+                return self.by_path[p]
+            p = p.rsplit(".", 1)[0] if "." in p else ""
+        return self.default
+
+
+def _merge(base: dict, over: dict, origin: str | None, origins: _Origins,
+           prefix: str = "") -> dict:
+    """Deep-merge ``over`` into ``base``; record ``origin`` for the keys it sets (None: keep the
+    origins already recorded, as for a part loaded by a nested call)."""
+    out = dict(base)
+    for k, v in over.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v, origin, origins, path + ".")
+        else:
+            out[k] = v
+            if origin is not None:
+                origins.by_path[path] = origin
+                if isinstance(v, dict):
+                    _record(v, origin, origins, path + ".")
+    return out
+
+
+def _record(d: dict, origin: str, origins: _Origins, prefix: str) -> None:
+    for k, v in d.items():
+        origins.by_path[f"{prefix}{k}"] = origin
+        if isinstance(v, dict):
+            _record(v, origin, origins, f"{prefix}{k}.")
+
+
+def _read_yaml(path: Path, shown: str) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(shown, "(file)", str(path), "an existing YAML file") from None
+    except OSError as e:
+        raise ConfigError(shown, "(file)", str(path), f"a readable file ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
+        raise ConfigError(shown, where, getattr(e, "problem", str(e)),
+                          "well-formed YAML") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(shown, "(top level)", data, "a mapping of keys")
+    return data
+
+
+def _load_tree(path: Path, origins: _Origins, seen: tuple[Path, ...] = ()) -> dict:
+    shown = _display(path)
+    if path.resolve() in seen:
+        raise ConfigError(shown, "parts", str(path), "parts without cycles")
+    data = _read_yaml(path, shown)
+    parts = data.pop("parts", [])
+    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+        raise ConfigError(shown, "parts", parts, "a list of YAML paths relative to this file")
+    merged: dict = {}
+    for p in parts:
+        sub = _load_tree((path.parent / p), origins, seen + (path.resolve(),))
+        merged = _merge(merged, sub, None, origins)
+    return _merge(merged, data, shown, origins)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping with keys {', '.join(f.name for f in dataclasses.fields(tp))}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, path: str, origins: _Origins, md: dict | None = None) -> Any:
+    src = origins.of(path)
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(src, path, value, _type_name(tp))
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, path, origins, md)
+            except ConfigError:
+                continue
+        raise ConfigError(src, path, value, _type_name(tp))
+    if origin is dict:
+        _, vt = get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(src, path, value, "a mapping")
+        return {str(k): _convert(vt, v, f"{path}.{k}", origins) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, origins)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(src, path, value, "true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(src, path, value, "an integer" + _bounds(md))
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(src, path, value, "a number" + _bounds(md))
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ConfigError(src, path, value, "a finite number" + _bounds(md))
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(src, path, value, "a string")
+        return value
+    if md is not None:
+        _check_bounds(value, md, src, path)
+    return value
+
+
+def _bounds(md: dict | None) -> str:
+    if not md:
+        return ""
+    parts = []
+    if md.get("gt") is not None:
+        parts.append(f"> {md['gt']}")
+    if md.get("ge") is not None:
+        parts.append(f">= {md['ge']}")
+    if md.get("lt") is not None:
+        parts.append(f"< {md['lt']}")
+    if md.get("le") is not None:
+        parts.append(f"<= {md['le']}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _check_bounds(value: float, md: dict, src: str, path: str) -> None:
+    ok = True
+    if md.get("gt") is not None and not value > md["gt"]:
+        ok = False
+    if md.get("ge") is not None and not value >= md["ge"]:
+        ok = False
+    if md.get("lt") is not None and not value < md["lt"]:
+        ok = False
+    if md.get("le") is not None and not value <= md["le"]:
+        ok = False
+    if not ok:
+        doc = md.get("doc", "")
+        raise ConfigError(src, path, value, f"a value{_bounds(md)}" + (f" ({doc})" if doc else ""))
+
+
+def _build(cls: type, data: Any, path: str, origins: _Origins) -> Any:
+    src = origins.of(path) if path else origins.default
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(src, path or "(top level)", data, _type_name(cls))
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in fields:
+            kp = f"{path}.{k}" if path else str(k)
+            raise ConfigError(origins.of(kp), kp, data[k],
+                              f"known keys of {path or 'the preset'}: {', '.join(fields)}")
+    kwargs = {}
+    for name, f in fields.items():
+        kp = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], kp, origins, dict(f.metadata))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(src, kp, "(missing)", f"a required value: {_type_name(hints[name])}"
+                              + (f" ({f.metadata.get('doc')})" if f.metadata.get("doc") else ""))
+    return cls(**kwargs)
+
+
+def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
+    """Constraints between keys and the completeness of the cost table."""
+    if cfg.periphery.adcs_per_tile > cfg.array.tile_cols:
+        raise ConfigError(origins.of("periphery.adcs_per_tile"), "periphery.adcs_per_tile",
+                          cfg.periphery.adcs_per_tile, f"1..array.tile_cols ({cfg.array.tile_cols})")
+    if cfg.array.tile_cols % cfg.periphery.adcs_per_tile:
+        raise ConfigError(origins.of("periphery.adcs_per_tile"), "periphery.adcs_per_tile",
+                          cfg.periphery.adcs_per_tile,
+                          f"a divisor of array.tile_cols ({cfg.array.tile_cols})")
+    for cls, actions in cfg.costs.items():
+        if cls not in COMPONENT_CLASSES:
+            raise ConfigError(origins.of(f"costs.{cls}"), f"costs.{cls}", cls,
+                              "one of " + ", ".join(COMPONENT_CLASSES))
+        for a in actions:
+            if a not in COMPONENT_CLASSES[cls]:
+                raise ConfigError(origins.of(f"costs.{cls}.{a}"), f"costs.{cls}.{a}", a,
+                                  f"actions of {cls}: " + ", ".join(COMPONENT_CLASSES[cls]))
+    for cls, actions in COMPONENT_CLASSES.items():
+        for a in actions:
+            if a not in cfg.costs.get(cls, {}):
+                raise ConfigError(origins.default, f"costs.{cls}.{a}", "(missing)",
+                                  "an entry {energy_pj, latency_cycles}: every action the "
+                                  "hardware counts must be priced")
+    up = cfg.update
+    if up.pulse_mapping == "affine" and (up.affine_t0_ns is None) != (up.affine_k_ns is None):
+        raise ConfigError(origins.of("update.affine_k_ns"), "update.affine_k_ns",
+                          up.affine_k_ns, "both affine_t0_ns and affine_k_ns set, or both null")
+    i_min = cfg.synapse.v_write_v / (
+        2 * cfg.mtj.r_parallel_ohm * (1 + cfg.mtj.tmr) + cfg.synapse.r_access_ohm) * 1e6
+    if i_min <= cfg.mtj.ic0_ua * (1 + 3 * cfg.variation.ic0_sigma):
+        raise ConfigError(origins.of("synapse.v_write_v"), "synapse.v_write_v",
+                          cfg.synapse.v_write_v,
+                          f"a write voltage whose weakest series current ({i_min:.1f} uA through "
+                          f"AP+AP+access) exceeds I_c0 ({cfg.mtj.ic0_ua} uA, +3 sigma): writes "
+                          "must be in the precessional regime")
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """Parse one ``key.path=value`` override; the value is a YAML scalar/flow value."""
+    if "=" not in item:
+        raise ConfigError("--set", item, item, "key.path=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError("--set", key or "(empty)", item, "key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _apply_set(tree: dict, key: str, value: Any, origins: _Origins) -> dict:
+    parts = key.split(".")
+    cls: Any = ArchConfig
+    node = tree
+    for i, p in enumerate(parts):
+        allowed: list[str]
+        if dataclasses.is_dataclass(cls):
+            allowed = [f.name for f in dataclasses.fields(cls)]
+            if p not in allowed:
+                where = ".".join(parts[:i]) or "the preset"
+                raise ConfigError("--set", key, value, f"known keys of {where}: "
+                                  + ", ".join(allowed))
+            hint = typing.get_type_hints(cls)[p]
+        elif get_origin(cls) is dict:
+            hint = get_args(cls)[1]
+        else:
+            raise ConfigError("--set", key, value, f"a path ending at {'.'.join(parts[:i])}")
+        if i == len(parts) - 1:
+            node[p] = value
+        else:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        cls = hint
+    origins.by_path[key] = "--set"
+    return tree
+
+
+ARCH_DIR = Path(__file__).resolve().parent.parent / "arch_configs"
+DEFAULT_ARCH = "reference"
+
+
+def builtin_archs() -> list[str]:
+    return sorted(p.stem for p in ARCH_DIR.glob("*.yaml"))
+
+
+def resolve_arch_path(name_or_path: str | Path | None) -> Path:
+    if name_or_path is None:
+        name_or_path = DEFAULT_ARCH
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    cand = ARCH_DIR / f"{name_or_path}.yaml"
+    if cand.exists():
+        return cand
+    raise ConfigError(str(name_or_path), "(arch)", str(name_or_path),
+                      "a YAML file path or a preset name: " + ", ".join(builtin_archs()))
+
+
+def load_arch_tree(name_or_path: str | Path | None = None,
+                   overrides: typing.Sequence[str] = ()) -> tuple[dict, _Origins]:
+    path = resolve_arch_path(name_or_path)
+    origins = _Origins(_display(path))
+    tree = _load_tree(path, origins)
+    for item in overrides:
+        k, v = parse_set(item)
+        tree = _apply_set(tree, k, v, origins)
+    return tree, origins
+
+
+def load_arch(name_or_path: str | Path | None = None,
+              overrides: typing.Sequence[str] = ()) -> ArchConfig:
+    """Load, compose, override and validate an architecture preset."""
+    tree, origins = load_arch_tree(name_or_path, overrides)
+    tree.pop("source", None)
+    cfg = _build(ArchConfig, tree, "", origins)
+    _check_cross(cfg, origins)
+    return cfg
+
+
+def with_overrides(cfg: ArchConfig, overrides: typing.Sequence[str]) -> ArchConfig:
+    """Apply ``key.path=value`` overrides to an already loaded config (validated again)."""
+    origins = _Origins("--set")
+    tree = to_dict(cfg)
+    for item in overrides:
+        k, v = parse_set(item)
+        tree = _apply_set(tree, k, v, origins)
+    out = _build(ArchConfig, tree, "", origins)
+    _check_cross(out, origins)
+    return out
+
+
+def to_dict(cfg: Any) -> Any:
+    """Plain-data view of a config (for YAML/JSON dumps)."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, dict):
+        return {k: to_dict(v) for k, v in cfg.items()}
+    return cfg
+
+
+def dump_yaml(cfg: ArchConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def describe_schema() -> list[tuple[str, str, str]]:
+    """(key path, type, doc) of every parameter, for docs and `pnmsim validate --schema`."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                walk(tp, f"{prefix}{f.name}.")
+            else:
+                rows.append((prefix + f.name, _type_name(tp), f.metadata.get("doc", "")))
+
+    walk(ArchConfig, "")
+    return rows
