@@ -160,6 +160,8 @@ class SystemConfig:
     controller_issue_slots: int = spec(1, doc="tile operations the controller issues at once",
                                        gt=0)
     batch_size: int = spec(100, doc="samples per mini-batch in the simulate update phase", gt=0)
+    digital_lanes: int = spec(64, doc="parallel fp32 units of the digital periphery (BN, "
+                              "gradients, optimiser)", gt=0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -393,7 +395,8 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
     """Constraints between keys and the completeness of the cost table."""
     if cfg.periphery.adcs_per_tile > cfg.array.tile_cols:
         raise ConfigError(origins.of("periphery.adcs_per_tile"), "periphery.adcs_per_tile",
-                          cfg.periphery.adcs_per_tile, f"1..array.tile_cols ({cfg.array.tile_cols})")
+                          cfg.periphery.adcs_per_tile,
+                          f"1..array.tile_cols ({cfg.array.tile_cols})")
     if cfg.array.tile_cols % cfg.periphery.adcs_per_tile:
         raise ConfigError(origins.of("periphery.adcs_per_tile"), "periphery.adcs_per_tile",
                           cfg.periphery.adcs_per_tile,
@@ -426,6 +429,15 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
                           "must be in the precessional regime")
 
 
+def _check_read(cfg: ArchConfig, origins: _Origins) -> None:
+    i_read = cfg.synapse.v_read_v / cfg.mtj.r_parallel_ohm * 1e6
+    if i_read >= 0.5 * cfg.mtj.ic0_ua:
+        raise ConfigError(origins.of("synapse.v_read_v"), "synapse.v_read_v",
+                          cfg.synapse.v_read_v,
+                          f"a read voltage whose read current V_rd/R_P ({i_read:.1f} uA) stays "
+                          f"below I_c0/2 ({cfg.mtj.ic0_ua / 2:g} uA): reads must not disturb")
+
+
 def parse_set(item: str) -> tuple[str, Any]:
     """Parse one ``key.path=value`` override; the value is a YAML scalar/flow value."""
     if "=" not in item:
@@ -438,6 +450,11 @@ def parse_set(item: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str):
+        try:   # YAML 1.1 reads 1e-3 (no decimal point) as a string; on the command line
+            value = float(value)   # a user means the number
+        except ValueError:
+            pass
     return key, value
 
 
@@ -508,6 +525,7 @@ def load_arch(name_or_path: str | Path | None = None,
     tree.pop("source", None)
     cfg = _build(ArchConfig, tree, "", origins)
     _check_cross(cfg, origins)
+    _check_read(cfg, origins)
     return cfg
 
 
@@ -520,6 +538,7 @@ def with_overrides(cfg: ArchConfig, overrides: typing.Sequence[str]) -> ArchConf
         tree = _apply_set(tree, k, v, origins)
     out = _build(ArchConfig, tree, "", origins)
     _check_cross(out, origins)
+    _check_read(out, origins)
     return out
 
 

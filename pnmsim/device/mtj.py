@@ -275,7 +275,8 @@ def sample_devices(
     if any(not s >= 0.0 for s in sigmas):
         raise ValueError(f"sigmas must be >= 0, got {sigmas}")
     nominals = (r_p_ohm, tmr, ic0_ua, delta)
-    vals = [_sample_one(shp, n, s, distribution, rng) for n, s in zip(nominals, sigmas)]
+    vals = [_sample_one(shp, n, s, distribution, rng)
+            for n, s in zip(nominals, sigmas, strict=True)]
     return DeviceSample(r_p_ohm=vals[0], tmr=vals[1], ic0_ua=vals[2], delta=vals[3])
 
 
