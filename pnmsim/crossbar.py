@@ -1,0 +1,290 @@
+"""Functional model of a two-MTJ synapse crossbar (one layer's weight matrix).
+
+Orientation: ``rows`` are inputs (driven lines), ``cols`` are outputs (sensed lines), so the
+ideal forward read is ``x @ W`` with ``W`` of shape (rows, cols). A layer larger than one tile is
+one :class:`Crossbar`; the tile grid only decides how partial sums are formed
+(:meth:`Crossbar.read_blocks`) and how actions are counted (``pnmsim.hw``).
+
+Every operation returns its values **and** the counts of the hardware actions it performed
+(:class:`Counts`), which the cost table prices in :mod:`pnmsim.results`.
+
+Physics (science.md §4): a cell is two MTJs with per-device conductances G1, G2; the GXNOR read
+drives branch 1 with ``u = x V_rd`` and branch 2 with ``-u``, so the line current is
+``I = V_rd * sum_j x_j (G1 - G2)_j``; with no variation this is exactly
+``V_rd * dG * (x @ W)``, ``dG = 1/R_P - 1/R_AP``. The read energy of a cell is
+``u^2 (G1 + G2) t_read`` (both branches conduct; nothing flows where the gate ``x = 0`` is closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pnmsim import kernels
+from pnmsim.config import ArchConfig
+from pnmsim.device import mtj
+
+# V^2 * S * ns = 1e-9 J = 1e6 fJ
+_FJ_PER_V2_S_NS = 1e6
+
+
+@dataclass
+class Counts:
+    """Hardware actions performed by one crossbar operation (additive)."""
+
+    mvms: int = 0               # matrix-vector products (one per input vector)
+    active_inputs: int = 0      # driven lines with a non-zero input, summed over vectors
+    read_fj: float = 0.0        # synapse read energy, integrated from the device physics
+    pulses: int = 0             # write pulses applied to cells
+    switched: int = 0           # MTJs that flipped
+    write_fj: float = 0.0       # synapse write energy V*I*t
+    pulse_ns_total: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def __iadd__(self, other: Counts) -> Counts:
+        self.mvms += other.mvms
+        self.active_inputs += other.active_inputs
+        self.read_fj += other.read_fj
+        self.pulses += other.pulses
+        self.switched += other.switched
+        self.write_fj += other.write_fj
+        self.pulse_ns_total += other.pulse_ns_total
+        for k, v in other.extra.items():
+            self.extra[k] = self.extra.get(k, 0.0) + v
+        return self
+
+
+class PulseMapper:
+    """Turns the fractional GXNOR step |nu| (in units of the level step L) into a pulse width.
+
+    ``exact``: invert the MTJ switching curve, t = P_sw^-1(tanh(m |nu|/L)), at the nominal
+    current of a +-1 cell (P + AP + access in series) — the periphery does not know each
+    device's parameters, so variation and the state dependence of the current make the realised
+    probability differ from tanh (the effect the paper studies).
+    ``affine``: t = t0 + k |nu|/L, letting the MTJ's own curve stand in for tanh; (t0, k) from the
+    preset or, when null, a least-squares fit (science.md §4).
+    A step of one whole level or more (kappa >= 1) gets the saturating pulse t(p_max): [open] in
+    the paper; this realisation is documented in README and arch_configs.
+    """
+
+    def __init__(self, arch: ArchConfig) -> None:
+        d, s, u = arch.mtj, arch.synapse, arch.update
+        r_ref = d.r_parallel_ohm * (2 + d.tmr) + s.r_access_ohm
+        self.i_ref_ua = s.v_write_v / r_ref * 1e6
+        self.i_ratio = self.i_ref_ua / d.ic0_ua
+        self.delta = d.delta
+        self.tau_d_ns = d.tau_d_ns
+        self.m = u.m
+        self.mapping = u.pulse_mapping
+        self.max_pulse_ns = u.max_pulse_ns
+        self.t_sat = float(min(mtj.pulse_for_probability(u.p_max, self.i_ratio, d.delta,
+                                                         d.tau_d_ns), u.max_pulse_ns))
+        if u.pulse_mapping == "affine":
+            if u.affine_t0_ns is None:
+                t0, k, _ = mtj.affine_pulse_fit(d.delta, self.i_ratio, d.tau_d_ns, m=u.m)
+                self.t0, self.k = float(t0), float(k)
+            else:
+                self.t0, self.k = float(u.affine_t0_ns), float(u.affine_k_ns)  # type: ignore
+
+    def pulse_ns(self, nu_abs: np.ndarray, kappa_abs: np.ndarray | None = None) -> np.ndarray:
+        """Pulse widths (ns) for fractional steps ``nu_abs`` in [0, 1) (units of L)."""
+        nu = np.asarray(nu_abs, dtype=np.float64)
+        if self.mapping == "exact":
+            p = np.tanh(self.m * nu)
+            t = mtj.pulse_for_probability(np.minimum(p, 1 - 1e-12), self.i_ratio, self.delta,
+                                          self.tau_d_ns)
+        else:
+            t = np.where(nu > 0, self.t0 + self.k * nu, 0.0)
+        t = np.minimum(np.asarray(t, dtype=np.float64), self.max_pulse_ns)
+        t = np.where(nu > 0, t, 0.0)
+        if kappa_abs is not None:
+            t = np.where(kappa_abs >= 1, self.t_sat, t)
+        return t
+
+
+class Crossbar:
+    """The synapse matrix of one layer: MTJ states and per-device parameters."""
+
+    def __init__(self, rows: int, cols: int, arch: ArchConfig, rng: np.random.Generator,
+                 binary: bool = False) -> None:
+        self.rows, self.cols = rows, cols
+        self.arch = arch
+        self.binary = binary
+        d, v = arch.mtj, arch.variation
+        shape = (rows, cols)
+        kw = dict(r_p_ohm=d.r_parallel_ohm, tmr=d.tmr, ic0_ua=d.ic0_ua, delta=d.delta,
+                  sigma_r_p=v.r_parallel_sigma, sigma_tmr=v.tmr_sigma, sigma_ic0=v.ic0_sigma,
+                  sigma_delta=v.delta_sigma, distribution=v.distribution)
+        self.m1 = mtj.sample_devices(shape, rng=rng, **kw)
+        self.m2 = mtj.sample_devices(shape, rng=rng, **kw)
+        self.rp1 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
+        self.rap1 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m1.r_p_ohm, self.m1.tmr))
+        self.rp2 = np.ascontiguousarray(self.m2.r_p_ohm, dtype=np.float64)
+        self.rap2 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m2.r_p_ohm, self.m2.tmr))
+        self.dg_nominal = float(mtj.delta_conductance_s(d.r_parallel_ohm, d.tmr))
+        zero = 1 if arch.synapse.zero_encoding == "pp" else 0   # weight 0 in its encoding
+        self.s1 = np.full(shape, zero, dtype=np.int8)
+        self.s2 = np.full(shape, zero, dtype=np.int8)
+        self._gdiff: np.ndarray | None = None
+        self._gsum: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ state
+    def set_weights(self, w: np.ndarray) -> None:
+        """Program logical weights: +1 = (P, AP), -1 = (AP, P), 0 = (P, P) or (AP, AP)."""
+        w = np.asarray(w)
+        if w.shape != (self.rows, self.cols):
+            raise ValueError(f"weights of shape {w.shape}, crossbar is {(self.rows, self.cols)}")
+        if np.any(np.abs(w) > 1) or (self.binary and np.any(w == 0)):
+            raise ValueError("weights must be in {-1, 0, +1} ({-1, +1} for binary)")
+        zero = 1 if self.arch.synapse.zero_encoding == "pp" else 0
+        self.s1 = np.where(w > 0, 1, np.where(w < 0, 0, zero)).astype(np.int8)
+        self.s2 = np.where(w > 0, 0, np.where(w < 0, 1, zero)).astype(np.int8)
+        self._invalidate()
+
+    def weights(self) -> np.ndarray:
+        return (self.s1 - self.s2).astype(np.int8)
+
+    def _invalidate(self) -> None:
+        self._gdiff = None
+        self._gsum = None
+
+    def _conductances(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._gdiff is None:
+            g1 = np.where(self.s1 == 1, 1.0 / self.rp1, 1.0 / self.rap1)
+            g2 = np.where(self.s2 == 1, 1.0 / self.rp2, 1.0 / self.rap2)
+            self._gdiff = g1 - g2
+            self._gsum = g1 + g2
+        return self._gdiff, self._gsum  # type: ignore[return-value]
+
+    def effective_weights(self) -> np.ndarray:
+        """(G1 - G2) / dG_nominal: equals the logical weights exactly without variation."""
+        gdiff, _ = self._conductances()
+        return gdiff / self.dg_nominal
+
+    # ------------------------------------------------------------------ reads
+    def read(self, x: np.ndarray) -> tuple[np.ndarray, Counts]:
+        """Forward read: line currents (A), shape (M, cols), for inputs x (M, rows) in
+        units of V_rd (ternary {-1,0,1}, or DAC levels in [-1, 1] for real inputs)."""
+        gdiff, gsum = self._conductances()
+        x = np.asarray(x)
+        v = self.arch.synapse.v_read_v
+        cur = v * (x @ gdiff)
+        return cur, self._read_counts(x, gsum)
+
+    def read_t(self, d: np.ndarray) -> tuple[np.ndarray, Counts]:
+        """Transposed read: currents on the rows (M, rows) for column drives d (M, cols) in
+        units of V_rd (DAC levels in [-1, 1])."""
+        gdiff, gsum = self._conductances()
+        d = np.asarray(d)
+        v = self.arch.synapse.v_read_v
+        cur = v * (d @ gdiff.T)
+        return cur, self._read_counts(d, gsum.T)
+
+    def read_blocks(self, x: np.ndarray, tile_rows: int) -> tuple[np.ndarray, Counts]:
+        """Forward read split by row tiles: partial currents (n_row_tiles, M, cols)."""
+        gdiff, gsum = self._conductances()
+        v = self.arch.synapse.v_read_v
+        n = -(-self.rows // tile_rows)
+        out = np.empty((n, x.shape[0], self.cols), dtype=np.result_type(x, gdiff))
+        for b in range(n):
+            r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
+            out[b] = v * (x[:, r0:r1] @ gdiff[r0:r1])
+        return out, self._read_counts(x, gsum)
+
+    def _read_counts(self, x: np.ndarray, gsum: np.ndarray) -> Counts:
+        v = self.arch.synapse.v_read_v
+        t = self.arch.synapse.read_ns
+        x2 = np.square(x, dtype=np.float64).sum(axis=0)          # (lines,)
+        e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum.sum(axis=1)))
+        return Counts(mvms=int(x.shape[0]), active_inputs=int(np.count_nonzero(x)), read_fj=e)
+
+    # ------------------------------------------------------------------ update
+    def apply_pulses(self, pulse_ns: np.ndarray, polarity: np.ndarray,
+                     rng: np.random.Generator) -> Counts:
+        """One write pulse per cell (``polarity`` +1 = weight up, -1 = down, 0 = none).
+
+        Cycle-to-cycle jitter of pulse width and current comes from the preset's variation.
+        Draw order (reproducibility): pulse jitter, current jitter, u1, u2.
+        """
+        shape = (self.rows, self.cols)
+        pulse = np.broadcast_to(np.asarray(pulse_ns, dtype=np.float64), shape)
+        pol = np.ascontiguousarray(np.broadcast_to(np.asarray(polarity, dtype=np.int8), shape))
+        var = self.arch.variation
+        pulse = np.ascontiguousarray(mtj.jitter(pulse, var.pulse_jitter_sigma, rng))
+        pulse = np.minimum(pulse, self.arch.update.max_pulse_ns)
+        scale = np.ascontiguousarray(mtj.jitter(np.ones(shape), var.current_jitter_sigma, rng))
+        u1 = rng.random(shape)
+        u2 = rng.random(shape)
+        if self.binary:
+            # binary synapse: the two MTJs are always complementary; a switch is the joint flip
+            # of both, realised as the weaker of the two devices' probabilities (u2 := u1).
+            u2 = u1
+            s1_before, s2_before = self.s1.copy(), self.s2.copy()
+        out = np.zeros(4)
+        d = self.arch.mtj
+        s = self.arch.synapse
+        kernels.update_cells(self.s1, self.s2, pulse, pol, scale, u1, u2,
+                             self.rp1, self.rap1, self.m1.ic0_ua, self.m1.delta,
+                             self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta,
+                             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, out)
+        if self.binary:
+            bad = self.s1 == self.s2   # one of the pair flipped, not the other: undo it
+            if bad.any():
+                undone = bad & ((self.s1 != s1_before) | (self.s2 != s2_before))
+                self.s1 = np.where(bad, s1_before, self.s1).astype(np.int8)
+                self.s2 = np.where(bad, s2_before, self.s2).astype(np.int8)
+                out[1] -= np.count_nonzero(undone)
+        self._invalidate()
+        return Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
+                      pulse_ns_total=float(out[3]))
+
+    def update_per_cell(self, step: np.ndarray, mapper: PulseMapper,
+                        rng: np.random.Generator) -> Counts:
+        """Scheme (b): the periphery computed a weight change ``step`` (rows, cols) in units of
+        the level step L; each cell gets its own pulse: polarity sign(step), width from the
+        fractional part |nu| (the saturating pulse where a whole step kappa >= 1 is asked)."""
+        step = np.asarray(step, dtype=np.float64)
+        mag = np.abs(step)
+        kappa = np.floor(mag)
+        nu = mag - kappa
+        pulse = mapper.pulse_ns(nu, kappa)
+        pol = np.sign(step).astype(np.int8)
+        return self.apply_pulses(pulse, pol, rng)
+
+    def update_outer_product(self, col_step: np.ndarray, x: np.ndarray, mapper: PulseMapper,
+                             rng: np.random.Generator) -> Counts:
+        """Scheme (a): one parallel rank-1 step ``dW = x (rows,) outer col_step (cols,)``.
+
+        Column drivers set the pulse width from |col_step| (units of L) and its sign; row
+        drivers gate with x in {-1, 0, +1} and flip the polarity where x < 0.
+        """
+        col_step = np.asarray(col_step, dtype=np.float64)
+        mag = np.abs(col_step)
+        kappa = np.floor(mag)
+        width = mapper.pulse_ns(mag - kappa, kappa)                          # (cols,)
+        pol = (np.sign(np.asarray(x))[:, None] * np.sign(col_step)[None, :]).astype(np.int8)
+        return self.apply_pulses(np.broadcast_to(width, (self.rows, self.cols)), pol, rng)
+
+    def update_outer_products(self, col_steps: np.ndarray, xs: np.ndarray, mapper: PulseMapper,
+                              rng: np.random.Generator) -> Counts:
+        """A sequence of rank-1 steps (outer-product scheme): step v has column steps
+        ``col_steps[v]`` (units of L) and row gates ``xs[v]`` in {-1, 0, 1}. One numba call;
+        its random stream is seeded from ``rng``."""
+        col_steps = np.asarray(col_steps, dtype=np.float64)
+        mag = np.abs(col_steps)
+        kappa = np.floor(mag)
+        widths = np.ascontiguousarray(mapper.pulse_ns(mag - kappa, kappa))
+        signs = np.ascontiguousarray(np.sign(col_steps).astype(np.int8))
+        xs8 = np.ascontiguousarray(np.sign(xs).astype(np.int8))
+        seed = int(rng.integers(0, 2**31 - 1))
+        out = np.zeros(4)
+        d, s, v = self.arch.mtj, self.arch.synapse, self.arch.variation
+        kernels.outer_product_updates(
+            self.s1, self.s2, xs8, widths, signs, self.rp1, self.rap1, self.m1.ic0_ua,
+            self.m1.delta, self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta, s.v_write_v,
+            s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
+            v.pulse_jitter_sigma, v.current_jitter_sigma, self.binary, seed, out)
+        self._invalidate()
+        return Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
+                      pulse_ns_total=float(out[3]))

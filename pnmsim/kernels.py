@@ -1,0 +1,266 @@
+"""numba kernels: the only @njit code in pnmsim.
+
+Pure functions over arrays and scalars (no config objects). Each kernel has a plain-numpy
+reference twin (``*_reference``) that tests compare it against. Stochastic kernels take their
+uniform random draws as arguments, so they never touch hidden random state.
+
+Cell state convention: ``s = 1`` means the MTJ is in the parallel (P, low-resistance) state,
+``s = 0`` antiparallel (AP). The synapse weight is ``w = s1 - s2``.
+
+Write-pulse physics (science.md §3-4): with the fixed layers tied, the write current crosses M1
+and M2 in opposite magnetic directions. Polarity +1 (weight up) drives M1 towards P and M2
+towards AP; polarity -1 the reverse. Both MTJs see the same series current
+``I = V_write / (R1 + R2 + R_access)``, computed from the state *before* the pulse (the current
+change when the first MTJ flips mid-pulse is neglected). An MTJ already in its target state stays.
+Each MTJ switches with probability P_sw(t, I/I_c0) of its own device parameters: precessional
+for I > I_c0, thermally activated for I <= I_c0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_PI2_4 = math.pi**2 / 4.0
+
+
+@njit(cache=True)
+def _p_switch(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float,
+              tau0_ns: float) -> float:
+    if t_ns <= 0.0:
+        return 0.0
+    if i_ratio > 1.0:
+        return math.exp(-_PI2_4 * delta * math.exp(-2.0 * (i_ratio - 1.0) * t_ns / tau_d_ns))
+    tau = tau0_ns * math.exp(delta * (1.0 - i_ratio))
+    return 1.0 - math.exp(-t_ns / tau)
+
+
+@njit(cache=True)
+def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity: np.ndarray,
+                 current_scale: np.ndarray, u1: np.ndarray, u2: np.ndarray,
+                 rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
+                 rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
+                 v_write: float, r_access: float, tau_d_ns: float, tau0_ns: float,
+                 out: np.ndarray) -> None:
+    """Apply one write pulse per cell, in place on ``s1``/``s2`` (2-D int8 arrays).
+
+    ``out`` (float64, length 4) receives: pulses applied, MTJs switched, write energy (fJ),
+    sum of pulse widths (ns).
+    """
+    n_pulse = 0.0
+    n_sw = 0.0
+    e_fj = 0.0
+    t_sum = 0.0
+    rows, cols = s1.shape
+    for r in range(rows):
+        for c in range(cols):
+            pol = polarity[r, c]
+            t = pulse_ns[r, c]
+            if pol == 0 or t <= 0.0:
+                continue
+            a = s1[r, c]
+            b = s2[r, c]
+            r1 = rp1[r, c] if a == 1 else rap1[r, c]
+            r2 = rp2[r, c] if b == 1 else rap2[r, c]
+            i_ua = v_write / (r1 + r2 + r_access) * 1e6 * current_scale[r, c]
+            n_pulse += 1.0
+            t_sum += t
+            e_fj += v_write * i_ua * t
+            if pol > 0:
+                if a == 0 and u1[r, c] < _p_switch(t, i_ua / ic01[r, c], d1[r, c], tau_d_ns,
+                                                   tau0_ns):
+                    s1[r, c] = 1
+                    n_sw += 1.0
+                if b == 1 and u2[r, c] < _p_switch(t, i_ua / ic02[r, c], d2[r, c], tau_d_ns,
+                                                   tau0_ns):
+                    s2[r, c] = 0
+                    n_sw += 1.0
+            else:
+                if a == 1 and u1[r, c] < _p_switch(t, i_ua / ic01[r, c], d1[r, c], tau_d_ns,
+                                                   tau0_ns):
+                    s1[r, c] = 0
+                    n_sw += 1.0
+                if b == 0 and u2[r, c] < _p_switch(t, i_ua / ic02[r, c], d2[r, c], tau_d_ns,
+                                                   tau0_ns):
+                    s2[r, c] = 1
+                    n_sw += 1.0
+    out[0] = n_pulse
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+
+
+@njit(cache=True)
+def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths: np.ndarray,
+                          signs: np.ndarray, rp1: np.ndarray, rap1: np.ndarray,
+                          ic01: np.ndarray, d1: np.ndarray, rp2: np.ndarray, rap2: np.ndarray,
+                          ic02: np.ndarray, d2: np.ndarray, v_write: float, r_access: float,
+                          tau_d_ns: float, tau0_ns: float, max_pulse_ns: float,
+                          pulse_sigma: float, current_sigma: float, binary: bool, seed: int,
+                          out: np.ndarray) -> None:
+    """A sequence of parallel rank-1 write steps (the outer-product scheme), in place.
+
+    Step ``v`` pulses cell (r, c) with width ``widths[v, c]`` and polarity
+    ``xs[v, r] * signs[v, c]`` (rows gated by x in {-1, 0, 1}). Cells are visited in order
+    (v, r, c); each gets the same physics as :func:`update_cells`. Random numbers come from
+    numba's generator seeded with ``seed`` at entry (the caller draws the seed from its
+    ``numpy.random.Generator``), and are drawn only where they can matter, so a step over a
+    mostly gated array costs little. ``binary``: both MTJs flip together (one draw).
+    ``out`` receives pulses, MTJs switched, write energy (fJ), sum of pulse widths (ns).
+    """
+    np.random.seed(seed)
+    n_pulse = 0.0
+    n_sw = 0.0
+    e_fj = 0.0
+    t_sum = 0.0
+    m, rows = xs.shape
+    cols = widths.shape[1]
+    for v in range(m):
+        for r in range(rows):
+            xr = xs[v, r]
+            if xr == 0:
+                continue
+            for c in range(cols):
+                t = widths[v, c]
+                pol = xr * signs[v, c]
+                if t <= 0.0 or pol == 0:
+                    continue
+                if pulse_sigma > 0.0:
+                    t = max(t * (1.0 + pulse_sigma * np.random.standard_normal()), 0.0)
+                t = min(t, max_pulse_ns)
+                scale = 1.0
+                if current_sigma > 0.0:
+                    scale = max(1.0 + current_sigma * np.random.standard_normal(), 0.0)
+                a = s1[r, c]
+                b = s2[r, c]
+                r1 = rp1[r, c] if a == 1 else rap1[r, c]
+                r2 = rp2[r, c] if b == 1 else rap2[r, c]
+                i_ua = v_write / (r1 + r2 + r_access) * 1e6 * scale
+                n_pulse += 1.0
+                t_sum += t
+                e_fj += v_write * i_ua * t
+                need1 = (pol > 0 and a == 0) or (pol < 0 and a == 1)
+                need2 = (pol > 0 and b == 1) or (pol < 0 and b == 0)
+                if binary:
+                    if need1 and need2:
+                        p = min(_p_switch(t, i_ua / ic01[r, c], d1[r, c], tau_d_ns, tau0_ns),
+                                _p_switch(t, i_ua / ic02[r, c], d2[r, c], tau_d_ns, tau0_ns))
+                        if np.random.random() < p:
+                            s1[r, c] = 1 - a
+                            s2[r, c] = 1 - b
+                            n_sw += 2.0
+                    continue
+                if need1 and np.random.random() < _p_switch(t, i_ua / ic01[r, c], d1[r, c],
+                                                            tau_d_ns, tau0_ns):
+                    s1[r, c] = 1 - a
+                    n_sw += 1.0
+                if need2 and np.random.random() < _p_switch(t, i_ua / ic02[r, c], d2[r, c],
+                                                            tau_d_ns, tau0_ns):
+                    s2[r, c] = 1 - b
+                    n_sw += 1.0
+    out[0] = n_pulse
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+
+
+def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray,
+                                    widths: np.ndarray, signs: np.ndarray,
+                                    rng: np.random.Generator, **dev: object,
+                                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plain-numpy twin of :func:`outer_product_updates` (no jitter): the same sequence of
+    rank-1 steps, each through :func:`update_cells_reference` with draws from ``rng``.
+    Statistically equal to the kernel (its draws come from another stream)."""
+    counts = np.zeros(4)
+    for v in range(xs.shape[0]):
+        pol = (xs[v][:, None] * signs[v][None, :]).astype(np.int8)
+        pulse = np.broadcast_to(widths[v][None, :], pol.shape).astype(np.float64)
+        pulse = np.minimum(pulse, dev["max_pulse_ns"])  # type: ignore[call-overload]
+        u1 = rng.random(pol.shape)
+        u2 = rng.random(pol.shape)
+        s1, s2, c = update_cells_reference(
+            s1, s2, pulse, pol, np.ones(pol.shape), u1, u2, dev["rp1"], dev["rap1"],
+            dev["ic01"], dev["d1"], dev["rp2"], dev["rap2"], dev["ic02"], dev["d2"],
+            dev["v_write"], dev["r_access"], dev["tau_d_ns"], dev["tau0_ns"])  # type: ignore
+        counts += c
+    return s1, s2, counts
+
+
+def p_switch_reference(t_ns: np.ndarray, i_ratio: np.ndarray, delta: np.ndarray,
+                       tau_d_ns: float, tau0_ns: float) -> np.ndarray:
+    """Plain-numpy twin of the kernel's switching probability."""
+    t = np.asarray(t_ns, dtype=np.float64)
+    i = np.asarray(i_ratio, dtype=np.float64)
+    d = np.asarray(delta, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        prec = np.exp(-_PI2_4 * d * np.exp(-2.0 * (i - 1.0) * t / tau_d_ns))
+        therm = 1.0 - np.exp(-t / (tau0_ns * np.exp(d * (1.0 - i))))
+    p = np.where(i > 1.0, prec, therm)
+    return np.where(t > 0, p, 0.0)
+
+
+def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
+                           polarity: np.ndarray, current_scale: np.ndarray, u1: np.ndarray,
+                           u2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray,
+                           d1: np.ndarray, rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray,
+                           d2: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
+                           tau0_ns: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plain-numpy twin of :func:`update_cells`; returns new (s1, s2) and the 4 counters."""
+    s1 = s1.copy()
+    s2 = s2.copy()
+    act = (polarity != 0) & (pulse_ns > 0)
+    r1 = np.where(s1 == 1, rp1, rap1)
+    r2 = np.where(s2 == 1, rp2, rap2)
+    i_ua = v_write / (r1 + r2 + r_access) * 1e6 * current_scale
+    p1 = p_switch_reference(pulse_ns, i_ua / ic01, d1, tau_d_ns, tau0_ns)
+    p2 = p_switch_reference(pulse_ns, i_ua / ic02, d2, tau_d_ns, tau0_ns)
+    up = act & (polarity > 0)
+    dn = act & (polarity < 0)
+    flip1 = (up & (s1 == 0) & (u1 < p1)) | (dn & (s1 == 1) & (u1 < p1))
+    flip2 = (up & (s2 == 1) & (u2 < p2)) | (dn & (s2 == 0) & (u2 < p2))
+    s1[flip1] = 1 - s1[flip1]
+    s2[flip2] = 1 - s2[flip2]
+    counts = np.array([act.sum(), flip1.sum() + flip2.sum(),
+                       (v_write * i_ua * pulse_ns)[act].sum(), pulse_ns[act].sum()],
+                      dtype=np.float64)
+    return s1, s2, counts
+
+
+@njit(cache=True)
+def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int) -> np.ndarray:
+    """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
+    saturating outside the range (an ADC or DAC). ``full_scale <= 0`` returns zeros."""
+    out = np.empty_like(x)
+    flat_in = x.ravel()
+    flat_out = out.ravel()
+    if full_scale <= 0.0:
+        flat_out[:] = 0.0
+        return out
+    half = (2 ** bits - 1) // 2
+    if half < 1:
+        half = 1
+    step = full_scale / half
+    lim = float(half)
+    for k in range(flat_in.size):
+        # clip in floating point before rounding: rounding to an integer first overflows int64
+        # for huge or infinite inputs (which then saturated with the wrong sign)
+        q = flat_in[k] / step
+        if q > lim:
+            q = lim
+        elif q < -lim:
+            q = -lim
+        flat_out[k] = np.rint(q) * step
+    return out
+
+
+def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int) -> np.ndarray:
+    """Plain-numpy twin of :func:`quantize_symmetric`."""
+    if full_scale <= 0:
+        return np.zeros_like(x)
+    half = max((2**bits - 1) // 2, 1)
+    step = full_scale / half
+    # computed in float64 like the kernel, then cast back to the input dtype
+    xf = np.asarray(x, dtype=np.float64)
+    return (np.clip(np.round(xf / step), -half, half) * step).astype(x.dtype)

@@ -1,0 +1,671 @@
+"""Two-MTJ synapse crossbar: GXNOR reads vs the ideal V_rd*dG*(x @ W), read/write energy written
+out, variation, Monte-Carlo update statistics vs the analytic two-MTJ probabilities (both update
+schemes), pulse mapping, binary synapses and action counters.
+
+Every reference below is computed in the test from the preset's numbers and science.md §3-4.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pnmsim.config import ArchConfig, load_arch, with_overrides
+from pnmsim.crossbar import Counts, Crossbar, PulseMapper
+
+# V^2 * S * ns = 1e-9 J = 1e6 fJ;  V * uA * ns = 1e-15 J = 1 fJ
+FJ_PER_V2_S_NS = 1e6
+
+
+@pytest.fixture(scope="module")
+def ref() -> ArchConfig:
+    return load_arch("reference")
+
+
+def _nominal(cfg: ArchConfig) -> dict[str, float]:
+    m, s = cfg.mtj, cfg.synapse
+    return dict(r_p=m.r_parallel_ohm, r_ap=m.r_parallel_ohm * (1.0 + m.tmr), r_acc=s.r_access_ohm,
+                ic0=m.ic0_ua, delta=m.delta, tau_d=m.tau_d_ns, v_w=s.v_write_v, v_rd=s.v_read_v,
+                t_rd=s.read_ns)
+
+
+def _dg(cfg: ArchConfig) -> float:
+    n = _nominal(cfg)
+    return 1.0 / n["r_p"] - 1.0 / n["r_ap"]
+
+
+def _p_prec(t: float, i_ratio: float, delta: float, tau_d: float) -> float:
+    """science.md §3: P = exp(-(pi^2 Delta / 4) exp(-2 (i - 1) t / tau_D)), i > 1."""
+    assert i_ratio > 1.0
+    return math.exp(-(math.pi**2 * delta / 4.0) * math.exp(-2.0 * (i_ratio - 1.0) * t / tau_d))
+
+
+def _t_for_p(p: float, i_ratio: float, delta: float, tau_d: float) -> float:
+    """science.md §3 inverse: t(p) = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln p))."""
+    return tau_d / (2.0 * (i_ratio - 1.0)) * math.log((math.pi**2 * delta / 4.0) / -math.log(p))
+
+
+def _states_of(w: np.ndarray, encoding: str) -> tuple[np.ndarray, np.ndarray]:
+    """w = s1 - s2 with s = 1 for P: +1 = (P, AP), -1 = (AP, P), 0 = (P, P) or (AP, AP)."""
+    z = 1 if encoding == "pp" else 0
+    s1 = np.where(w > 0, 1, np.where(w < 0, 0, z))
+    s2 = np.where(w > 0, 0, np.where(w < 0, 1, z))
+    return s1, s2
+
+
+def _conductances(cfg: ArchConfig, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = _nominal(cfg)
+    s1, s2 = _states_of(w, cfg.synapse.zero_encoding)
+    g1 = np.where(s1 == 1, 1.0 / n["r_p"], 1.0 / n["r_ap"])
+    g2 = np.where(s2 == 1, 1.0 / n["r_p"], 1.0 / n["r_ap"])
+    return g1, g2
+
+
+def _ternary(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(-1, 2, shape).astype(np.int8)
+
+
+SHAPES = [(1, 1), (1, 7), (6, 1), (5, 3), (37, 21), (130, 64)]
+ENCODINGS = ["pp", "apap"]
+
+
+def _cfg(ref: ArchConfig, encoding: str) -> ArchConfig:
+    return ref if encoding == ref.synapse.zero_encoding else with_overrides(
+        ref, [f"synapse.zero_encoding={encoding}"])
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_read_is_ideal_without_variation(ref: ArchConfig, encoding: str,
+                                         shape: tuple[int, int]) -> None:
+    cfg = _cfg(ref, encoding)
+    rng = np.random.default_rng(hash(shape) % 2**32)
+    rows, cols = shape
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(1))
+    w = _ternary(rng, shape)
+    cb.set_weights(w)
+    np.testing.assert_array_equal(cb.weights(), w)
+    np.testing.assert_array_equal(cb.effective_weights(), w)
+    unit = cfg.synapse.v_read_v * _dg(cfg)            # one unit of x @ W, in amperes
+    for m in (1, 4):
+        x = _ternary(rng, (m, rows))
+        cur, counts = cb.read(x)
+        assert cur.shape == (m, cols)
+        want = unit * (x.astype(np.int64) @ w.astype(np.int64))
+        np.testing.assert_allclose(cur, want, rtol=1e-12, atol=1e-12 * unit)
+        assert counts.mvms == m
+        assert counts.active_inputs == np.count_nonzero(x)
+        # real-valued inputs (DAC levels in [-1, 1])
+        xr = rng.uniform(-1.0, 1.0, (m, rows))
+        np.testing.assert_allclose(cb.read(xr)[0], unit * (xr @ w), rtol=1e-12,
+                                   atol=1e-12 * unit * rows)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_read_t_is_ideal_transpose(ref: ArchConfig, encoding: str,
+                                   shape: tuple[int, int]) -> None:
+    cfg = _cfg(ref, encoding)
+    rng = np.random.default_rng(7 + shape[0] * 1000 + shape[1])
+    rows, cols = shape
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(2))
+    w = _ternary(rng, shape)
+    cb.set_weights(w)
+    unit = cfg.synapse.v_read_v * _dg(cfg)
+    d = rng.uniform(-1.0, 1.0, (3, cols))
+    cur, counts = cb.read_t(d)
+    assert cur.shape == (3, rows)
+    np.testing.assert_allclose(cur, unit * (d @ w.T), rtol=1e-12, atol=1e-12 * unit * cols)
+    assert counts.mvms == 3 and counts.active_inputs == np.count_nonzero(d)
+    # ternary column drives give exact integer multiples
+    dt = _ternary(rng, (2, cols))
+    np.testing.assert_allclose(cb.read_t(dt)[0], unit * (dt.astype(np.int64) @ w.T),
+                               rtol=1e-12, atol=1e-12 * unit)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize(("shape", "tile_rows"), [((1, 1), 1), ((5, 3), 2), ((37, 21), 8),
+                                                  ((37, 21), 37), ((37, 21), 100),
+                                                  ((130, 64), 128)])
+def test_read_blocks_partial_sums(ref: ArchConfig, encoding: str, shape: tuple[int, int],
+                                  tile_rows: int) -> None:
+    cfg = _cfg(ref, encoding)
+    rng = np.random.default_rng(tile_rows)
+    rows, cols = shape
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(3))
+    w = _ternary(rng, shape)
+    cb.set_weights(w)
+    x = _ternary(rng, (4, rows))
+    unit = cfg.synapse.v_read_v * _dg(cfg)
+    parts, counts = cb.read_blocks(x, tile_rows)
+    n_blocks = -(-rows // tile_rows)
+    assert parts.shape == (n_blocks, 4, cols)
+    for b in range(n_blocks):
+        r0, r1 = b * tile_rows, min(rows, (b + 1) * tile_rows)
+        want = unit * (x[:, r0:r1].astype(np.int64) @ w[r0:r1].astype(np.int64))
+        np.testing.assert_allclose(parts[b], want, rtol=1e-12, atol=1e-12 * unit)
+    full, full_counts = cb.read(x)
+    np.testing.assert_allclose(parts.sum(axis=0), full, rtol=1e-12, atol=1e-12 * unit * rows)
+    assert counts.mvms == full_counts.mvms
+    assert counts.active_inputs == full_counts.active_inputs
+    assert counts.read_fj == pytest.approx(full_counts.read_fj, rel=1e-12)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_read_energy_written_out(ref: ArchConfig, encoding: str) -> None:
+    cfg = _cfg(ref, encoding)
+    n = _nominal(cfg)
+    rng = np.random.default_rng(11)
+    rows, cols, m = 9, 5, 3
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(4))
+    w = _ternary(rng, (rows, cols))
+    cb.set_weights(w)
+    g1, g2 = _conductances(cfg, w)
+    x = rng.uniform(-1.0, 1.0, (m, rows))
+    x[:, 0] = 0.0                                     # a closed gate costs nothing
+    want = 0.0
+    for k in range(m):
+        for r in range(rows):
+            for c in range(cols):
+                u = x[k, r] * n["v_rd"]
+                want += u * u * (g1[r, c] + g2[r, c]) * n["t_rd"] * FJ_PER_V2_S_NS
+    assert cb.read(x)[1].read_fj == pytest.approx(want, rel=1e-12)
+    # transposed read: column c drives every cell of column c
+    d = rng.uniform(-1.0, 1.0, (m, cols))
+    want_t = sum((d[k, c] * n["v_rd"]) ** 2 * (g1[r, c] + g2[r, c]) * n["t_rd"] * FJ_PER_V2_S_NS
+                 for k in range(m) for r in range(rows) for c in range(cols))
+    assert cb.read_t(d)[1].read_fj == pytest.approx(want_t, rel=1e-12)
+    # all-zero input: no energy
+    assert cb.read(np.zeros((2, rows)))[1].read_fj == 0.0
+
+
+def test_weights_setter_validates(ref: ArchConfig) -> None:
+    cb = Crossbar(3, 4, ref, np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        cb.set_weights(np.zeros((4, 3)))
+    with pytest.raises(ValueError):
+        cb.set_weights(np.full((3, 4), 2))
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_set_weights_encoding(ref: ArchConfig, encoding: str) -> None:
+    cfg = _cfg(ref, encoding)
+    cb = Crossbar(2, 3, cfg, np.random.default_rng(0))
+    w = np.array([[1, 0, -1], [0, 1, -1]])
+    cb.set_weights(w)
+    s1, s2 = _states_of(w, encoding)
+    np.testing.assert_array_equal(cb.s1, s1)
+    np.testing.assert_array_equal(cb.s2, s2)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_fresh_crossbar_holds_zero_in_the_configured_encoding(ref: ArchConfig,
+                                                              encoding: str) -> None:
+    cfg = _cfg(ref, encoding)
+    cb = Crossbar(4, 5, cfg, np.random.default_rng(0))
+    s1, s2 = _states_of(np.zeros((4, 5)), encoding)
+    np.testing.assert_array_equal(cb.weights(), 0)
+    np.testing.assert_array_equal(cb.s1, s1)
+    np.testing.assert_array_equal(cb.s2, s2)
+
+
+# ----------------------------------------------------------------------------- variation
+
+VARIATION = ["variation.r_parallel_sigma=0.1", "variation.tmr_sigma=0.1",
+             "variation.delta_sigma=0.1", "variation.ic0_sigma=0.05"]
+
+
+def test_variation_effective_weights(ref: ArchConfig) -> None:
+    cfg = with_overrides(ref, VARIATION)
+    rng = np.random.default_rng(5)
+    rows, cols = 60, 40
+    w = _ternary(rng, (rows, cols))
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(42))
+    cb.set_weights(w)
+    eff = cb.effective_weights()
+    nz = w != 0
+    # no longer integers where a +-1 weight is stored ...
+    assert np.mean(np.abs(eff - np.round(eff))[nz] > 1e-6) > 0.95
+    # ... but strongly correlated with W, with the right sign
+    assert np.corrcoef(eff.ravel(), w.ravel())[0, 1] > 0.9
+    assert np.all(np.sign(eff[nz]) == w[nz])
+    # the read is the per-device conductance difference, written out
+    g1 = np.where(cb.s1 == 1, 1.0 / cb.m1.r_p_ohm, 1.0 / (cb.m1.r_p_ohm * (1 + cb.m1.tmr)))
+    g2 = np.where(cb.s2 == 1, 1.0 / cb.m2.r_p_ohm, 1.0 / (cb.m2.r_p_ohm * (1 + cb.m2.tmr)))
+    x = _ternary(rng, (3, rows))
+    np.testing.assert_allclose(cb.read(x)[0], cfg.synapse.v_read_v * (x @ (g1 - g2)),
+                               rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(eff, (g1 - g2) / _dg(cfg), rtol=1e-12, atol=1e-12)
+    # devices really vary
+    assert np.std(cb.m1.r_p_ohm) / cfg.mtj.r_parallel_ohm == pytest.approx(0.1, rel=0.2)
+    assert np.std(cb.m2.ic0_ua) / cfg.mtj.ic0_ua == pytest.approx(0.05, rel=0.2)
+
+
+def test_variation_same_seed_reproducible(ref: ArchConfig) -> None:
+    cfg = with_overrides(ref, VARIATION)
+    rng = np.random.default_rng(6)
+    w = _ternary(rng, (20, 30))
+    x = _ternary(rng, (5, 20))
+    step = rng.uniform(-1.2, 1.2, (20, 30))
+    mapper = PulseMapper(cfg)
+
+    def run(seed: int) -> tuple[Crossbar, np.ndarray, np.ndarray, Counts]:
+        cb = Crossbar(20, 30, cfg, np.random.default_rng(seed))
+        cb.set_weights(w)
+        before = cb.read(x)[0]
+        counts = cb.update_per_cell(step, mapper, np.random.default_rng(seed + 1))
+        return cb, before, cb.read(x)[0], counts
+
+    a, b = run(9), run(9)
+    for name in ("r_p_ohm", "tmr", "ic0_ua", "delta"):
+        np.testing.assert_array_equal(getattr(a[0].m1, name), getattr(b[0].m1, name))
+        np.testing.assert_array_equal(getattr(a[0].m2, name), getattr(b[0].m2, name))
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+    np.testing.assert_array_equal(a[0].s1, b[0].s1)
+    assert a[3] == b[3]
+    c = run(10)
+    assert not np.array_equal(a[0].m1.r_p_ohm, c[0].m1.r_p_ohm)
+
+
+# ----------------------------------------------------------------------------- Monte Carlo
+
+ROWS, COLS = 400, 250                                  # 1e5 cells per experiment
+N_CELLS = ROWS * COLS
+
+# start states as (s1, s2), s = 1 for P
+STARTS = {"-1 (AP,P)": (0, 1), "0 (P,P)": (1, 1), "0 (AP,AP)": (0, 0), "+1 (P,AP)": (1, 0)}
+
+
+def _series_i_ratio(cfg: ArchConfig, s1: int, s2: int) -> float:
+    """I / I_c0 with I = V_w / (R1 + R2 + R_acc), R of the state before the pulse."""
+    n = _nominal(cfg)
+    r1 = n["r_p"] if s1 else n["r_ap"]
+    r2 = n["r_p"] if s2 else n["r_ap"]
+    return n["v_w"] / (r1 + r2 + n["r_acc"]) * 1e6 / n["ic0"]
+
+
+def _transitions(start: str, pol: int, p: float) -> dict[tuple[int, int], float]:
+    """Analytic end-state distribution (science.md §4): polarity +1 drives M1 -> P and
+    M2 -> AP, -1 the reverse; a device already in its target stays; both MTJs see the same
+    series current, so p1 = p2 = p for nominal devices."""
+    p1 = p2 = p
+    table = {
+        ("-1 (AP,P)", +1): {(0, 1): (1 - p1) * (1 - p2), (1, 1): p1 * (1 - p2),
+                            (0, 0): (1 - p1) * p2, (1, 0): p1 * p2},
+        ("-1 (AP,P)", -1): {(0, 1): 1.0},
+        ("0 (P,P)", +1): {(1, 1): 1 - p2, (1, 0): p2},            # M2 P -> AP
+        ("0 (P,P)", -1): {(1, 1): 1 - p1, (0, 1): p1},            # M1 P -> AP
+        ("0 (AP,AP)", +1): {(0, 0): 1 - p1, (1, 0): p1},          # M1 AP -> P
+        ("0 (AP,AP)", -1): {(0, 0): 1 - p2, (0, 1): p2},          # M2 AP -> P
+        ("+1 (P,AP)", +1): {(1, 0): 1.0},                         # saturated
+        ("+1 (P,AP)", -1): {(1, 0): (1 - p1) * (1 - p2), (0, 0): p1 * (1 - p2),
+                            (1, 1): (1 - p1) * p2, (0, 1): p1 * p2},
+    }
+    return table[(start, pol)]
+
+
+def _weight_transitions(start: str, pol: int, p1: float, p2: float) -> dict[int, float]:
+    """The same at the weight level, as science.md §4 states it."""
+    if start == "-1 (AP,P)" and pol > 0:
+        return {-1: (1 - p1) * (1 - p2), 0: p1 * (1 - p2) + (1 - p1) * p2, 1: p1 * p2}
+    if start == "+1 (P,AP)" and pol < 0:
+        return {1: (1 - p1) * (1 - p2), 0: p1 * (1 - p2) + (1 - p1) * p2, -1: p1 * p2}
+    return {}
+
+
+def _check_frequencies(s1: np.ndarray, s2: np.ndarray, start: str, pol: int, p: float) -> None:
+    n = s1.size
+    expected = _transitions(start, pol, p)
+    for a in (0, 1):
+        for b in (0, 1):
+            q = expected.get((a, b), 0.0)
+            count = np.count_nonzero((s1 == a) & (s2 == b))
+            # 5 binomial sigmas (+1 count for discreteness where sigma is tiny)
+            tol = 5.0 * math.sqrt(n * q * (1.0 - q)) + 1.0
+            assert abs(count - n * q) <= tol, (
+                f"{start} pol {pol:+d} -> ({a},{b}): {count} vs {n * q:.1f} +- {tol:.1f} (p={p})")
+    w = s1.astype(int) - s2.astype(int)
+    for wv, q in _weight_transitions(start, pol, p, p).items():
+        count = np.count_nonzero(w == wv)
+        assert abs(count - n * q) <= 5.0 * math.sqrt(n * q * (1.0 - q)) + 1.0
+
+
+def _t50(cfg: ArchConfig, start: str) -> float:
+    """Pulse width giving P_sw = 0.5 for the series current of this start state."""
+    n = _nominal(cfg)
+    return _t_for_p(0.5, _series_i_ratio(cfg, *STARTS[start]), n["delta"], n["tau_d"])
+
+
+@pytest.fixture(scope="module")
+def mc_cfg(ref: ArchConfig) -> ArchConfig:
+    """Affine mapping with t0 = 0 so that a fractional step nu gives exactly t = k nu; k is
+    chosen so every pulse width used below is reachable with nu < 1 (and under max_pulse_ns)."""
+    base = with_overrides(ref, ["update.pulse_mapping=affine"])
+    t_max = max(_t50(base, s) for s in STARTS)
+    k = 1.25 * t_max
+    assert 1.25 * t_max < base.update.max_pulse_ns
+    return with_overrides(base, ["update.affine_t0_ns=0.0", f"update.affine_k_ns={k!r}"])
+
+
+def _start_crossbar(cfg: ArchConfig, start: str, seed: int) -> Crossbar:
+    s1, s2 = STARTS[start]
+    enc = "apap" if (s1, s2) == (0, 0) else "pp"
+    c = cfg if enc == cfg.synapse.zero_encoding else with_overrides(
+        cfg, [f"synapse.zero_encoding={enc}"])
+    cb = Crossbar(ROWS, COLS, c, np.random.default_rng(seed))
+    cb.set_weights(np.full((ROWS, COLS), s1 - s2))
+    assert np.all(cb.s1 == s1) and np.all(cb.s2 == s2)
+    return cb
+
+
+def _write_energy_uniform(cfg: ArchConfig, start: str, t: float, n_pulses: int) -> float:
+    n = _nominal(cfg)
+    i_ua = _series_i_ratio(cfg, *STARTS[start]) * n["ic0"]
+    return n_pulses * n["v_w"] * i_ua * t                # V * uA * ns = fJ
+
+
+@pytest.mark.parametrize("t_state", list(STARTS))
+@pytest.mark.parametrize("pol", [+1, -1])
+@pytest.mark.parametrize("start", list(STARTS))
+def test_mc_per_cell_update_statistics(mc_cfg: ArchConfig, start: str, pol: int,
+                                       t_state: str) -> None:
+    """update_per_cell: every cell gets the same fractional step; frequencies of the end states
+    match the analytic two-MTJ probabilities with the state-dependent series current."""
+    n = _nominal(mc_cfg)
+    mapper = PulseMapper(mc_cfg)
+    t = _t50(mc_cfg, t_state)
+    nu = t / mc_cfg.update.affine_k_ns
+    assert 0 < nu < 1
+    # the mapper's pulse is the affine t0 + k nu = k nu
+    assert float(mapper.pulse_ns(np.array(nu))) == pytest.approx(t, rel=1e-12)
+    cb = _start_crossbar(mc_cfg, start, seed=100)
+    seed = 1000 + 17 * list(STARTS).index(start) + 5 * list(STARTS).index(t_state) + pol
+    counts = cb.update_per_cell(np.full((ROWS, COLS), pol * nu), mapper,
+                                np.random.default_rng(seed))
+    p = _p_prec(t, _series_i_ratio(mc_cfg, *STARTS[start]), n["delta"], n["tau_d"])
+    _check_frequencies(cb.s1, cb.s2, start, pol, p)
+    # counters: every cell got a pulse of exactly mapper.pulse_ns(nu)
+    assert counts.pulses == N_CELLS
+    assert counts.pulse_ns_total == pytest.approx(N_CELLS * float(mapper.pulse_ns(np.array(nu))),
+                                                  rel=1e-9)
+    assert counts.write_fj == pytest.approx(_write_energy_uniform(mc_cfg, start, t, N_CELLS),
+                                            rel=1e-9)
+    s1_0, s2_0 = STARTS[start]
+    assert counts.switched == np.count_nonzero(cb.s1 != s1_0) + np.count_nonzero(cb.s2 != s2_0)
+
+
+@pytest.mark.parametrize(("x_sign", "step_sign"), [(1, 1), (1, -1), (-1, 1), (-1, -1)])
+@pytest.mark.parametrize("start", list(STARTS))
+def test_mc_outer_product_update_statistics(mc_cfg: ArchConfig, start: str, x_sign: int,
+                                            step_sign: int) -> None:
+    """update_outer_product: column pulse widths from |col_step|, polarity sign(x) sign(step):
+    x = -1 flips the polarity."""
+    n = _nominal(mc_cfg)
+    mapper = PulseMapper(mc_cfg)
+    t = _t50(mc_cfg, start)
+    nu = t / mc_cfg.update.affine_k_ns
+    cb = _start_crossbar(mc_cfg, start, seed=200)
+    seed = 2000 + 7 * list(STARTS).index(start) + 3 * x_sign + step_sign
+    counts = cb.update_outer_product(np.full(COLS, step_sign * nu), np.full(ROWS, x_sign),
+                                     mapper, np.random.default_rng(seed))
+    pol = x_sign * step_sign
+    p = _p_prec(t, _series_i_ratio(mc_cfg, *STARTS[start]), n["delta"], n["tau_d"])
+    _check_frequencies(cb.s1, cb.s2, start, pol, p)
+    assert counts.pulses == N_CELLS
+    assert counts.pulse_ns_total == pytest.approx(N_CELLS * t, rel=1e-9)
+    assert counts.write_fj == pytest.approx(_write_energy_uniform(mc_cfg, start, t, N_CELLS),
+                                            rel=1e-9)
+
+
+def test_outer_product_gating_and_counters(mc_cfg: ArchConfig) -> None:
+    """x = 0 rows and step = 0 columns never change and cost nothing; energy V*I*t per pulse."""
+    n = _nominal(mc_cfg)
+    mapper = PulseMapper(mc_cfg)
+    rng = np.random.default_rng(77)
+    rows, cols = 120, 90
+    cb = Crossbar(rows, cols, mc_cfg, np.random.default_rng(8))
+    w0 = _ternary(rng, (rows, cols))
+    cb.set_weights(w0)
+    s1_0, s2_0 = cb.s1.copy(), cb.s2.copy()
+    x = _ternary(rng, rows)
+    col_step = rng.uniform(-1.5, 1.5, cols)
+    col_step[::7] = 0.0
+    counts = cb.update_outer_product(col_step, x, mapper, rng)
+    w1 = cb.weights()
+    np.testing.assert_array_equal(w1[x == 0], w0[x == 0])
+    np.testing.assert_array_equal(w1[:, col_step == 0], w0[:, col_step == 0])
+    assert np.any(w1 != w0)
+    # widths per column: k |nu| for a fraction, the saturating pulse for a whole step
+    mag = np.abs(col_step)
+    width = np.where(mag >= 1, mapper.t_sat, mc_cfg.update.affine_k_ns * (mag - np.floor(mag)))
+    width = np.where(mag > 0, width, 0.0)
+    active = (x[:, None] != 0) & (width[None, :] > 0)
+    assert counts.pulses == np.count_nonzero(active)
+    r1 = np.where(s1_0 == 1, n["r_p"], n["r_ap"])
+    r2 = np.where(s2_0 == 1, n["r_p"], n["r_ap"])
+    i_ua = n["v_w"] / (r1 + r2 + n["r_acc"]) * 1e6
+    e = sum(n["v_w"] * i_ua[r, c] * width[c] for r in range(rows) for c in range(cols)
+            if active[r, c])
+    assert counts.write_fj == pytest.approx(e, rel=1e-9)
+    assert counts.pulse_ns_total == pytest.approx((active * width[None, :]).sum(), rel=1e-9)
+    # a move is always in the direction of sign(x) sign(step)
+    want_dir = np.sign(x)[:, None] * np.sign(col_step)[None, :]
+    moved = w1 != w0
+    assert np.all(np.sign(w1.astype(int) - w0)[moved] == want_dir[moved])
+
+
+# ----------------------------------------------------------------------------- counters
+
+
+def test_apply_pulses_counters_written_out(ref: ArchConfig) -> None:
+    n = _nominal(ref)
+    rng = np.random.default_rng(99)
+    rows, cols = 50, 40
+    cb = Crossbar(rows, cols, ref, np.random.default_rng(3))
+    w0 = _ternary(rng, (rows, cols))
+    cb.set_weights(w0)
+    s1_0, s2_0 = cb.s1.copy(), cb.s2.copy()
+    pulse = rng.uniform(0.0, 6.0, (rows, cols))
+    pulse[rng.random((rows, cols)) < 0.2] = 0.0
+    pulse[0, :5] = 3 * ref.update.max_pulse_ns            # capped at the drivers' maximum
+    pol = rng.integers(-1, 2, (rows, cols)).astype(np.int8)
+    counts = cb.apply_pulses(pulse, pol, rng)
+    t = np.minimum(pulse, ref.update.max_pulse_ns)
+    active = (pol != 0) & (t > 0)
+    assert counts.pulses == np.count_nonzero(active)
+    assert counts.switched == np.count_nonzero(cb.s1 != s1_0) + np.count_nonzero(cb.s2 != s2_0)
+    e = 0.0
+    for r in range(rows):
+        for c in range(cols):
+            if active[r, c]:
+                r1 = n["r_p"] if s1_0[r, c] else n["r_ap"]
+                r2 = n["r_p"] if s2_0[r, c] else n["r_ap"]
+                e += n["v_w"] * (n["v_w"] / (r1 + r2 + n["r_acc"]) * 1e6) * t[r, c]
+    assert counts.write_fj == pytest.approx(e, rel=1e-9)
+    assert counts.pulse_ns_total == pytest.approx(t[active].sum(), rel=1e-12)
+    # no pulse, no change
+    assert not np.any((cb.s1 != s1_0) & ~active)
+    # reads after the update see the new state (conductance cache invalidated)
+    x = _ternary(rng, (2, rows))
+    unit = ref.synapse.v_read_v * _dg(ref)
+    np.testing.assert_allclose(cb.read(x)[0], unit * (x @ cb.weights().astype(np.int64)),
+                               rtol=1e-12, atol=1e-12 * unit)
+
+
+def test_counts_add() -> None:
+    a = Counts(mvms=1, active_inputs=2, read_fj=1.5, pulses=3, switched=4, write_fj=2.0,
+               pulse_ns_total=1.0, extra={"k": 1.0})
+    b = Counts(mvms=10, active_inputs=20, read_fj=0.5, pulses=30, switched=40, write_fj=1.0,
+               pulse_ns_total=2.0, extra={"k": 2.0, "j": 5.0})
+    a += b
+    assert (a.mvms, a.active_inputs, a.pulses, a.switched) == (11, 22, 33, 44)
+    assert (a.read_fj, a.write_fj, a.pulse_ns_total) == (2.0, 3.0, 3.0)
+    assert a.extra == {"k": 3.0, "j": 5.0}
+
+
+def test_zero_step_no_pulse(ref: ArchConfig) -> None:
+    cb = Crossbar(10, 10, ref, np.random.default_rng(0))
+    w0 = _ternary(np.random.default_rng(1), (10, 10))
+    cb.set_weights(w0)
+    counts = cb.update_per_cell(np.zeros((10, 10)), PulseMapper(ref), np.random.default_rng(2))
+    assert counts.pulses == 0 and counts.write_fj == 0.0 and counts.switched == 0
+    np.testing.assert_array_equal(cb.weights(), w0)
+
+
+# ----------------------------------------------------------------------------- pulse mapping
+
+
+def _i_ref(cfg: ArchConfig) -> float:
+    """I / I_c0 of a +-1 cell: R_P + R_AP + R_acc in series."""
+    n = _nominal(cfg)
+    return n["v_w"] / (n["r_p"] + n["r_ap"] + n["r_acc"]) * 1e6 / n["ic0"]
+
+
+@pytest.mark.parametrize("m", [3.0, 2.0])
+def test_exact_mapping_inverts_tanh(ref: ArchConfig, m: float) -> None:
+    cfg = with_overrides(ref, ["update.pulse_mapping=exact", f"update.m={m}"])
+    n = _nominal(cfg)
+    mapper = PulseMapper(cfg)
+    assert mapper.i_ratio == pytest.approx(_i_ref(cfg), rel=1e-12)
+    nu = np.linspace(0.01, 0.99, 99)
+    t = mapper.pulse_ns(nu)
+    assert np.all(t > 0) and np.all(np.diff(t) > 0)
+    # the first MTJ of a +-1 cell moving towards 0, at the reference current, switches with
+    # probability tanh(m |nu|)
+    p = [_p_prec(ti, _i_ref(cfg), n["delta"], n["tau_d"]) for ti in t]
+    np.testing.assert_allclose(p, np.tanh(m * nu), rtol=0, atol=1e-9)
+    # and the closed-form inverse gives the same widths
+    want = [_t_for_p(math.tanh(m * v), _i_ref(cfg), n["delta"], n["tau_d"]) for v in nu]
+    np.testing.assert_allclose(t, want, rtol=1e-9)
+
+
+def test_affine_mapping_explicit(ref: ArchConfig) -> None:
+    cfg = with_overrides(ref, ["update.pulse_mapping=affine", "update.affine_t0_ns=0.7",
+                               "update.affine_k_ns=3.1"])
+    mapper = PulseMapper(cfg)
+    nu = np.array([0.0, 0.1, 0.5, 0.99])
+    np.testing.assert_allclose(mapper.pulse_ns(nu), [0.0, 0.7 + 0.31, 0.7 + 1.55, 0.7 + 3.069],
+                               rtol=1e-12)
+
+
+def test_affine_mapping_fitted_mimics_tanh(ref: ArchConfig) -> None:
+    cfg = with_overrides(ref, ["update.pulse_mapping=affine", "update.affine_t0_ns=null",
+                               "update.affine_k_ns=null"])
+    n = _nominal(cfg)
+    mapper = PulseMapper(cfg)
+    nu = np.linspace(0.005, 0.995, 199)
+    t = mapper.pulse_ns(nu)
+    # affine: constant slope, positive offset
+    slope = np.diff(t) / np.diff(nu)
+    np.testing.assert_allclose(slope, slope[0], rtol=1e-9)
+    t0 = t[0] - slope[0] * nu[0]
+    assert t0 >= 0 and slope[0] > 0
+    # science.md §4: the MTJ curve stands in for tanh(3 nu), rms ~0.015 at Delta = 60
+    p = np.array([_p_prec(ti, _i_ref(cfg), n["delta"], n["tau_d"]) for ti in t])
+    rms = float(np.sqrt(np.mean((p - np.tanh(cfg.update.m * nu)) ** 2)))
+    assert rms < 0.03
+
+
+@pytest.mark.parametrize("mapping", ["exact", "affine"])
+def test_saturating_pulse_and_zero(ref: ArchConfig, mapping: str) -> None:
+    over = [f"update.pulse_mapping={mapping}"]
+    if mapping == "affine":
+        over += ["update.affine_t0_ns=1.0", "update.affine_k_ns=2.0"]
+    cfg = with_overrides(ref, over)
+    n = _nominal(cfg)
+    mapper = PulseMapper(cfg)
+    p_max = cfg.update.p_max
+    t_sat = _t_for_p(p_max, _i_ref(cfg), n["delta"], n["tau_d"])
+    assert t_sat < cfg.update.max_pulse_ns
+    assert mapper.t_sat == pytest.approx(t_sat, rel=1e-12)
+    assert _p_prec(mapper.t_sat, _i_ref(cfg), n["delta"], n["tau_d"]) == pytest.approx(p_max,
+                                                                                       rel=1e-9)
+    nu = np.array([0.0, 0.3, 0.0, 0.6, 0.0])
+    kappa = np.array([0.0, 0.0, 1.0, 2.0, 5.0])
+    got = mapper.pulse_ns(nu, kappa)
+    assert got[0] == 0.0                                   # nu = 0: no pulse
+    assert got[1] == pytest.approx(float(mapper.pulse_ns(np.array(0.3))))
+    np.testing.assert_allclose(got[2:], t_sat, rtol=1e-12)  # kappa >= 1: saturating pulse
+    # per-cell scheme: a whole step gets the saturating pulse
+    cb = Crossbar(3, 4, cfg, np.random.default_rng(0))
+    cb.set_weights(-np.ones((3, 4)))
+    counts = cb.update_per_cell(np.full((3, 4), 1.0), mapper, np.random.default_rng(1))
+    assert counts.pulses == 12
+    assert counts.pulse_ns_total == pytest.approx(12 * t_sat, rel=1e-12)
+
+
+def test_pulses_capped_at_max(ref: ArchConfig) -> None:
+    cfg = with_overrides(ref, ["update.pulse_mapping=affine", "update.affine_t0_ns=5.0",
+                               "update.affine_k_ns=30.0", "update.max_pulse_ns=12.0"])
+    mapper = PulseMapper(cfg)
+    np.testing.assert_allclose(mapper.pulse_ns(np.array([0.1, 0.2, 0.9])), [8.0, 11.0, 12.0])
+    # saturating pulse capped too
+    cfg2 = with_overrides(ref, ["update.pulse_mapping=exact", "update.max_pulse_ns=0.5"])
+    m2 = PulseMapper(cfg2)
+    assert m2.t_sat == 0.5
+    assert np.all(m2.pulse_ns(np.linspace(0, 0.999, 50)) <= 0.5)
+    assert float(m2.pulse_ns(np.array(0.2), np.array(3.0))) == 0.5
+
+
+# ----------------------------------------------------------------------------- binary synapses
+
+
+def test_binary_weights_stay_binary(ref: ArchConfig) -> None:
+    cfg = with_overrides(ref, VARIATION)
+    rng = np.random.default_rng(21)
+    rows, cols = 40, 30
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(22), binary=True)
+    with pytest.raises(ValueError):
+        cb.set_weights(np.zeros((rows, cols)))
+    cb.set_weights(np.where(rng.random((rows, cols)) < 0.5, -1, 1))
+    mapper = PulseMapper(cfg)
+    changed = 0
+    for _ in range(60):
+        w0 = cb.weights()
+        step = rng.uniform(-1.5, 1.5, (rows, cols))
+        step[rng.random((rows, cols)) < 0.3] = 0.0
+        counts = cb.update_per_cell(step, mapper, rng)
+        w = cb.weights()
+        assert set(np.unique(w)) <= {-1, 1}
+        np.testing.assert_array_equal(w[step == 0], w0[step == 0])
+        moved = w != w0
+        assert np.all(np.sign(step[moved]) == np.sign(w[moved] - w0[moved]))
+        assert counts.switched == 2 * np.count_nonzero(moved)
+        changed += np.count_nonzero(moved)
+        x = np.where(rng.random((1, rows)) < 0.5, -1, 1)
+        cb.update_outer_product(rng.uniform(-1.2, 1.2, cols), x[0], mapper, rng)
+        assert set(np.unique(cb.weights())) <= {-1, 1}
+    assert changed > 0
+
+
+def test_binary_switch_is_joint_flip_with_weaker_probability(ref: ArchConfig) -> None:
+    """A binary switch is the joint flip of both MTJs, realised with the weaker of the two
+    devices' probabilities (crossbar.apply_pulses): P(+1 -> -1) = min(p1, p2) per cell."""
+    cfg = with_overrides(ref, VARIATION)
+    rows, cols = 200, 250
+    cb = Crossbar(rows, cols, cfg, np.random.default_rng(31), binary=True)
+    cb.set_weights(np.ones((rows, cols)))
+    n = _nominal(cfg)
+    # per-device physics, written out: (P, AP) in series with the access transistors
+    r1 = cb.m1.r_p_ohm
+    r2 = cb.m2.r_p_ohm * (1 + cb.m2.tmr)
+    i_ua = n["v_w"] / (r1 + r2 + n["r_acc"]) * 1e6
+    t = _t50(cfg, "+1 (P,AP)")
+    a1 = math.pi**2 * cb.m1.delta / 4
+    a2 = math.pi**2 * cb.m2.delta / 4
+    p1 = np.exp(-a1 * np.exp(-2 * (i_ua / cb.m1.ic0_ua - 1) * t / n["tau_d"]))
+    p2 = np.exp(-a2 * np.exp(-2 * (i_ua / cb.m2.ic0_ua - 1) * t / n["tau_d"]))
+    lo, hi = np.minimum(p1, p2), np.maximum(p1, p2)
+    sigma = math.sqrt(float(np.sum(lo * (1 - lo))))
+    assert lo.sum() + 10 * sigma < hi.sum()                # the test can tell min from max
+    cb.apply_pulses(np.full((rows, cols), t), np.full((rows, cols), -1), np.random.default_rng(5))
+    w = cb.weights()
+    assert set(np.unique(w)) <= {-1, 1}
+    flipped = np.count_nonzero(w == -1)
+    assert abs(flipped - lo.sum()) <= 5 * sigma

@@ -1,0 +1,258 @@
+"""numba kernels vs their plain-numpy twins and the device physics module (property tests)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from pnmsim import kernels
+from pnmsim.device import mtj
+
+SETTINGS = settings(deadline=None, max_examples=150,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+# ----------------------------------------------------------------------------- update_cells
+
+
+@st.composite
+def update_problems(draw: st.DrawFn) -> dict:
+    """A random update_cells problem: shapes incl. empty and 1x1, both regimes of current."""
+    rows = draw(st.sampled_from([0, 1, 1, 2, 3, 5, 8, 17]))
+    cols = draw(st.sampled_from([0, 1, 1, 2, 4, 7, 13]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    variation = draw(st.booleans())
+    rng = np.random.default_rng(seed)
+    shape = (rows, cols)
+    r_p = draw(st.floats(300.0, 20000.0))
+    tmr = draw(st.floats(0.1, 3.0))
+    ic0 = draw(st.floats(5.0, 300.0))
+    delta = draw(st.floats(2.0, 100.0))
+    # write voltages from far below to far above the critical current of the series pair
+    v_write = draw(st.floats(0.01, 4.0))
+    r_access = draw(st.floats(0.0, 5000.0))
+    tau_d = draw(st.floats(0.1, 5.0))
+    tau0 = draw(st.floats(0.2, 5.0))
+    max_t = draw(st.sampled_from([0.5, 5.0, 50.0, 1e4]))
+
+    def dev(nom: float) -> np.ndarray:
+        if not variation:
+            return np.full(shape, nom)
+        return nom * rng.lognormal(0.0, 0.3, shape)
+
+    rp1, rp2 = dev(r_p), dev(r_p)
+    pulse = rng.uniform(-0.2 * max_t, max_t, shape)
+    pulse[rng.random(shape) < 0.15] = 0.0
+    return dict(
+        s1=rng.integers(0, 2, shape).astype(np.int8),
+        s2=rng.integers(0, 2, shape).astype(np.int8),
+        pulse_ns=pulse,
+        polarity=rng.integers(-1, 2, shape).astype(np.int8),
+        current_scale=(rng.uniform(0.5, 1.5, shape) if variation else np.ones(shape)),
+        u1=rng.random(shape), u2=rng.random(shape),
+        rp1=rp1, rap1=rp1 * (1.0 + dev(tmr)), ic01=dev(ic0), d1=dev(delta),
+        rp2=rp2, rap2=rp2 * (1.0 + dev(tmr)), ic02=dev(ic0), d2=dev(delta),
+        v_write=v_write, r_access=r_access, tau_d_ns=tau_d, tau0_ns=tau0,
+    )
+
+
+def _run_both(prob: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                    np.ndarray]:
+    s1_ref, s2_ref, c_ref = kernels.update_cells_reference(**prob)
+    s1 = prob["s1"].copy()
+    s2 = prob["s2"].copy()
+    out = np.full(4, np.nan)
+    args = dict(prob, s1=s1, s2=s2)
+    kernels.update_cells(**args, out=out)
+    return s1, s2, out, s1_ref, s2_ref, c_ref
+
+
+@SETTINGS
+@given(update_problems())
+def test_update_cells_matches_reference(prob: dict) -> None:
+    before = (prob["s1"].copy(), prob["s2"].copy())
+    s1, s2, out, s1_ref, s2_ref, c_ref = _run_both(prob)
+    np.testing.assert_array_equal(s1, s1_ref)
+    np.testing.assert_array_equal(s2, s2_ref)
+    np.testing.assert_allclose(out, c_ref, rtol=1e-9, atol=0)
+    # the reference does not touch its inputs
+    np.testing.assert_array_equal(prob["s1"], before[0])
+    np.testing.assert_array_equal(prob["s2"], before[1])
+    # counters against plain arithmetic
+    act = (prob["polarity"] != 0) & (prob["pulse_ns"] > 0)
+    assert out[0] == act.sum()
+    assert out[1] == np.count_nonzero(s1 != before[0]) + np.count_nonzero(s2 != before[1])
+    assert out[3] == pytest.approx(prob["pulse_ns"][act].sum(), rel=1e-12, abs=0)
+    # only active cells change, and only towards the polarity's targets
+    assert not np.any((s1 != before[0]) & ~act)
+    up = act & (prob["polarity"] > 0)
+    assert np.all(s1[up] >= before[0][up]) and np.all(s2[up] <= before[1][up])
+    dn = act & (prob["polarity"] < 0)
+    assert np.all(s1[dn] <= before[0][dn]) and np.all(s2[dn] >= before[1][dn])
+
+
+@pytest.mark.parametrize("variation", [False, True])
+def test_update_cells_matches_reference_large(variation: bool) -> None:
+    """One larger problem per regime mix (many cells near p in (0, 1))."""
+    rng = np.random.default_rng(12345 + variation)
+    shape = (150, 211)
+
+    def dev(nom: float) -> np.ndarray:
+        return nom * rng.lognormal(0.0, 0.2, shape) if variation else np.full(shape, nom)
+
+    rp1, rp2 = dev(2000.0), dev(2000.0)
+    prob = dict(
+        s1=rng.integers(0, 2, shape).astype(np.int8), s2=rng.integers(0, 2, shape).astype(np.int8),
+        pulse_ns=rng.uniform(0.0, 5.0, shape), polarity=rng.integers(-1, 2, shape).astype(np.int8),
+        current_scale=rng.uniform(0.3, 1.3, shape), u1=rng.random(shape), u2=rng.random(shape),
+        rp1=rp1, rap1=rp1 * 2.5, ic01=dev(50.0), d1=dev(20.0),
+        rp2=rp2, rap2=rp2 * 2.5, ic02=dev(50.0), d2=dev(20.0),
+        v_write=1.0, r_access=1000.0, tau_d_ns=1.0, tau0_ns=1.0,
+    )
+    s1, s2, out, s1_ref, s2_ref, c_ref = _run_both(prob)
+    np.testing.assert_array_equal(s1, s1_ref)
+    np.testing.assert_array_equal(s2, s2_ref)
+    np.testing.assert_allclose(out, c_ref, rtol=1e-9)
+    # the problem really exercises switching in both regimes
+    assert 0 < out[1] < 2 * s1.size
+
+
+def test_update_cells_hand_example() -> None:
+    """One (AP, P) cell pushed up with a pulse: closed-form p, energy V*I*t, both MTJs flip."""
+    v, r_p, r_ap, r_acc, ic0, delta, tau_d, t = 1.0, 2000.0, 5000.0, 1000.0, 50.0, 60.0, 1.0, 4.0
+    i_ua = v / (r_ap + r_p + r_acc) * 1e6                   # 125 uA, i = 2.5
+    p = math.exp(-(math.pi**2 * delta / 4) * math.exp(-2 * (i_ua / ic0 - 1) * t / tau_d))
+    one = np.ones((1, 1))
+    s1 = np.zeros((1, 1), np.int8)
+    s2 = np.ones((1, 1), np.int8)
+    out = np.zeros(4)
+    u = np.full((1, 1), p * 0.999)                          # just below p: switches
+    kernels.update_cells(s1, s2, one * t, np.ones((1, 1), np.int8), one, u, u,
+                         one * r_p, one * r_ap, one * ic0, one * delta,
+                         one * r_p, one * r_ap, one * ic0, one * delta,
+                         v, r_acc, tau_d, 1.0, out)
+    assert (s1[0, 0], s2[0, 0]) == (1, 0)
+    np.testing.assert_allclose(out, [1.0, 2.0, v * i_ua * t, t], rtol=1e-12)
+    # u just above p: nothing switches, the pulse is still paid for
+    s1[:] = 0
+    s2[:] = 1
+    kernels.update_cells(s1, s2, one * t, np.ones((1, 1), np.int8), one, u / 0.999 * 1.001,
+                         u / 0.999 * 1.001, one * r_p, one * r_ap, one * ic0, one * delta,
+                         one * r_p, one * r_ap, one * ic0, one * delta,
+                         v, r_acc, tau_d, 1.0, out)
+    assert (s1[0, 0], s2[0, 0]) == (0, 1)
+    np.testing.assert_allclose(out, [1.0, 0.0, v * i_ua * t, t], rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- quantiser
+
+float_arrays = hnp.arrays(
+    dtype=st.sampled_from([np.float64, np.float32]),
+    shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=9),
+    elements=st.one_of(
+        st.floats(-10.0, 10.0, width=32),
+        st.floats(allow_nan=True, allow_infinity=True, width=32),
+    ),
+)
+
+
+@SETTINGS
+@given(float_arrays, st.one_of(st.just(0.0), st.floats(1e-3, 20.0), st.floats(-5.0, 0.0)),
+       st.integers(1, 12))
+def test_quantize_matches_reference(x: np.ndarray, full_scale: float, bits: int) -> None:
+    got = kernels.quantize_symmetric(x, full_scale, bits)
+    want = kernels.quantize_symmetric_reference(x, full_scale, bits)
+    assert got.shape == x.shape and got.dtype == x.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@SETTINGS
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=20),
+                  elements=st.floats(-1e300, 1e300)),
+       st.floats(1e-3, 20.0), st.integers(1, 12))
+def test_quantize_levels_and_saturation(x: np.ndarray, full_scale: float, bits: int) -> None:
+    """Written-out contract: 2**bits - 1 levels (at least 3) on a uniform grid, nearest level,
+    saturating at +-full_scale with the sign of the input."""
+    q = kernels.quantize_symmetric(x, full_scale, bits)
+    half = max((2**bits - 1) // 2, 1)
+    step = full_scale / half
+    k = q / step
+    np.testing.assert_allclose(k, np.round(k), atol=1e-9)
+    assert np.all(np.abs(q) <= full_scale * (1 + 1e-12))
+    inside = np.abs(x) <= full_scale
+    assert np.all(np.abs(q - x)[inside] <= step / 2 * (1 + 1e-9))
+    assert np.all(q[x > full_scale + step] == pytest.approx(full_scale))
+    assert np.all(q[x < -full_scale - step] == pytest.approx(-full_scale))
+
+
+def test_quantize_hand_values() -> None:
+    x = np.array([0.0, 0.24, 0.26, 1.0, 2.9, 3.1, 100.0, -100.0, 1e300, -1e300, np.inf, -np.inf])
+    # 3 bits: 7 levels, half = 3, step = 1 over [-3, 3]
+    q = kernels.quantize_symmetric(x, 3.0, 3)
+    np.testing.assert_array_equal(q, [0.0, 0.0, 0.0, 1.0, 3.0, 3.0, 3.0, -3.0, 3.0, -3.0, 3.0,
+                                      -3.0])
+    # 1 bit: still three levels {-fs, 0, fs}
+    np.testing.assert_array_equal(kernels.quantize_symmetric(np.array([-0.6, 0.4, 0.6]), 1.0, 1),
+                                  [-1.0, 0.0, 1.0])
+    # full scale 0: zeros
+    np.testing.assert_array_equal(kernels.quantize_symmetric(x[:6], 0.0, 8), np.zeros(6))
+    assert kernels.quantize_symmetric(np.zeros((0, 4)), 1.0, 8).shape == (0, 4)
+
+
+def test_quantize_non_contiguous_input() -> None:
+    x = np.linspace(-2.0, 2.0, 60).reshape(6, 10)[:, ::3]
+    np.testing.assert_array_equal(kernels.quantize_symmetric(x, 1.5, 4),
+                                  kernels.quantize_symmetric_reference(x, 1.5, 4))
+
+
+# ----------------------------------------------------------------------------- _p_switch
+
+
+def _closed_form(t: float, i: float, delta: float, tau_d: float, tau0: float) -> float:
+    """science.md §3 written out: precessional above I_c0, thermal activation at or below."""
+    if t <= 0:
+        return 0.0
+    if i > 1.0:
+        return math.exp(-(math.pi**2 * delta / 4.0) * math.exp(-2.0 * (i - 1.0) * t / tau_d))
+    tau = tau0 * math.exp(delta * (1.0 - i))
+    return -math.expm1(-t / tau)
+
+
+@SETTINGS
+@given(st.one_of(st.floats(-5.0, 0.0), st.floats(0.0, 60.0), st.just(0.0)),
+       st.one_of(st.floats(0.0, 1.0), st.floats(1.0, 8.0), st.just(1.0)),
+       st.floats(1.0, 120.0), st.floats(0.05, 10.0), st.floats(0.1, 10.0))
+def test_p_switch_kernel_matches_device_module(t: float, i: float, delta: float, tau_d: float,
+                                               tau0: float) -> None:
+    got = kernels._p_switch(t, i, delta, tau_d, tau0)
+    # dispatching function: current = i uA through I_c0 = 1 uA keeps i exact
+    want = float(mtj.p_switch(t, i, 1.0, delta, tau_d, tau0))
+    assert got == pytest.approx(want, rel=1e-9, abs=1e-15)
+    assert got == pytest.approx(_closed_form(t, i, delta, tau_d, tau0), rel=1e-9, abs=1e-15)
+    if i > 1.0:
+        assert got == pytest.approx(float(mtj.p_switch_precessional(t, i, delta, tau_d)),
+                                    rel=1e-9, abs=1e-15)
+    else:
+        assert got == pytest.approx(float(mtj.p_switch_thermal(t, i, delta, tau0)),
+                                    rel=1e-9, abs=1e-15)
+    assert 0.0 <= got <= 1.0
+    # the numpy twin agrees too (numpy's and libm's exp may differ in the last ulp)
+    ref = float(kernels.p_switch_reference(np.array(t), np.array(i), np.array(delta), tau_d,
+                                           tau0))
+    assert got == pytest.approx(ref, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize(("t", "want"), [(1.0, 0.0), (3.0, 0.69283), (5.0, 0.99330)])
+def test_p_switch_kernel_hand_points(t: float, want: float) -> None:
+    # i = 2, Delta = 60, tau_D = 1 ns: P = exp(-148.04 * exp(-2 t)); t = 5: exp(-0.006726)
+    assert kernels._p_switch(t, 2.0, 60.0, 1.0, 1.0) == pytest.approx(want, abs=1e-5)
+
+
+def test_p_switch_kernel_no_pulse() -> None:
+    assert kernels._p_switch(0.0, 3.0, 60.0, 1.0, 1.0) == 0.0
+    assert kernels._p_switch(-1.0, 0.5, 5.0, 1.0, 1.0) == 0.0
