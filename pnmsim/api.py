@@ -1,0 +1,135 @@
+"""The public library API the CLI (and users' scripts) call.
+
+>>> from pnmsim import api
+>>> res = api.simulate("reference", "mnist_cnn", samples=100)
+>>> res.summary()["phases"]["feedforward"]["tops_per_w_array"]
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from pnmsim.config import ArchConfig, load_arch
+from pnmsim.errors import ConfigError
+from pnmsim.hw.chip import Mode
+from pnmsim.results import Results
+from pnmsim.simulation import Simulation
+from pnmsim.workload import Workload, load_workload
+
+DEFAULT_WORKLOAD = "mnist_cnn"
+EMBEDDED_MODEL = "mnist_cnn_trained.npz"
+"""Trained ternary MNIST CNN shipped in pnmsim/data (see benchmarks/train_mnist_cnn.py)."""
+
+
+def embedded_model_path(workload: Workload) -> Path | None:
+    """The embedded trained model for ``workload``, when there is one."""
+    if workload.name != DEFAULT_WORKLOAD:
+        return None
+    p = resources.files("pnmsim") / "data" / EMBEDDED_MODEL
+    path = Path(str(p))
+    return path if path.exists() else None
+
+
+def load_inputs(workload: Workload, samples: int | None, dataset: str | None,
+                data_dir: str | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs for a simulation: the embedded MNIST sample by default, a dataset's test split,
+    or ``synthetic`` (seeded uniform pixels in [-1, 1], random labels; for workloads without
+    local data)."""
+    shape = tuple(workload.input_shape)
+    if dataset == "synthetic":
+        n = samples or 512
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1, 1, size=(n, *shape)).astype(np.float32)
+        return x, rng.integers(0, workload.classes, n)
+    if dataset is None:
+        from pnmsim.datasets import load_embedded_sample
+
+        x, y = load_embedded_sample()
+        src = "the embedded MNIST sample (1x28x28)"
+    else:
+        from pnmsim.datasets import load_dataset
+
+        ds = load_dataset(dataset, data_dir, test_limit=samples)
+        x, y = ds.x_test, ds.y_test
+        src = f"dataset {dataset} ({'x'.join(map(str, ds.input_shape))})"
+    if tuple(x.shape[1:]) != shape:
+        raise ConfigError(workload.name, "input", "x".join(map(str, shape)),
+                          f"inputs shaped like {src}: pass --dataset NAME (or synthetic) "
+                          "matching the workload")
+    if samples is not None:
+        if samples > len(x):
+            raise ConfigError("--samples", "samples", samples, f"at most {len(x)} for {src}")
+        x, y = x[:samples], y[:samples]
+    return x, y
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\rsimulated {done}/{total} samples")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | None = None, *,
+             overrides: Sequence[str] = (), samples: int | None = None, seed: int = 0,
+             dataset: str | None = None, data_dir: str | None = None,
+             checkpoint: str | None = None, mode: Mode = "coarse", timed: bool = True,
+             progress: bool = False) -> Results:
+    """Simulate a workload on an architecture; see :class:`pnmsim.simulation.Simulation`."""
+    cfg = arch if isinstance(arch, ArchConfig) else load_arch(arch, overrides)
+    wl = workload if isinstance(workload, Workload) else load_workload(
+        workload or DEFAULT_WORKLOAD)
+    x, y = load_inputs(wl, samples, dataset, data_dir, seed)
+    ckpt: str | Path | None = checkpoint
+    if ckpt is None:
+        ckpt = embedded_model_path(wl)
+    sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt)
+    return sim.run(x, y, progress=_progress if progress else None)
+
+
+def train(arch: str | ArchConfig | None = None, workload: str | Workload | None = None, *,
+          overrides: Sequence[str] = (), dataset: str = "mnist", data_dir: str | None = None,
+          mode: str = "hardware", epochs: int = 10, batch_size: int = 100, lr: float = 0.01,
+          lr_end: float = 1e-4, train_limit: int | None = None, test_limit: int | None = None,
+          val_size: int = 5000, seed: int = 0, out_dir: str | None = None,
+          resume_dir: str | None = None, progress: bool = False) -> dict:
+    """Train with GXNOR (software) or on the simulated array (hardware); returns the summary."""
+    from pnmsim.datasets import load_dataset
+    from pnmsim.training.trainer import Trainer, TrainSettings
+
+    cfg = arch if isinstance(arch, ArchConfig) else load_arch(arch, overrides)
+    wl = workload if isinstance(workload, Workload) else load_workload(
+        workload or DEFAULT_WORKLOAD)
+    data = load_dataset(dataset, data_dir, val_size=val_size, train_limit=train_limit,
+                        test_limit=test_limit, seed=seed)
+    settings = TrainSettings(mode=mode, epochs=epochs, batch_size=batch_size, lr_start=lr,
+                             lr_end=lr_end, seed=seed)
+    out = out_dir or resume_dir
+    tr = Trainer(cfg, wl, data, settings, out)
+    if resume_dir is not None:
+        tr.load_checkpoint(resume_dir)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="batch", leave=False, file=sys.stderr, disable=None)
+
+    def _p(epoch: int, done: int, total: int) -> None:
+        if bar is None:
+            return
+        if bar.total != total or done == 1:
+            bar.reset(total=total)
+            bar.set_description(f"epoch {epoch}/{epochs}")
+        bar.update(1)
+
+    summary = tr.run(progress=_p if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    tr.write_outputs()
+    return summary

@@ -1,0 +1,357 @@
+"""The functional hardware model of a whole network: one :class:`~pnmsim.crossbar.Crossbar` per
+weighted layer plus the converters around it, as a :class:`~pnmsim.training.network.MatrixBackend`.
+
+The GXNOR network engine (:mod:`pnmsim.training.network`) calls :meth:`ArrayBackend.matmul`
+(feedforward read), :meth:`ArrayBackend.matmul_t` (transposed read for backprop) and
+:meth:`ArrayBackend.update` (stochastic MTJ writes). Each call
+
+* computes the values through the crossbar physics and the converters' quantisation,
+* tallies every hardware action into :attr:`ArrayBackend.tally` (priced later, once, by
+  :mod:`pnmsim.results`), and
+* appends an :class:`OpRecord` with what the timed model (:mod:`pnmsim.hw`) needs to schedule
+  the operation: vectors, samples and the data-dependent pulse latencies.
+
+Why the timed model consumes records instead of calling the crossbar from inside SimPy
+processes (design.md rule 2): the dataflow between arrays (batch-norm, pooling, the STE window)
+lives in the network engine's digital periphery, which runs a whole mini-batch per call. The
+arithmetic still exists once — here — and a functional-only run is the same code without the
+schedule, so timed and functional results are identical by construction (tested).
+
+Values are carried in *weighted-sum units*: a sensed current I is reported as
+``I / (V_rd * dG_nominal)``, which equals ``x @ W`` exactly without variation.
+
+Converters (science.md §5):
+* first layer: real-valued inputs in [-1, 1] through ``input_dac_bits`` DACs;
+* forward sensing: ``comparators`` (inference, BN folded into two thresholds per neuron: exact
+  in value) or ``adc`` (training forward: pre-activations digitised for batch statistics); the
+  last layer (no activation) is always digitised;
+* ADC full scale is ``adc_range_sigmas`` standard deviations of the sensed signal of that call
+  (an ideal auto-ranging converter; the range choice is a knob of the preset);
+* backprop: errors quantised by ``dac_bits`` DACs (full scale = max |delta| of the call), row
+  currents digitised by ADCs per column tile, partial sums added digitally.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from pnmsim import kernels
+from pnmsim.config import ArchConfig
+from pnmsim.crossbar import Counts, Crossbar, PulseMapper
+from pnmsim.mapping import LayerMapping, NetworkMapping, map_network
+from pnmsim.units import ns_array_to_cycles
+from pnmsim.workload import WeightedLayer, Workload
+
+Phase = Literal["feedforward", "backprop", "update"]
+PHASES: tuple[str, ...] = ("feedforward", "backprop", "update")
+
+
+@dataclass
+class OpRecord:
+    """One array operation of one layer for one mini-batch, as the timed model needs it."""
+
+    phase: str
+    layer: int                 # weighted-layer index
+    samples: int               # samples in the mini-batch
+    vectors: int               # matrix-vector products (samples * positions)
+    sensing: str = ""          # "comparators" | "adc" (feedforward)
+    update_cycles: int = 0     # data-dependent write latency of the whole layer (update)
+    digital_ops: int = 0       # digital periphery operations (gradient MACs + optimiser)
+    macs: int = 0              # synapse MACs this op stands for (ops = ops_per_mac * macs)
+
+
+class Tally:
+    """Counts of hardware actions keyed by (phase, component, component class, action)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str, str], float] = defaultdict(float)
+        self.macs: dict[str, float] = defaultdict(float)
+
+    def add(self, phase: str, component: str, cls: str, action: str, n: float) -> None:
+        if n:
+            self.counts[(phase, component, cls, action)] += float(n)
+
+    def merge(self, other: Tally) -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        for k, v in other.macs.items():
+            self.macs[k] += v
+
+    def rows(self) -> list[tuple[str, str, str, str, float]]:
+        return [(*k, v) for k, v in sorted(self.counts.items())]
+
+
+@dataclass
+class _Layer:
+    spec: WeightedLayer
+    map: LayerMapping
+    xbar: Crossbar
+    rng: np.random.Generator
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class ArrayBackend:
+    """All weighted layers of a network on simulated MTJ crossbars."""
+
+    def __init__(self, arch: ArchConfig, workload: Workload, seed: int) -> None:
+        self.arch = arch
+        self.workload = workload
+        self.mapping: NetworkMapping = map_network(workload, arch)
+        self.binary = workload.weights == "binary"
+        self.n_bits = 0 if self.binary else 1
+        self.mapper = PulseMapper(arch)
+        self.tally = Tally()
+        self.records: list[OpRecord] = []
+        self.training_forward = False   # set by the caller: True -> training forward sensing
+        self.batch_samples = 0          # samples of the current mini-batch (for records)
+        # one independent stream per layer for devices and writes, so the order in which
+        # layers are touched never changes the draws (reproducibility)
+        ss = np.random.SeedSequence(seed)
+        self._seeds = ss.spawn(len(self.mapping.layers))
+        self._layers: dict[int, _Layer] = {}
+
+    # ------------------------------------------------------------------ MatrixBackend
+    def init_layer(self, index: int, layer: WeightedLayer, w: np.ndarray) -> None:
+        rng = np.random.default_rng(self._seeds[index])
+        xb = Crossbar(layer.rows, layer.cols, self.arch, rng, binary=self.binary)
+        xb.set_weights(w)
+        self._layers[index] = _Layer(layer, self.mapping.layers[index], xb, rng)
+
+    def weights(self, index: int) -> np.ndarray:
+        return self._layers[index].xbar.weights()
+
+    def crossbar(self, index: int) -> Crossbar:
+        return self._layers[index].xbar
+
+    def _samples(self, vectors: int, layer: WeightedLayer) -> int:
+        return self.batch_samples or max(1, vectors // layer.positions)
+
+    def matmul(self, index: int, x: np.ndarray) -> np.ndarray:
+        L = self._layers[index]
+        lay, mp, a = L.spec, L.map, self.arch
+        m = x.shape[0]
+        xin = x
+        if lay.first:
+            xin = kernels.quantize_symmetric(np.ascontiguousarray(x, dtype=np.float64), 1.0,
+                                             a.periphery.input_dac_bits)
+        last = index == len(self.mapping.layers) - 1
+        if self.training_forward:
+            sensing = a.periphery.training_forward_sensing
+        else:
+            sensing = "adc" if last else a.periphery.forward_sensing
+        scale = a.synapse.v_read_v * L.xbar.dg_nominal
+        digital_psum = a.array.partial_sums == "digital" and mp.row_tiles > 1
+        if digital_psum:
+            parts, cnt = L.xbar.read_blocks(xin, mp.tile_rows)
+            parts = parts / scale
+            if sensing == "adc":
+                fs = a.periphery.adc_range_sigmas * float(parts.std())
+            else:   # comparators after a digital sum still need the partials digitised
+                fs = a.periphery.adc_range_sigmas * float(parts.std())
+            parts = kernels.quantize_symmetric(np.ascontiguousarray(parts), fs,
+                                               a.periphery.adc_bits)
+            y = parts.sum(axis=0)
+        else:
+            cur, cnt = L.xbar.read(xin)
+            y = cur / scale
+            if sensing == "adc":
+                fs = a.periphery.adc_range_sigmas * float(y.std())
+                y = kernels.quantize_symmetric(np.ascontiguousarray(y), fs, a.periphery.adc_bits)
+        self._count_forward(index, x, cnt, sensing, digital_psum)
+        self.records.append(OpRecord("feedforward", index, self._samples(m, lay), m,
+                                     sensing=sensing, macs=m * lay.rows * lay.cols))
+        return np.asarray(y, dtype=np.float32)
+
+    def matmul_t(self, index: int, delta: np.ndarray) -> np.ndarray:
+        L = self._layers[index]
+        lay, mp, a = L.spec, L.map, self.arch
+        m = delta.shape[0]
+        d = np.ascontiguousarray(delta, dtype=np.float64)
+        dmax = float(np.abs(d).max()) if d.size else 0.0
+        dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits)
+        dn = dq / dmax if dmax > 0 else dq                 # DAC levels in [-1, 1]
+        scale = a.synapse.v_read_v * L.xbar.dg_nominal
+        # column tiles are sensed separately (ADC per column tile), then added digitally
+        out = np.zeros((m, lay.rows))
+        cnt = Counts()
+        gdiff_cols = []
+        for c in range(mp.col_tiles):
+            c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
+            gdiff_cols.append((c0, c1))
+        if mp.col_tiles == 1:
+            cur, cnt = L.xbar.read_t(dn)
+            part = cur / scale
+            fs = a.periphery.adc_range_sigmas * float(part.std())
+            out = kernels.quantize_symmetric(np.ascontiguousarray(part), fs, a.periphery.adc_bits)
+        else:
+            full, cnt = L.xbar.read_t(dn)   # counts (energy) of the whole transposed read
+            gd = L.xbar.effective_weights()
+            for c0, c1 in gdiff_cols:
+                part = dn[:, c0:c1] @ gd[:, c0:c1].T
+                fs = a.periphery.adc_range_sigmas * float(part.std())
+                out += kernels.quantize_symmetric(np.ascontiguousarray(part), fs,
+                                                  a.periphery.adc_bits)
+        y = out * dmax
+        self._count_backward(index, dq, cnt)
+        self.records.append(OpRecord("backprop", index, self._samples(m, lay), m,
+                                     macs=m * lay.rows * lay.cols))
+        return np.asarray(y, dtype=np.float32)
+
+    def update(self, index: int, step: np.ndarray, x: np.ndarray,
+               delta: np.ndarray) -> dict[str, float]:
+        L = self._layers[index]
+        lay, mp, a = L.spec, L.map, self.arch
+        before = L.xbar.weights()
+        m = x.shape[0]
+        clock = a.clock_mhz
+        ph = "update"
+        name = lay.name
+        if a.update.scheme == "per_cell":
+            cnt = L.xbar.update_per_cell(step, self.mapper, L.rng)
+            mag = np.abs(step)
+            kappa = np.floor(mag)
+            width = self.mapper.pulse_ns(mag - kappa, kappa)
+            cyc = self._per_cell_cycles(width, np.sign(step), mp)
+            nnz_x = int(np.count_nonzero(x))
+            grad_macs = nnz_x * lay.cols
+            t = self.tally
+            t.add(ph, "chip.digital", "digital", "grad_mac", grad_macs)
+            t.add(ph, "chip.digital", "digital", "optimizer", lay.rows * lay.cols)
+            t.add(ph, "chip.periphery_memory", "periphery_memory", "read",
+                  2 * lay.rows * lay.cols)       # Adam moments m, v
+            t.add(ph, "chip.periphery_memory", "periphery_memory", "write",
+                  2 * lay.rows * lay.cols)
+            t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
+            t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse", cnt.pulses)
+            col_steps = int(np.count_nonzero((width > 0) & (step > 0), axis=0).astype(bool).sum()
+                            + np.count_nonzero((width > 0) & (step < 0), axis=0).astype(bool).sum())
+            t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse", col_steps * mp.row_tiles)
+            steps_done = 1
+            digital = grad_macs + lay.rows * lay.cols
+        else:
+            # outer product per input vector: dW = -lr/B * x_v delta_v^T, in units of L
+            b = max(self._samples(m, lay), 1)
+            col_steps = -(a.update.lr / b) * np.asarray(delta, dtype=np.float64)    # (M, cols)
+            xs = np.sign(np.asarray(x)).astype(np.int8)
+            mag = np.abs(col_steps)
+            kappa = np.floor(mag)
+            widths = self.mapper.pulse_ns(mag - kappa, kappa)                      # (M, cols)
+            cnt = L.xbar.update_outer_products(col_steps, xs, self.mapper, L.rng)
+            active = (widths > 0).any(axis=1) & (xs != 0).any(axis=1)
+            per_vec = ns_array_to_cycles(widths.max(axis=1, initial=0.0), clock)
+            drv = a.cost("row_driver", "write_pulse").latency_cycles
+            cyc = int((2 * (per_vec + drv) * active).sum())   # two polarity sub-steps
+            t = self.tally
+            t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
+            t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse",
+                  2 * int(np.count_nonzero(xs[active])) * mp.col_tiles)
+            t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse",
+                  2 * int(np.count_nonzero(widths[active])) * mp.row_tiles)
+            steps_done = int(active.sum())
+            digital = 0
+        self.tally.add(ph, f"{name}.synapse", "synapse", "write_fj", cnt.write_fj)
+        self.tally.add(ph, "chip.controller", "controller", "issue", mp.tiles * steps_done)
+        macs = lay.rows * lay.cols * steps_done
+        self.tally.macs[ph] += macs
+        self.records.append(OpRecord("update", index, self._samples(m, lay), m,
+                                     update_cycles=int(cyc), digital_ops=int(digital),
+                                     macs=macs))
+        changed = int(np.count_nonzero(L.xbar.weights() != before))
+        return {"changed": float(changed), "pulses": float(cnt.pulses),
+                "switched": float(cnt.switched), "write_fj": float(cnt.write_fj)}
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Physical MTJ states (both encodings of zero matter) and each layer's write-rng
+        state; device parameters are re-sampled identically from the seed."""
+        d: dict[str, np.ndarray] = {}
+        for i, L in self._layers.items():
+            d[f"s1.{i}"] = L.xbar.s1.copy()
+            d[f"s2.{i}"] = L.xbar.s2.copy()
+            blob = json.dumps(L.rng.bit_generator.state).encode()
+            d[f"rng.{i}"] = np.frombuffer(blob, dtype=np.uint8).copy()
+        return d
+
+    def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
+        for i, L in self._layers.items():
+            L.xbar.s1 = np.ascontiguousarray(d[f"s1.{i}"], dtype=np.int8)
+            L.xbar.s2 = np.ascontiguousarray(d[f"s2.{i}"], dtype=np.int8)
+            L.xbar._invalidate()
+            L.rng.bit_generator.state = json.loads(np.asarray(d[f"rng.{i}"], np.uint8).tobytes())
+
+    # ------------------------------------------------------------------ counting
+    def _count_forward(self, index: int, x: np.ndarray, cnt: Counts, sensing: str,
+                       digital_psum: bool) -> None:
+        L = self._layers[index]
+        lay, mp = L.spec, L.map
+        t, ph, name = self.tally, "feedforward", lay.name
+        m, n = x.shape[0], lay.cols
+        active = cnt.active_inputs
+        t.macs[ph] += m * lay.rows * lay.cols
+        t.add(ph, f"{name}.row_driver", "row_driver", "drive", active * mp.col_tiles)
+        if lay.first:
+            t.add(ph, f"{name}.dac", "dac", "convert", active * mp.col_tiles)
+        t.add(ph, f"{name}.synapse", "synapse", "read_fj", cnt.read_fj)
+        if digital_psum:
+            t.add(ph, f"{name}.adc", "adc", "convert", m * n * mp.row_tiles)
+            t.add(ph, f"{name}.accumulator", "accumulator", "add", m * n * (mp.row_tiles - 1))
+            t.add(ph, "chip.bus", "bus", "transfer", m * n * (mp.row_tiles - 1))
+            if sensing == "comparators":   # thresholds applied digitally: two subtractions
+                t.add(ph, f"{name}.accumulator", "accumulator", "add", 2 * m * n)
+        elif sensing == "comparators":
+            t.add(ph, f"{name}.comparator", "comparator", "compare", 2 * m * n)
+        else:
+            t.add(ph, f"{name}.adc", "adc", "convert", m * n)
+        if sensing == "adc":
+            t.add(ph, "chip.digital", "digital", "bn", m * n)
+        t.add(ph, "chip.periphery_memory", "periphery_memory", "read", 2 * n)
+        t.add(ph, f"{name}.buffer", "buffer", "read", m * lay.rows)
+        t.add(ph, f"{name}.buffer", "buffer", "write", m * n)
+        t.add(ph, "chip.bus", "bus", "transfer", m * n)
+        t.add(ph, "chip.controller", "controller", "issue",
+              mp.tiles * self._samples(m, lay))
+
+    def _count_backward(self, index: int, dq: np.ndarray, cnt: Counts) -> None:
+        L = self._layers[index]
+        lay, mp = L.spec, L.map
+        t, ph, name = self.tally, "backprop", lay.name
+        m = dq.shape[0]
+        nnz = int(np.count_nonzero(dq))
+        t.macs[ph] += m * lay.rows * lay.cols
+        t.add(ph, f"{name}.dac", "dac", "convert", nnz * mp.row_tiles)
+        t.add(ph, f"{name}.col_driver", "col_driver", "drive", nnz * mp.row_tiles)
+        t.add(ph, f"{name}.synapse", "synapse", "read_fj", cnt.read_fj)
+        t.add(ph, f"{name}.adc", "adc", "convert", m * lay.rows * mp.col_tiles)
+        t.add(ph, f"{name}.accumulator", "accumulator", "add",
+              m * lay.rows * (mp.col_tiles - 1))
+        t.add(ph, "chip.digital", "digital", "bn", m * lay.cols)
+        t.add(ph, f"{name}.buffer", "buffer", "read", m * lay.cols)
+        t.add(ph, f"{name}.buffer", "buffer", "write", m * lay.rows)
+        t.add(ph, "chip.bus", "bus", "transfer", m * lay.rows * mp.col_tiles)
+        t.add(ph, "chip.controller", "controller", "issue", mp.tiles * self._samples(m, lay))
+
+    def _per_cell_cycles(self, width: np.ndarray, sign: np.ndarray, mp: LayerMapping) -> int:
+        """Per-cell writes go column by column inside each tile (all rows of a column in
+        parallel, one sub-step per polarity); tiles work in parallel. Latency of the layer =
+        the slowest tile's sum over its columns of the longest pulse of each polarity."""
+        clock = self.arch.clock_mhz
+        drv = self.arch.cost("col_driver", "write_pulse").latency_cycles
+        worst = 0
+        for r in range(mp.row_tiles):
+            r0, r1 = r * mp.tile_rows, min((r + 1) * mp.tile_rows, mp.layer.rows)
+            for c in range(mp.col_tiles):
+                c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, mp.layer.cols)
+                w = width[r0:r1, c0:c1]
+                s = sign[r0:r1, c0:c1]
+                tot = 0
+                for pol in (1, -1):
+                    wm = np.where(s == pol, w, 0.0).max(axis=0, initial=0.0)
+                    cyc = ns_array_to_cycles(wm, clock)
+                    tot += int((cyc + drv * (cyc > 0)).sum())
+                worst = max(worst, tot)
+        return worst

@@ -1,0 +1,231 @@
+"""Results: tidy tables, the energy roll-up and every throughput / efficiency formula, once.
+
+* counts: one row per (phase, component, component_class, action) with the action count;
+* energy = count x cost-table energy (pJ), computed here and nowhere else;
+* ops = ops_per_mac x synapse MACs of the phase. Feedforward and backprop: one MAC per synapse
+  per matrix-vector product. Update: one MAC per synapse per update step (the weight change
+  ``dw = eta * delta * x`` accumulated into the synapse) — one step per mini-batch for the
+  per-cell scheme, one per input vector for the outer-product scheme;
+* TOPs/W = ops / energy(J) / 1e12, at array level (synapse arrays and the drivers, converters
+  and sense circuits they need: ``config.ARRAY_SCOPE``, the scope of the paper's figures) and at
+  system level (everything: buffers, bus, controller, digital periphery too);
+* seconds = cycles / clock (the only place cycles become seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pnmsim import __version__
+from pnmsim.array import PHASES, Tally
+from pnmsim.config import ARRAY_SCOPE, ArchConfig, dump_yaml
+from pnmsim.mapping import NetworkMapping
+from pnmsim.units import PJ_PER_J, cycles_to_seconds
+from pnmsim.workload import Workload
+
+
+def _safe_div(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+@dataclasses.dataclass
+class Results:
+    arch: ArchConfig
+    workload: Workload
+    samples: int
+    seed: int
+    tally: Tally
+    cycles: dict[str, int]
+    mapping: NetworkMapping
+    busy: dict[str, int]
+    events: int
+    wall_s: float
+    accuracy: float = 0.0
+    loss: float = 0.0
+    timed: bool = True
+
+    # ------------------------------------------------------------------ tables
+    def counts(self) -> pd.DataFrame:
+        """Tidy action counts with their energy (pJ)."""
+        rows = self.tally.rows()
+        df = pd.DataFrame(rows, columns=["phase", "component", "component_class", "action",
+                                         "count"])
+        price = {(c, a): e.energy_pj for c, acts in self.arch.costs.items()
+                 for a, e in acts.items()}
+        df["energy_pj"] = [cnt * price[(c, a)] for c, a, cnt in
+                           zip(df["component_class"], df["action"], df["count"], strict=True)]
+        df["scope"] = ["array" if c in ARRAY_SCOPE else "system" for c in df["component_class"]]
+        return df
+
+    def breakdown(self) -> pd.DataFrame:
+        """Energy (J) by phase x component class."""
+        df = self.counts()
+        if df.empty:
+            return pd.DataFrame()
+        t = df.pivot_table(index="component_class", columns="phase", values="energy_pj",
+                           aggfunc="sum", fill_value=0.0) / PJ_PER_J
+        return t.reindex(columns=[p for p in PHASES if p in t.columns])
+
+    def phase_metrics(self) -> dict[str, dict[str, float]]:
+        df = self.counts()
+        clock = self.arch.clock_mhz
+        out: dict[str, dict[str, float]] = {}
+        for p in PHASES:
+            sub = df[df["phase"] == p]
+            e_all = float(sub["energy_pj"].sum()) / PJ_PER_J
+            e_arr = float(sub.loc[sub["scope"] == "array", "energy_pj"].sum()) / PJ_PER_J
+            ops = self.arch.ops_per_mac * float(self.tally.macs.get(p, 0.0))
+            cyc = int(self.cycles.get(p, 0))
+            sec = cycles_to_seconds(cyc, clock)
+            out[p] = self._metrics(cyc, sec, e_all, e_arr, ops)
+        tot_c = sum(int(self.cycles.get(p, 0)) for p in PHASES)
+        tot = self._metrics(tot_c, cycles_to_seconds(tot_c, clock),
+                            sum(m["energy_j"] for m in out.values()),
+                            sum(m["energy_j_array"] for m in out.values()),
+                            sum(m["ops"] for m in out.values()))
+        out["total"] = tot
+        return out
+
+    def _metrics(self, cyc: int, sec: float, e_all: float, e_arr: float,
+                 ops: float) -> dict[str, float]:
+        return {
+            "cycles": cyc,
+            "seconds": sec,
+            "energy_j": e_all,
+            "energy_j_array": e_arr,
+            "ops": ops,
+            "tops": _safe_div(ops, sec) / 1e12,
+            "tops_per_w_array": _safe_div(ops, e_arr) / 1e12,
+            "tops_per_w_system": _safe_div(ops, e_all) / 1e12,
+            "samples_per_s": _safe_div(self.samples, sec),
+            "energy_per_sample_j": _safe_div(e_all, self.samples),
+        }
+
+    def utilisation(self) -> dict[str, float]:
+        """Busy fraction of each component class over the whole run."""
+        total = sum(int(self.cycles.get(p, 0)) for p in PHASES)
+        n_layers = len(self.mapping.layers)
+        out = {}
+        for k, v in self.busy.items():
+            inst = n_layers if k == "tiles" else 1
+            out[k] = _safe_div(v, total * inst)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON object of ``pnmsim simulate --format json``."""
+        pm = self.phase_metrics()
+        keys = ("cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_array",
+                "tops_per_w_system")
+        return {
+            "arch": self.arch.name,
+            "workload": self.workload.name,
+            "samples": self.samples,
+            "seed": self.seed,
+            "ops_per_mac": self.arch.ops_per_mac,
+            "ops_convention": f"1 synapse MAC = {self.arch.ops_per_mac} ops",
+            "phases": {p: {k: pm[p][k] for k in (*keys, "samples_per_s", "energy_j_array")}
+                       for p in PHASES},
+            "total": {k: pm["total"][k] for k in (*keys, "samples_per_s", "energy_j_array")},
+            "tiles": self.mapping.tiles,
+            "synapses": self.mapping.synapses,
+            "array_utilisation": self.mapping.utilisation,
+            "component_utilisation": self.utilisation(),
+            "energy_breakdown_j": {c: {p: float(v) for p, v in row.items()}
+                                   for c, row in self.breakdown().iterrows()},
+            "accuracy_on_samples": self.accuracy,
+            "events": self.events,
+            "wall_s": self.wall_s,
+        }
+
+    def phase_table(self) -> pd.DataFrame:
+        pm = self.phase_metrics()
+        df = pd.DataFrame(pm).T
+        df.index.name = "phase"
+        return df[["cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_array",
+                   "tops_per_w_system", "samples_per_s"]]
+
+    def text(self) -> str:
+        """Human-readable report."""
+        s = self.summary()
+        lines = [
+            f"pnmsim {__version__}: arch={s['arch']} workload={s['workload']} "
+            f"samples={s['samples']} seed={s['seed']}",
+            f"mapping: {s['tiles']} tiles of {self.arch.array.tile_rows}x"
+            f"{self.arch.array.tile_cols}, {s['synapses']} synapses, "
+            f"array utilisation {s['array_utilisation']:.1%}",
+            f"ops convention: {s['ops_convention']}",
+            "",
+            self.phase_table().to_string(float_format=lambda v: f"{v:.4g}"),
+            "",
+            "energy by component class (J):",
+            self.breakdown().to_string(float_format=lambda v: f"{v:.3e}"),
+            "",
+            "utilisation: " + ", ".join(f"{k} {v:.1%}" for k, v in
+                                        s["component_utilisation"].items()),
+            f"accuracy of the simulated forward on these samples: {s['accuracy_on_samples']:.2%}",
+        ]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ output folder
+    def write(self, out_dir: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
+        """Write counts.csv, phases.csv, breakdown.csv, summary.json, config.yaml and
+        metadata.json into ``out_dir``, each atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "counts.csv", self.counts().to_csv(index=False))
+        atomic_write(out / "phases.csv", self.phase_table().to_csv())
+        atomic_write(out / "breakdown.csv", self.breakdown().to_csv())
+        atomic_write(out / "summary.json", json.dumps(self.summary(), indent=2))
+        atomic_write(out / "config.yaml", dump_yaml(self.arch))
+        meta = run_metadata(self.seed, self.wall_s)
+        meta["workload"] = self.workload.to_dict()
+        meta.update(extra_meta or {})
+        atomic_write(out / "metadata.json", json.dumps(meta, indent=2, default=str))
+        return out
+
+
+def atomic_write(path: str | Path, text: str | bytes) -> None:
+    """Write a file so that readers see the old or the new content, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(text, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_revision() -> str:
+    try:
+        here = Path(__file__).resolve().parent
+        r = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                           text=True, timeout=5)
+        rev = r.stdout.strip()
+        if r.returncode != 0 or not rev:
+            return "unknown"
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_metadata(seed: int, wall_s: float) -> dict[str, Any]:
+    return {"pnmsim_version": __version__, "seed": seed, "git_revision": git_revision(),
+            "wall_s": wall_s, "python": platform.python_version(),
+            "platform": platform.platform()}

@@ -1,0 +1,296 @@
+"""The training loop: GXNOR in software, or the same loop on the simulated MTJ array.
+
+``--mode software``: :class:`~pnmsim.training.network.SoftwareBackend` (exact GXNOR: ternary
+weights, DST update with p = tanh(m|nu|/L)).
+``--mode hardware``: :class:`~pnmsim.array.ArrayBackend`: forward through crossbar conductances
+(device variation included when the preset has it) with the preset's training-forward ADCs,
+backward through the transposed arrays with DAC/ADC quantisation, and every weight change by
+MTJ stochastic switching with pulse widths from the preset's update scheme — the transition
+probability comes from the device physics, not from tanh. Each mini-batch is also scheduled on
+the SimPy chip model, so energy, cycles and TOPs/W per phase are tallied for the whole run.
+
+Schedule: epoch 0 of the GXNOR reference runs at learning rate 0, which only snaps the initial
+weights to the states; pnmsim's initialisation performs that snap directly, so epoch 0 in the
+log is the evaluation of the snapped initial network and costs no training pass. Epochs 1..E use
+``lr = lr_start * (lr_end / lr_start) ** ((e - 1) / (E - 1))`` (exponential decay, as the
+reference). Test accuracy is reported final and best-over-epochs (the reference reports best),
+each labelled; the best epoch is chosen on the *validation* split, so "best" is not tuned on
+the test set (``best_test_accuracy`` is the test accuracy at that epoch;
+``max_test_accuracy`` the maximum over epochs, the reference's convention).
+
+Checkpoints are written atomically after every epoch; ``resume`` continues a killed run to the
+same result as an uninterrupted run with the same seed (all random states are saved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pnmsim.array import PHASES, ArrayBackend, Tally
+from pnmsim.config import ArchConfig, dump_yaml
+from pnmsim.datasets import Dataset
+from pnmsim.errors import PnmsimError
+from pnmsim.hw.chip import Chip
+from pnmsim.results import Results, atomic_write, run_metadata
+from pnmsim.training.network import N_BITS, Network, SoftwareBackend
+from pnmsim.workload import Workload
+
+CHECKPOINT = "checkpoint.npz"
+LOG = "log.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    mode: str = "hardware"          # hardware | software
+    epochs: int = 10
+    batch_size: int = 100
+    lr_start: float = 0.01
+    lr_end: float = 0.0001
+    seed: int = 0
+    eval_batch: int = 1000
+
+    def lr(self, epoch: int) -> float:
+        if epoch <= 0:
+            return 0.0
+        if self.epochs <= 1:
+            return self.lr_start
+        f = (epoch - 1) / (self.epochs - 1)
+        return float(self.lr_start * (self.lr_end / self.lr_start) ** f)
+
+
+class Trainer:
+    def __init__(self, arch: ArchConfig, workload: Workload, data: Dataset,
+                 settings: TrainSettings, out_dir: str | Path | None = None) -> None:
+        if tuple(data.input_shape) != tuple(workload.input_shape):
+            raise PnmsimError(f"workload {workload.name} takes inputs "
+                              f"{'x'.join(map(str, workload.input_shape))} but dataset "
+                              f"{data.name} has {'x'.join(map(str, data.input_shape))}")
+        if data.classes != workload.classes:
+            raise PnmsimError(f"workload {workload.name} has {workload.classes} classes but "
+                              f"dataset {data.name} has {data.classes}")
+        self.arch, self.workload, self.data, self.s = arch, workload, data, settings
+        self.out = Path(out_dir) if out_dir else None
+        self.hardware = settings.mode == "hardware"
+        if self.hardware:
+            self.backend: Any = ArrayBackend(arch, workload, settings.seed)
+            self.chip: Chip | None = Chip(arch, self.backend.mapping, "coarse")
+        else:
+            self.backend = SoftwareBackend(np.random.default_rng([settings.seed, 1]),
+                                           n_bits=N_BITS[workload.weights],
+                                           m=arch.update.m)
+            self.chip = None
+        self.net = Network(workload, self.backend, np.random.default_rng([settings.seed, 2]))
+        self.data_rng = np.random.default_rng([settings.seed, 3])
+        self.epoch = 0
+        self.log: list[dict[str, float]] = []
+        self.wall_s = 0.0
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        if len(x) == 0:
+            return float("nan"), float("nan")
+        if not self.hardware:
+            return self.net.evaluate(x, y, self.s.eval_batch)
+        be: ArrayBackend = self.backend
+        saved_tally, saved_records = be.tally, be.records
+        be.tally, be.records = Tally(), []          # inference for accuracy: not a phase
+        be.training_forward = False
+        try:
+            return self.net.evaluate(x, y, self.s.eval_batch)
+        finally:
+            be.tally, be.records = saved_tally, saved_records
+
+    # ------------------------------------------------------------------ loop
+    def run(self, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+        d, s = self.data, self.s
+        if self.epoch == 0 and not self.log:
+            self._log_epoch(0, 0.0, {"loss": float("nan"), "accuracy": float("nan")}, 0.0,
+                            {p: 0.0 for p in PHASES}, {p: 0 for p in PHASES}, 0.0)
+            self._checkpoint()
+        n = len(d.x_train)
+        nb = -(-n // s.batch_size)
+        for epoch in range(self.epoch + 1, s.epochs + 1):
+            t0 = time.perf_counter()
+            lr = s.lr(epoch)
+            perm = self.data_rng.permutation(n)
+            tot = {"loss": 0.0, "accuracy": 0.0}
+            other = 0.0
+            e_before = self._energy()
+            c_before = dict(self.chip.cycles) if self.chip else {p: 0 for p in PHASES}
+            for bi in range(nb):
+                idx = perm[bi * s.batch_size:(bi + 1) * s.batch_size]
+                xb, yb = d.x_train[idx], d.y_train[idx]
+                if self.hardware:
+                    self.backend.training_forward = True
+                    self.backend.batch_samples = len(idx)
+                    self.backend.records.clear()
+                st = self.net.train_step(xb, yb, lr)
+                if self.chip is not None:
+                    self.chip.run_batch(list(self.backend.records))
+                    self.backend.records.clear()
+                tot["loss"] += st["loss"] * len(idx)
+                tot["accuracy"] += st["accuracy"] * len(idx)
+                other += st.get("switched", st.get("changed", 0.0))
+                if progress is not None:
+                    progress(epoch, bi + 1, nb)
+            e_after = self._energy()
+            c_after = dict(self.chip.cycles) if self.chip else {p: 0 for p in PHASES}
+            energy = {p: e_after[p] - e_before[p] for p in PHASES}
+            cycles = {p: c_after.get(p, 0) - c_before.get(p, 0) for p in PHASES}
+            self.wall_s += time.perf_counter() - t0
+            self._log_epoch(epoch, lr, {k: v / n for k, v in tot.items()}, other, energy,
+                            cycles, time.perf_counter() - t0)
+            self.epoch = epoch
+            self._checkpoint()
+        return self.summary()
+
+    def _energy(self) -> dict[str, float]:
+        if not self.hardware:
+            return {p: 0.0 for p in PHASES}
+        pm = self._results().phase_metrics()
+        return {p: pm[p]["energy_j"] for p in PHASES}
+
+    def _results(self) -> Results:
+        return Results(arch=self.arch, workload=self.workload, samples=max(1, self._samples()),
+                       seed=self.s.seed, tally=self.backend.tally,
+                       cycles=dict(self.chip.cycles) if self.chip else {},
+                       mapping=self.backend.mapping,
+                       busy=self.chip.busy_cycles() if self.chip else {},
+                       events=self.chip.total_events() if self.chip else 0,
+                       wall_s=self.wall_s)
+
+    def _samples(self) -> int:
+        return self.epoch * len(self.data.x_train)
+
+    def _log_epoch(self, epoch: int, lr: float, tr: dict[str, float], switched: float,
+                   energy: dict[str, float], cycles: dict[str, int], wall: float) -> None:
+        val_acc, val_loss = self._evaluate(self.data.x_val, self.data.y_val)
+        test_acc, test_loss = self._evaluate(self.data.x_test, self.data.y_test)
+        row: dict[str, float] = {"epoch": epoch, "lr": lr, "train_loss": tr["loss"],
+                                 "train_accuracy": tr["accuracy"], "val_accuracy": val_acc,
+                                 "test_accuracy": test_acc, "test_loss": test_loss,
+                                 "switching_events": switched}
+        for p in PHASES:
+            row[f"energy_j_{p}"] = energy[p]
+            row[f"cycles_{p}"] = cycles[p]
+            row[f"seconds_{p}"] = cycles[p] / (self.arch.clock_mhz * 1e6)
+        row["wall_s"] = wall
+        self.log.append(row)
+        if self.out is not None:
+            import pandas as pd
+
+            atomic_write(self.out / LOG, pd.DataFrame(self.log).to_csv(index=False))
+
+    # ------------------------------------------------------------------ results
+    def summary(self) -> dict[str, Any]:
+        rows = [r for r in self.log if r["epoch"] >= 1] or self.log
+        final = rows[-1]
+        best = max(rows, key=lambda r: (np.nan_to_num(r["val_accuracy"], nan=-1), -r["epoch"]))
+        out: dict[str, Any] = {
+            "arch": self.arch.name, "workload": self.workload.name, "dataset": self.data.name,
+            "mode": self.s.mode, "epochs": self.epoch, "seed": self.s.seed,
+            "batch_size": self.s.batch_size, "lr_start": self.s.lr_start,
+            "lr_end": self.s.lr_end, "train_samples": len(self.data.x_train),
+            "test_samples": len(self.data.x_test),
+            "final_test_accuracy": final["test_accuracy"],
+            "best_test_accuracy": best["test_accuracy"], "best_epoch": best["epoch"],
+            "max_test_accuracy": max(r["test_accuracy"] for r in rows),
+            "wall_s": self.wall_s,
+        }
+        if self.hardware:
+            res = self._results()
+            pm = res.phase_metrics()
+            out["ops_per_mac"] = self.arch.ops_per_mac
+            out["phases"] = {p: {k: pm[p][k] for k in ("cycles", "seconds", "energy_j", "ops",
+                                                       "tops_per_w_array",
+                                                       "tops_per_w_system")}
+                             for p in (*PHASES, "total")}
+        return out
+
+    # ------------------------------------------------------------------ checkpoints
+    def _checkpoint(self) -> None:
+        if self.out is None:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        d = self.net.state_dict()
+        meta = {"epoch": self.epoch, "log": self.log, "wall_s": self.wall_s,
+                "data_rng": self.data_rng.bit_generator.state,
+                "net_rng": self.net.rng.bit_generator.state,
+                "settings": dataclasses.asdict(self.s)}
+        if self.hardware:
+            meta["tally"] = [list(k) + [v] for k, v in self.backend.tally.counts.items()]
+            meta["macs"] = dict(self.backend.tally.macs)
+            meta["cycles"] = dict(self.chip.cycles) if self.chip else {}
+            meta["busy"] = {"tiles": [t.group.busy for t in self.chip.layers],
+                            "controller": self.chip.controller.busy,
+                            "bus": self.chip.bus.busy, "digital": self.chip.digital.busy,
+                            "events": self.chip.events,
+                            "layer_events": [t.events for t in self.chip.layers]
+                            } if self.chip else {}
+        d["trainer.meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
+        buf = io.BytesIO()
+        np.savez(buf, **d)
+        atomic_write(self.out / CHECKPOINT, buf.getvalue())
+        if not (self.out / "config.yaml").exists():
+            atomic_write(self.out / "config.yaml", dump_yaml(self.arch))
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        p = Path(path)
+        if p.is_dir():
+            p = p / CHECKPOINT
+        try:
+            with np.load(p) as f:
+                d = {k: f[k] for k in f.files}
+        except (OSError, ValueError, EOFError) as e:
+            raise PnmsimError(f"{p}: not a readable pnmsim checkpoint ({e})") from None
+        if "trainer.meta" not in d:
+            raise PnmsimError(f"{p}: not a pnmsim train checkpoint (no trainer.meta)")
+        meta = json.loads(d.pop("trainer.meta").tobytes())
+        saved = meta["settings"]
+        mine = dataclasses.asdict(self.s)
+        diff = {k: (saved[k], mine[k]) for k in ("mode", "batch_size", "seed", "lr_start",
+                                                  "lr_end") if saved.get(k) != mine[k]}
+        if diff:
+            k, (a, b) = next(iter(diff.items()))
+            raise PnmsimError(f"{p}: resume with a different {k} ({b}) than the run ({a}); "
+                              "use the same settings or a new --out")
+        self.net.load_state_dict(d)
+        self.epoch = int(meta["epoch"])
+        self.log = list(meta["log"])
+        self.wall_s = float(meta["wall_s"])
+        self.data_rng.bit_generator.state = meta["data_rng"]
+        self.net.rng.bit_generator.state = meta["net_rng"]
+        if self.hardware and self.chip is not None:
+            self.backend.tally.counts.clear()
+            for *k, v in meta["tally"]:
+                self.backend.tally.counts[tuple(k)] = v
+            self.backend.tally.macs.clear()
+            self.backend.tally.macs.update(meta["macs"])
+            self.chip.cycles.clear()
+            self.chip.cycles.update(meta["cycles"])
+            b = meta["busy"]
+            for t, v, ev in zip(self.chip.layers, b["tiles"], b["layer_events"], strict=True):
+                t.group.busy = v
+                t.events = ev
+            self.chip.controller.busy = b["controller"]
+            self.chip.bus.busy = b["bus"]
+            self.chip.digital.busy = b["digital"]
+            self.chip.events = b["events"]
+
+    def write_outputs(self, extra: dict[str, Any] | None = None) -> None:
+        if self.out is None:
+            return
+        atomic_write(self.out / "summary.json", json.dumps(self.summary(), indent=2))
+        meta = run_metadata(self.s.seed, self.wall_s)
+        meta.update(extra or {})
+        atomic_write(self.out / "metadata.json", json.dumps(meta, indent=2, default=str))
+        if self.hardware:
+            atomic_write(self.out / "counts.csv", self._results().counts().to_csv(index=False))
