@@ -131,37 +131,39 @@ class ArrayBackend:
     def _samples(self, vectors: int, layer: WeightedLayer) -> int:
         return self.batch_samples or max(1, vectors // layer.positions)
 
+    def _full_scale(self, y: np.ndarray) -> float:
+        """ADC full scale: ``adc_range_sigmas`` standard deviations of the sensed signal,
+        estimated from a deterministic strided subsample (<= 2**16 values) of this call."""
+        flat = y.reshape(-1)
+        step = max(1, flat.size >> 16)
+        sub = flat[::step].astype(np.float64)
+        return self.arch.periphery.adc_range_sigmas * float(sub.std()) if sub.size else 0.0
+
+    def _adc(self, y: np.ndarray) -> np.ndarray:
+        return kernels.quantize_symmetric(np.ascontiguousarray(y), self._full_scale(y),
+                                          self.arch.periphery.adc_bits)
+
     def matmul(self, index: int, x: np.ndarray) -> np.ndarray:
         L = self._layers[index]
         lay, mp, a = L.spec, L.map, self.arch
         m = x.shape[0]
-        xin = x
+        xin = np.asarray(x, dtype=np.float32)
         if lay.first:
-            xin = kernels.quantize_symmetric(np.ascontiguousarray(x, dtype=np.float64), 1.0,
+            xin = kernels.quantize_symmetric(np.ascontiguousarray(xin), 1.0,
                                              a.periphery.input_dac_bits)
         last = index == len(self.mapping.layers) - 1
         if self.training_forward:
             sensing = a.periphery.training_forward_sensing
         else:
             sensing = "adc" if last else a.periphery.forward_sensing
-        scale = a.synapse.v_read_v * L.xbar.dg_nominal
         digital_psum = a.array.partial_sums == "digital" and mp.row_tiles > 1
-        if digital_psum:
-            parts, cnt = L.xbar.read_blocks(xin, mp.tile_rows)
-            parts = parts / scale
-            if sensing == "adc":
-                fs = a.periphery.adc_range_sigmas * float(parts.std())
-            else:   # comparators after a digital sum still need the partials digitised
-                fs = a.periphery.adc_range_sigmas * float(parts.std())
-            parts = kernels.quantize_symmetric(np.ascontiguousarray(parts), fs,
-                                               a.periphery.adc_bits)
-            y = parts.sum(axis=0)
+        if digital_psum:   # every row tile digitises its partial sums, then they are added
+            parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows)
+            y = self._adc(parts).sum(axis=0)
         else:
-            cur, cnt = L.xbar.read(xin)
-            y = cur / scale
+            y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
             if sensing == "adc":
-                fs = a.periphery.adc_range_sigmas * float(y.std())
-                y = kernels.quantize_symmetric(np.ascontiguousarray(y), fs, a.periphery.adc_bits)
+                y = self._adc(y)
         self._count_forward(index, x, cnt, sensing, digital_psum)
         self.records.append(OpRecord("feedforward", index, self._samples(m, lay), m,
                                      sensing=sensing, macs=m * lay.rows * lay.cols))
@@ -171,32 +173,24 @@ class ArrayBackend:
         L = self._layers[index]
         lay, mp, a = L.spec, L.map, self.arch
         m = delta.shape[0]
-        d = np.ascontiguousarray(delta, dtype=np.float64)
+        d = np.ascontiguousarray(delta, dtype=np.float32)
         dmax = float(np.abs(d).max()) if d.size else 0.0
         dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits)
-        dn = dq / dmax if dmax > 0 else dq                 # DAC levels in [-1, 1]
-        scale = a.synapse.v_read_v * L.xbar.dg_nominal
-        # column tiles are sensed separately (ADC per column tile), then added digitally
-        out = np.zeros((m, lay.rows))
-        cnt = Counts()
-        gdiff_cols = []
-        for c in range(mp.col_tiles):
-            c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-            gdiff_cols.append((c0, c1))
+        dn = dq / np.float32(dmax) if dmax > 0 else dq        # DAC levels in [-1, 1]
+        # each column tile senses its own row currents (ADC), partial sums added digitally
         if mp.col_tiles == 1:
-            cur, cnt = L.xbar.read_t(dn)
-            part = cur / scale
-            fs = a.periphery.adc_range_sigmas * float(part.std())
-            out = kernels.quantize_symmetric(np.ascontiguousarray(part), fs, a.periphery.adc_bits)
+            part, cnt = L.xbar.read_units(dn, transpose=True)
+            out = self._adc(part)
         else:
-            full, cnt = L.xbar.read_t(dn)   # counts (energy) of the whole transposed read
-            gd = L.xbar.effective_weights()
-            for c0, c1 in gdiff_cols:
-                part = dn[:, c0:c1] @ gd[:, c0:c1].T
-                fs = a.periphery.adc_range_sigmas * float(part.std())
-                out += kernels.quantize_symmetric(np.ascontiguousarray(part), fs,
-                                                  a.periphery.adc_bits)
-        y = out * dmax
+            _, cnt = L.xbar.read_units(dn[:0], transpose=True)
+            cnt = Counts()
+            out = np.zeros((m, lay.rows), dtype=np.float32)
+            w = L.xbar.effective_weights(np.float32)
+            for c in range(mp.col_tiles):
+                c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
+                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T)
+            cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
+        y = out * np.float32(dmax)
         self._count_backward(index, dq, cnt)
         self.records.append(OpRecord("backprop", index, self._samples(m, lay), m,
                                      macs=m * lay.rows * lay.cols))
@@ -212,10 +206,15 @@ class ArrayBackend:
         ph = "update"
         name = lay.name
         if a.update.scheme == "per_cell":
-            cnt = L.xbar.update_per_cell(step, self.mapper, L.rng)
-            mag = np.abs(step)
-            kappa = np.floor(mag)
-            width = self.mapper.pulse_ns(mag - kappa, kappa)
+            got: list[np.ndarray] = []
+            if self.mapper.state_aware:   # the periphery reads every cell before writing
+                _, gsum = L.xbar._conductances()
+                rd = a.synapse.v_read_v ** 2 * a.synapse.read_ns * 1e6 * float(gsum.sum())
+                self.tally.add(ph, f"{name}.synapse", "synapse", "read_fj", rd)
+                self.tally.add(ph, f"{name}.comparator", "comparator", "compare",
+                               2 * lay.rows * lay.cols)
+            cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
+            width = got[0]
             cyc = self._per_cell_cycles(width, np.sign(step), mp)
             nnz_x = int(np.count_nonzero(x))
             grad_macs = nnz_x * lay.cols

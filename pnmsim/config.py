@@ -116,6 +116,10 @@ class UpdateConfig:
         doc="exact: t = P_sw^-1(tanh(m|nu|/L)); affine: t = t0 + k|nu|")
     affine_t0_ns: float | None = spec(None, doc="affine offset; null = least-squares fit", ge=0)
     affine_k_ns: float | None = spec(None, doc="affine slope per unit |nu|; null = fit", ge=0)
+    pulse_reference: Literal["fixed", "state"] = spec(
+        "fixed", doc="fixed: pulses set for the nominal current of a +-1 cell; state: the "
+        "periphery reads each cell and sets its pulse for the cell's series current and for how "
+        "many MTJs must switch (per_cell scheme only)")
     m: float = spec(3.0, doc="GXNOR DST nonlinearity m in tanh(m|nu|/L)", gt=0)
     p_max: float = spec(0.999, doc="probability of the saturating pulse used for kappa >= 1",
                         gt=0, lt=1)
@@ -160,6 +164,8 @@ class SystemConfig:
     controller_issue_slots: int = spec(1, doc="tile operations the controller issues at once",
                                        gt=0)
     batch_size: int = spec(100, doc="samples per mini-batch in the simulate update phase", gt=0)
+    issue_group: int = spec(1, doc="samples per tile operation: the controller issues a "
+                            "layer's products for this many consecutive samples at once", gt=0)
     digital_lanes: int = spec(64, doc="parallel fp32 units of the digital periphery (BN, "
                               "gradients, optimiser)", gt=0)
 
@@ -419,6 +425,14 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
     if up.pulse_mapping == "affine" and (up.affine_t0_ns is None) != (up.affine_k_ns is None):
         raise ConfigError(origins.of("update.affine_k_ns"), "update.affine_k_ns",
                           up.affine_k_ns, "both affine_t0_ns and affine_k_ns set, or both null")
+    if up.scheme == "outer_product" and up.pulse_reference == "state":
+        raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
+                          up.pulse_reference, "fixed with update.scheme outer_product (row and "
+                          "column drivers cannot set a pulse per cell)")
+    if up.pulse_reference == "state" and up.pulse_mapping != "exact":
+        raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
+                          up.pulse_reference, "fixed unless update.pulse_mapping is exact "
+                          "(the affine fit is for one reference current)")
     i_min = cfg.synapse.v_write_v / (
         2 * cfg.mtj.r_parallel_ohm * (1 + cfg.mtj.tmr) + cfg.synapse.r_access_ohm) * 1e6
     if i_min <= cfg.mtj.ic0_ua * (1 + 3 * cfg.variation.ic0_sigma):

@@ -78,6 +78,10 @@ class PulseMapper:
         self.m = u.m
         self.mapping = u.pulse_mapping
         self.max_pulse_ns = u.max_pulse_ns
+        self.state_aware = u.pulse_reference == "state"
+        self.p_max = u.p_max
+        self.r_p, self.r_ap = d.r_parallel_ohm, d.r_parallel_ohm * (1 + d.tmr)
+        self.r_access, self.v_write, self.ic0 = s.r_access_ohm, s.v_write_v, d.ic0_ua
         self.t_sat = float(min(mtj.pulse_for_probability(u.p_max, self.i_ratio, d.delta,
                                                          d.tau_d_ns), u.max_pulse_ns))
         if u.pulse_mapping == "affine":
@@ -86,6 +90,40 @@ class PulseMapper:
                 self.t0, self.k = float(t0), float(k)
             else:
                 self.t0, self.k = float(u.affine_t0_ns), float(u.affine_k_ns)  # type: ignore
+
+    def pulse_ns_cells(self, nu_abs: np.ndarray, kappa_abs: np.ndarray, s1: np.ndarray,
+                       s2: np.ndarray, polarity: np.ndarray,
+                       binary: bool = False) -> np.ndarray:
+        """State-aware pulses (``update.pulse_reference: state``, exact mapping only).
+
+        The periphery reads both MTJs of each cell, so it knows the series current of the
+        cell's state (nominal devices) and how many MTJs the pulse can switch: none (the weight
+        is already at the bound: no pulse), one (from 0, or a +-1 cell moving down... any cell
+        with exactly one MTJ off target) or two (from +-1 towards the other sign). For two, the
+        per-MTJ probability q solves 1 - (1 - q)^2 = p, so that the cell leaves its state with
+        GXNOR's probability p = tanh(m|nu|/L) (and jumps two levels with q^2 only). A binary
+        cell flips only as a pair (probability min(p1, p2)), so there q = p.
+        """
+        nu = np.asarray(nu_abs, dtype=np.float64)
+        pol = np.asarray(polarity)
+        up = pol > 0
+        need1 = np.where(up, s1 == 0, s1 == 1) & (pol != 0)
+        need2 = np.where(up, s2 == 1, s2 == 0) & (pol != 0)
+        n_need = need1.astype(np.int8) + need2.astype(np.int8)
+        r1 = np.where(s1 == 1, self.r_p, self.r_ap)
+        r2 = np.where(s2 == 1, self.r_p, self.r_ap)
+        i_ratio = self.v_write / (r1 + r2 + self.r_access) * 1e6 / self.ic0
+        p = np.tanh(self.m * nu)
+        if binary:
+            q = p
+        else:
+            q = np.where(n_need == 2, -np.expm1(0.5 * np.log1p(-np.minimum(p, 1 - 1e-15))), p)
+        q = np.where(kappa_abs >= 1, self.p_max, q)
+        t = mtj.pulse_for_probability(np.clip(q, 0.0, 1 - 1e-12), i_ratio, self.delta,
+                                      self.tau_d_ns)
+        t = np.minimum(np.asarray(t, dtype=np.float64), self.max_pulse_ns)
+        active = (n_need > 0) & ((nu > 0) | (kappa_abs >= 1))
+        return np.where(active, t, 0.0)
 
     def pulse_ns(self, nu_abs: np.ndarray, kappa_abs: np.ndarray | None = None) -> np.ndarray:
         """Pulse widths (ns) for fractional steps ``nu_abs`` in [0, 1) (units of L)."""
@@ -126,8 +164,7 @@ class Crossbar:
         zero = 1 if arch.synapse.zero_encoding == "pp" else 0   # weight 0 in its encoding
         self.s1 = np.full(shape, zero, dtype=np.int8)
         self.s2 = np.full(shape, zero, dtype=np.int8)
-        self._gdiff: np.ndarray | None = None
-        self._gsum: np.ndarray | None = None
+        self._invalidate()
 
     # ------------------------------------------------------------------ state
     def set_weights(self, w: np.ndarray) -> None:
@@ -148,6 +185,9 @@ class Crossbar:
     def _invalidate(self) -> None:
         self._gdiff = None
         self._gsum = None
+        self._weff: dict[str, np.ndarray] = {}
+        self._gsum_rows: np.ndarray | None = None
+        self._gsum_cols: np.ndarray | None = None
 
     def _conductances(self) -> tuple[np.ndarray, np.ndarray]:
         if self._gdiff is None:
@@ -157,47 +197,75 @@ class Crossbar:
             self._gsum = g1 + g2
         return self._gdiff, self._gsum  # type: ignore[return-value]
 
-    def effective_weights(self) -> np.ndarray:
-        """(G1 - G2) / dG_nominal: equals the logical weights exactly without variation."""
-        gdiff, _ = self._conductances()
-        return gdiff / self.dg_nominal
+    def effective_weights(self, dtype: type = np.float64) -> np.ndarray:
+        """(G1 - G2) / dG_nominal: equals the logical weights exactly without variation.
+        Cached per dtype until the next write (float32 is the fast path of training)."""
+        key = np.dtype(dtype).name
+        w = self._weff.get(key)
+        if w is None:
+            gdiff, _ = self._conductances()
+            w = self._weff[key] = np.ascontiguousarray(gdiff / self.dg_nominal, dtype=dtype)
+        return w
+
+    def _gsums(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._gsum_rows is None:
+            _, gsum = self._conductances()
+            self._gsum_rows = gsum.sum(axis=1)
+            self._gsum_cols = gsum.sum(axis=0)
+        return self._gsum_rows, self._gsum_cols  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ reads
+    def read_units(self, x: np.ndarray, transpose: bool = False,
+                   ternary: bool = False) -> tuple[np.ndarray, Counts]:
+        """The line currents in units of ``V_rd * dG_nominal`` (so without variation the
+        result is exactly ``x @ W``, or ``x @ W.T`` for the transposed read), computed in
+        the dtype of ``x`` (float32 or float64). Every read goes through here."""
+        x = np.asarray(x)
+        dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        w = self.effective_weights(dt)
+        y = x.astype(dt, copy=False) @ (w.T if transpose else w)
+        rows, cols = self._gsums()
+        return y, self._read_counts(x, cols if transpose else rows, ternary)
+
     def read(self, x: np.ndarray) -> tuple[np.ndarray, Counts]:
         """Forward read: line currents (A), shape (M, cols), for inputs x (M, rows) in
         units of V_rd (ternary {-1,0,1}, or DAC levels in [-1, 1] for real inputs)."""
-        gdiff, gsum = self._conductances()
-        x = np.asarray(x)
-        v = self.arch.synapse.v_read_v
-        cur = v * (x @ gdiff)
-        return cur, self._read_counts(x, gsum)
+        y, cnt = self.read_units(x)
+        return self.arch.synapse.v_read_v * self.dg_nominal * y, cnt
 
     def read_t(self, d: np.ndarray) -> tuple[np.ndarray, Counts]:
         """Transposed read: currents on the rows (M, rows) for column drives d (M, cols) in
         units of V_rd (DAC levels in [-1, 1])."""
-        gdiff, gsum = self._conductances()
-        d = np.asarray(d)
-        v = self.arch.synapse.v_read_v
-        cur = v * (d @ gdiff.T)
-        return cur, self._read_counts(d, gsum.T)
+        y, cnt = self.read_units(d, transpose=True)
+        return self.arch.synapse.v_read_v * self.dg_nominal * y, cnt
 
     def read_blocks(self, x: np.ndarray, tile_rows: int) -> tuple[np.ndarray, Counts]:
         """Forward read split by row tiles: partial currents (n_row_tiles, M, cols)."""
-        gdiff, gsum = self._conductances()
-        v = self.arch.synapse.v_read_v
+        y, cnt = self.read_blocks_units(x, tile_rows)
+        return self.arch.synapse.v_read_v * self.dg_nominal * y, cnt
+
+    def read_blocks_units(self, x: np.ndarray, tile_rows: int) -> tuple[np.ndarray, Counts]:
+        """:meth:`read_blocks` in units of ``V_rd * dG_nominal``."""
+        x = np.asarray(x)
+        dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        w = self.effective_weights(dt)
         n = -(-self.rows // tile_rows)
-        out = np.empty((n, x.shape[0], self.cols), dtype=np.result_type(x, gdiff))
+        out = np.empty((n, x.shape[0], self.cols), dtype=dt)
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
-            out[b] = v * (x[:, r0:r1] @ gdiff[r0:r1])
-        return out, self._read_counts(x, gsum)
+            out[b] = x[:, r0:r1].astype(dt, copy=False) @ w[r0:r1]
+        return out, self._read_counts(x, self._gsums()[0])
 
-    def _read_counts(self, x: np.ndarray, gsum: np.ndarray) -> Counts:
+    def _read_counts(self, x: np.ndarray, gsum_lines: np.ndarray,
+                     ternary: bool = False) -> Counts:
+        """Read energy: every driven line j delivers (x_j V_rd)^2 (G1 + G2) t_read per cell.
+        ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
-        x2 = np.square(x, dtype=np.float64).sum(axis=0)          # (lines,)
-        e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum.sum(axis=1)))
-        return Counts(mvms=int(x.shape[0]), active_inputs=int(np.count_nonzero(x)), read_fj=e)
+        x2 = np.einsum("ij,ij->j", x, x, dtype=np.float64) if x.size else np.zeros(x.shape[1])
+        e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum_lines))
+        active = int(round(float(x2.sum()))) if ternary else int(np.count_nonzero(x))
+        return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e)
 
     # ------------------------------------------------------------------ update
     def apply_pulses(self, pulse_ns: np.ndarray, polarity: np.ndarray,
@@ -240,7 +308,7 @@ class Crossbar:
                       pulse_ns_total=float(out[3]))
 
     def update_per_cell(self, step: np.ndarray, mapper: PulseMapper,
-                        rng: np.random.Generator) -> Counts:
+                        rng: np.random.Generator, widths_out: list | None = None) -> Counts:
         """Scheme (b): the periphery computed a weight change ``step`` (rows, cols) in units of
         the level step L; each cell gets its own pulse: polarity sign(step), width from the
         fractional part |nu| (the saturating pulse where a whole step kappa >= 1 is asked)."""
@@ -248,8 +316,13 @@ class Crossbar:
         mag = np.abs(step)
         kappa = np.floor(mag)
         nu = mag - kappa
-        pulse = mapper.pulse_ns(nu, kappa)
         pol = np.sign(step).astype(np.int8)
+        if mapper.state_aware:
+            pulse = mapper.pulse_ns_cells(nu, kappa, self.s1, self.s2, pol, self.binary)
+        else:
+            pulse = mapper.pulse_ns(nu, kappa)
+        if widths_out is not None:
+            widths_out.append(pulse)
         return self.apply_pulses(pulse, pol, rng)
 
     def update_outer_product(self, col_step: np.ndarray, x: np.ndarray, mapper: PulseMapper,

@@ -172,6 +172,7 @@ BAD_VALUES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("variation.tmr_sigma", 1.0, ("1.0", "< 1")),
     ("update.scheme", "foo", ("'foo'", "outer_product", "per_cell")),  # bad enum
     ("update.pulse_mapping", "tanh", ("'tanh'", "exact", "affine")),
+    ("update.pulse_reference", "cell", ("'cell'", "fixed", "state")),
     ("synapse.zero_encoding", "ap", ("'ap'", "pp", "apap")),
     ("variation.distribution", "uniform", ("'uniform'", "lognormal", "normal")),
     ("update.affine_t0_ns", "x", ("'x'", "a number or null")),
@@ -322,9 +323,65 @@ def test_write_voltage_too_low_for_precessional_regime(tmp_path: Path) -> None:
 
 def test_affine_params_both_or_neither(tmp_path: Path) -> None:
     tree = _reference_tree()
+    tree["update"]["pulse_mapping"] = "affine"
+    tree["update"]["pulse_reference"] = "fixed"
     tree["update"]["affine_t0_ns"] = 1.0
     err = _error(_write(tmp_path, tree))
     _assert_msg(err, "bad_preset.yaml", "update.affine_k_ns", "both")
+
+
+def test_reference_uses_state_aware_exact_pulses() -> None:
+    up = load_arch().update
+    assert (up.scheme, up.pulse_mapping, up.pulse_reference) == ("per_cell", "exact", "state")
+    op = load_arch("outer_product").update
+    assert (op.scheme, op.pulse_mapping, op.pulse_reference) == ("outer_product", "affine",
+                                                                  "fixed")
+
+
+def test_pulse_reference_defaults_to_fixed(tmp_path: Path) -> None:
+    tree = _reference_tree()
+    _delete(tree, "update.pulse_reference")
+    assert load_arch(_write(tmp_path, tree, "ok.yaml")).update.pulse_reference == "fixed"
+
+
+def test_state_reference_needs_exact_mapping(tmp_path: Path) -> None:
+    tree = _reference_tree()
+    tree["update"]["pulse_mapping"] = "affine"
+    tree["update"]["pulse_reference"] = "state"
+    err = _error(_write(tmp_path, tree))
+    _assert_msg(err, "bad_preset.yaml", "update.pulse_reference: got 'state'", "allowed: fixed",
+                "pulse_mapping is exact")
+    assert err.key == "update.pulse_reference"
+    # the same through --set, on the preset (the error names the file that set the key) and
+    # on an already loaded config
+    err = _error("reference", ["update.pulse_mapping=affine"])
+    _assert_msg(err, "periphery_reference.yaml", "update.pulse_reference: got 'state'",
+                "allowed: fixed", "pulse_mapping is exact")
+    with pytest.raises(ConfigError, match=r"update\.pulse_reference: got 'state'; allowed: fixed"):
+        with_overrides(load_arch(), ["update.pulse_mapping=affine"])
+    # and it is the reference that is wrong, not the mapping: with fixed, affine loads
+    ok = load_arch("reference", ["update.pulse_mapping=affine", "update.pulse_reference=fixed"])
+    assert (ok.update.pulse_mapping, ok.update.pulse_reference) == ("affine", "fixed")
+
+
+def test_state_reference_forbidden_with_outer_product(tmp_path: Path) -> None:
+    tree = _reference_tree()
+    tree["update"]["scheme"] = "outer_product"
+    tree["update"]["pulse_mapping"] = "exact"      # the mapping state allows: only the scheme
+    tree["update"]["pulse_reference"] = "state"
+    err = _error(_write(tmp_path, tree))
+    _assert_msg(err, "bad_preset.yaml", "update.pulse_reference: got 'state'", "allowed: fixed",
+                "outer_product")
+    assert err.key == "update.pulse_reference"
+    err = _error("outer_product", ["update.pulse_mapping=exact", "update.pulse_reference=state"])
+    _assert_msg(err, "--set", "update.pulse_reference: got 'state'", "allowed: fixed",
+                "outer_product")
+    err = _error("reference", ["update.scheme=outer_product"])
+    _assert_msg(err, "periphery_reference.yaml", "update.pulse_reference: got 'state'",
+                "allowed: fixed", "outer_product")
+    # fixed with outer_product and exact mapping is fine
+    ok = load_arch("outer_product", ["update.pulse_mapping=exact"])
+    assert (ok.update.scheme, ok.update.pulse_reference) == ("outer_product", "fixed")
 
 
 def test_parts_cycle(tmp_path: Path) -> None:

@@ -24,6 +24,25 @@ def ref() -> ArchConfig:
     return load_arch("reference")
 
 
+# The reference preset's update as it was before state-aware pulses: affine widths set for the
+# nominal current of a +-1 cell. Tests of the fixed-reference mapper build on this explicitly.
+FIXED_AFFINE = ["update.pulse_mapping=affine", "update.pulse_reference=fixed"]
+
+
+@pytest.fixture(scope="module")
+def ref_fixed() -> ArchConfig:
+    return load_arch("reference", overrides=FIXED_AFFINE)
+
+
+@pytest.fixture(scope="module", params=["fixed", "state"])
+def ref_any(request: pytest.FixtureRequest, ref: ArchConfig,
+            ref_fixed: ArchConfig) -> ArchConfig:
+    """Both pulse references: fixed (affine) and the preset's state-aware exact pulses."""
+    cfg = ref_fixed if request.param == "fixed" else ref
+    assert cfg.update.pulse_reference == request.param
+    return cfg
+
+
 def _nominal(cfg: ArchConfig) -> dict[str, float]:
     m, s = cfg.mtj, cfg.synapse
     return dict(r_p=m.r_parallel_ohm, r_ap=m.r_parallel_ohm * (1.0 + m.tmr), r_acc=s.r_access_ohm,
@@ -246,8 +265,8 @@ def test_variation_effective_weights(ref: ArchConfig) -> None:
     assert np.std(cb.m2.ic0_ua) / cfg.mtj.ic0_ua == pytest.approx(0.05, rel=0.2)
 
 
-def test_variation_same_seed_reproducible(ref: ArchConfig) -> None:
-    cfg = with_overrides(ref, VARIATION)
+def test_variation_same_seed_reproducible(ref_any: ArchConfig) -> None:
+    cfg = with_overrides(ref_any, VARIATION)
     rng = np.random.default_rng(6)
     w = _ternary(rng, (20, 30))
     x = _ternary(rng, (5, 20))
@@ -345,8 +364,9 @@ def _t50(cfg: ArchConfig, start: str) -> float:
 @pytest.fixture(scope="module")
 def mc_cfg(ref: ArchConfig) -> ArchConfig:
     """Affine mapping with t0 = 0 so that a fractional step nu gives exactly t = k nu; k is
-    chosen so every pulse width used below is reachable with nu < 1 (and under max_pulse_ns)."""
-    base = with_overrides(ref, ["update.pulse_mapping=affine"])
+    chosen so every pulse width used below is reachable with nu < 1 (and under max_pulse_ns).
+    Fixed pulse reference: every cell gets the same width whatever its state."""
+    base = with_overrides(ref, FIXED_AFFINE)
     t_max = max(_t50(base, s) for s in STARTS)
     k = 1.25 * t_max
     assert 1.25 * t_max < base.update.max_pulse_ns
@@ -460,6 +480,213 @@ def test_outer_product_gating_and_counters(mc_cfg: ArchConfig) -> None:
     assert np.all(np.sign(w1.astype(int) - w0)[moved] == want_dir[moved])
 
 
+# ----------------------------------------------------------------------------- state-aware pulses
+# update.pulse_reference: state (the reference preset): the periphery reads each cell, so the
+# pulse is set for the series current of the cell's own state and for the number of MTJs that
+# must switch: none (at the bound) -> no pulse; one -> per-MTJ probability p = tanh(3 nu); two
+# (+-1 towards the other sign) -> q = 1 - sqrt(1 - p) per MTJ, so that the cell leaves its
+# state with probability 1 - (1 - q)^2 = p and jumps two levels with q^2.
+
+STATE_NUS = [0.05, 0.2, 0.45]
+
+
+def _mtjs_to_switch(s1: int, s2: int, pol: int) -> int:
+    """Polarity +1 drives M1 -> P (s = 1) and M2 -> AP (s = 0); -1 the reverse."""
+    target1, target2 = (1, 0) if pol > 0 else (0, 1)
+    return int(s1 != target1) + int(s2 != target2)
+
+
+def _state_q(n_need: int, nu: float, m: float = 3.0) -> float:
+    """Per-MTJ target probability, closed form."""
+    p = math.tanh(m * nu)
+    return p if n_need == 1 else 1.0 - math.sqrt(1.0 - p)
+
+
+def _state_pulse(cfg: ArchConfig, s1: int, s2: int, pol: int, nu: float, kappa: float) -> float:
+    """science.md §3 inverse t = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln q)), with
+    i = V_w / (R1 + R2 + R_acc) / I_c0 of the cell's state; 0 where nothing must switch or
+    nothing is asked; q = p_max for a whole step."""
+    n_need = _mtjs_to_switch(s1, s2, pol)
+    if n_need == 0 or (nu == 0.0 and kappa < 1):
+        return 0.0
+    n = _nominal(cfg)
+    q = cfg.update.p_max if kappa >= 1 else _state_q(n_need, nu)
+    i = _series_i_ratio(cfg, s1, s2)
+    t = n["tau_d"] / (2.0 * (i - 1.0)) * math.log((math.pi**2 * n["delta"] / 4.0) / -math.log(q))
+    return min(t, cfg.update.max_pulse_ns)
+
+
+def _assert_binomial(count: int, n: int, prob: float, what: str) -> None:
+    tol = 5.0 * math.sqrt(n * prob * (1.0 - prob)) + 1.0
+    assert abs(count - n * prob) <= tol, f"{what}: {count} vs {n * prob:.1f} +- {tol:.1f}"
+
+
+def test_reference_preset_is_state_aware(ref: ArchConfig) -> None:
+    u = ref.update
+    assert (u.scheme, u.pulse_mapping, u.pulse_reference, u.m) == ("per_cell", "exact",
+                                                                    "state", 3.0)
+    assert PulseMapper(ref).state_aware
+    assert not PulseMapper(with_overrides(ref, FIXED_AFFINE)).state_aware
+
+
+@pytest.mark.parametrize("pol", [+1, -1])
+@pytest.mark.parametrize("start", list(STARTS))
+def test_pulse_ns_cells_closed_form(ref: ArchConfig, start: str, pol: int) -> None:
+    """One cell of each state: the width is the closed-form inverse at the state's current."""
+    mapper = PulseMapper(ref)
+    s1, s2 = STARTS[start]
+    n_need = _mtjs_to_switch(s1, s2, pol)
+    a1, a2, ap = np.array([[s1]], np.int8), np.array([[s2]], np.int8), np.array([[pol]], np.int8)
+    for nu in (0.0, 0.01, 0.3, 0.7, 0.99):
+        got = mapper.pulse_ns_cells(np.array([[nu]]), np.array([[0.0]]), a1, a2, ap)
+        want = _state_pulse(ref, s1, s2, pol, nu, 0.0)
+        assert got.shape == (1, 1)
+        assert float(got[0, 0]) == pytest.approx(want, rel=1e-9, abs=0.0), (start, pol, nu)
+        if n_need and nu > 0:
+            assert want > 0.0
+            if want < ref.update.max_pulse_ns:      # (AP,AP) near nu = 1 hits the driver cap
+                # the MTJ physics at that width and current gives the per-MTJ target
+                n = _nominal(ref)
+                assert _p_prec(want, _series_i_ratio(ref, s1, s2), n["delta"],
+                               n["tau_d"]) == pytest.approx(_state_q(n_need, nu), rel=1e-9)
+        else:
+            assert float(got[0, 0]) == 0.0
+    for nu, kappa in ((0.0, 1.0), (0.4, 2.0)):      # a whole step: q = p_max
+        got = float(mapper.pulse_ns_cells(np.array([[nu]]), np.array([[kappa]]), a1, a2,
+                                          ap)[0, 0])
+        assert got == pytest.approx(_state_pulse(ref, s1, s2, pol, nu, kappa), rel=1e-9,
+                                    abs=0.0)
+        assert (got > 0) == (n_need > 0)
+    # no polarity: no pulse
+    zero = mapper.pulse_ns_cells(np.array([[0.5]]), np.array([[0.0]]), a1, a2,
+                                 np.array([[0]], np.int8))
+    assert float(zero[0, 0]) == 0.0
+
+
+def test_pulse_ns_cells_vectorised_mixed_states(ref: ArchConfig) -> None:
+    """All states, polarities and steps in one call agree with the per-cell closed form."""
+    mapper = PulseMapper(ref)
+    rng = np.random.default_rng(404)
+    shape = (23, 17)
+    st = rng.integers(0, 4, shape)
+    s1 = np.array([STARTS[k][0] for k in STARTS], np.int8)[st]
+    s2 = np.array([STARTS[k][1] for k in STARTS], np.int8)[st]
+    pol = rng.integers(-1, 2, shape).astype(np.int8)
+    nu = rng.uniform(0.0, 1.0, shape)
+    nu[rng.random(shape) < 0.1] = 0.0
+    kappa = np.where(rng.random(shape) < 0.15, rng.integers(1, 3, shape), 0).astype(float)
+    got = mapper.pulse_ns_cells(nu, kappa, s1, s2, pol)
+    want = np.array([[_state_pulse(ref, int(s1[r, c]), int(s2[r, c]), int(pol[r, c]),
+                                   float(nu[r, c]), float(kappa[r, c]))
+                      if pol[r, c] != 0 else 0.0 for c in range(shape[1])]
+                     for r in range(shape[0])])
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0.0)
+    assert np.count_nonzero(want) > 0.4 * want.size      # the test exercises real pulses
+    # update_per_cell hands each cell's state to the mapper (pp zero encoding: no (AP,AP))
+    cb = Crossbar(*shape, ref, np.random.default_rng(5))
+    w = _ternary(rng, shape)
+    cb.set_weights(w)
+    step = pol * (kappa + nu)
+    widths: list[np.ndarray] = []
+    counts = cb.update_per_cell(step, mapper, np.random.default_rng(6), widths_out=widths)
+    s1w, s2w = _states_of(w, "pp")
+    mag = np.abs(step)
+    want_w = np.array([[_state_pulse(ref, int(s1w[r, c]), int(s2w[r, c]), int(np.sign(step[r, c])),
+                                     float(mag[r, c] - np.floor(mag[r, c])),
+                                     float(np.floor(mag[r, c])))
+                        if step[r, c] != 0 else 0.0 for c in range(shape[1])]
+                       for r in range(shape[0])])
+    assert len(widths) == 1
+    np.testing.assert_allclose(widths[0], want_w, rtol=1e-9, atol=1e-12)
+    assert counts.pulses == np.count_nonzero(want_w)
+    assert counts.pulse_ns_total == pytest.approx(want_w.sum(), rel=1e-9)
+
+
+@pytest.mark.parametrize("nu", STATE_NUS)
+@pytest.mark.parametrize("pol", [+1, -1])
+@pytest.mark.parametrize("start", list(STARTS))
+def test_mc_state_aware_exact_update(ref: ArchConfig, start: str, pol: int, nu: float) -> None:
+    """Reference preset (exact, state-aware): a cell leaves its logical state with probability
+    tanh(3 nu), a +-1 cell jumps two levels with q^2, q = 1 - sqrt(1 - tanh(3 nu)); a cell at
+    the bound gets no pulse."""
+    assert (ref.update.pulse_mapping, ref.update.pulse_reference) == ("exact", "state")
+    n = _nominal(ref)
+    s1_0, s2_0 = STARTS[start]
+    w0 = s1_0 - s2_0
+    n_need = _mtjs_to_switch(s1_0, s2_0, pol)
+    p = math.tanh(3.0 * nu)                         # GXNOR: P(leave the state)
+    q = 1.0 - math.sqrt(1.0 - p)                    # per MTJ when both must switch
+    cb = _start_crossbar(ref, start, seed=300)
+    assert cb.arch.update.pulse_reference == "state"
+    seed = 3000 + 37 * list(STARTS).index(start) + 11 * STATE_NUS.index(nu) + pol
+    widths: list[np.ndarray] = []
+    counts = cb.update_per_cell(np.full((ROWS, COLS), pol * nu), PulseMapper(cb.arch),
+                                np.random.default_rng(seed), widths_out=widths)
+    w = cb.weights()
+    if n_need == 0:
+        assert w0 == pol                            # +1 pushed up, -1 pushed down
+        np.testing.assert_array_equal(widths[0], 0.0)
+        assert counts.pulses == 0 and counts.switched == 0
+        assert counts.write_fj == 0.0 and counts.pulse_ns_total == 0.0
+        assert np.all(cb.s1 == s1_0) and np.all(cb.s2 == s2_0)
+        return
+    q_mtj = p if n_need == 1 else q
+    i = _series_i_ratio(ref, s1_0, s2_0)
+    t = n["tau_d"] / (2.0 * (i - 1.0)) * math.log((math.pi**2 * n["delta"] / 4.0)
+                                                    / -math.log(q_mtj))
+    assert 0.0 < t < ref.update.max_pulse_ns        # not capped
+    np.testing.assert_allclose(widths[0], t, rtol=1e-9)
+    # leaving the logical state: tanh(3 nu), whatever the state and polarity
+    _assert_binomial(np.count_nonzero(w != w0), N_CELLS, p, f"{start} pol {pol:+d} leave")
+    # two-level jump: q^2 from +-1, impossible from 0
+    jump = np.count_nonzero(w == -w0) if w0 != 0 else 0
+    if w0 == 0:
+        assert set(np.unique(w)) <= {0, pol}
+    else:
+        _assert_binomial(jump, N_CELLS, q * q, f"{start} pol {pol:+d} jump")
+    moved = w != w0
+    assert np.all(np.sign(w[moved] - w0) == pol)
+    # the full end-state distribution with the per-MTJ probability
+    _check_frequencies(cb.s1, cb.s2, start, pol, q_mtj)
+    assert counts.pulses == N_CELLS
+    assert counts.pulse_ns_total == pytest.approx(N_CELLS * t, rel=1e-9)
+    assert counts.write_fj == pytest.approx(_write_energy_uniform(ref, start, t, N_CELLS),
+                                            rel=1e-9)
+    assert counts.switched == np.count_nonzero(cb.s1 != s1_0) + np.count_nonzero(cb.s2 != s2_0)
+
+
+def test_state_aware_mixed_bound_cells_cost_nothing(ref: ArchConfig) -> None:
+    """In one array, cells at the bound get no pulse and no energy; the others are priced at
+    V * I(state) * t(state)."""
+    n = _nominal(ref)
+    rng = np.random.default_rng(505)
+    rows, cols = 300, 200
+    cb = Crossbar(rows, cols, ref, np.random.default_rng(9))
+    w0 = _ternary(rng, (rows, cols))
+    cb.set_weights(w0)
+    s1_0, s2_0 = cb.s1.copy(), cb.s2.copy()
+    pol = np.where(rng.random((rows, cols)) < 0.5, 1, -1)
+    nu = 0.3
+    counts = cb.update_per_cell(pol * nu, PulseMapper(ref), np.random.default_rng(10))
+    bound = w0 == pol
+    assert 0 < np.count_nonzero(bound) < bound.size
+    w = cb.weights()
+    np.testing.assert_array_equal(w[bound], w0[bound])
+    assert counts.pulses == np.count_nonzero(~bound)
+    e = t_sum = 0.0
+    for r in range(rows):
+        for c in range(cols):
+            if not bound[r, c]:
+                a, b = int(s1_0[r, c]), int(s2_0[r, c])
+                t = _state_pulse(ref, a, b, int(pol[r, c]), nu, 0.0)
+                e += n["v_w"] * _series_i_ratio(ref, a, b) * n["ic0"] * t
+                t_sum += t
+    assert counts.write_fj == pytest.approx(e, rel=1e-9)
+    assert counts.pulse_ns_total == pytest.approx(t_sum, rel=1e-9)
+    _assert_binomial(np.count_nonzero(w[~bound] != w0[~bound]), int(np.count_nonzero(~bound)),
+                     math.tanh(3.0 * nu), "mixed leave")
+
+
 # ----------------------------------------------------------------------------- counters
 
 
@@ -509,11 +736,12 @@ def test_counts_add() -> None:
     assert a.extra == {"k": 3.0, "j": 5.0}
 
 
-def test_zero_step_no_pulse(ref: ArchConfig) -> None:
-    cb = Crossbar(10, 10, ref, np.random.default_rng(0))
+def test_zero_step_no_pulse(ref_any: ArchConfig) -> None:
+    cb = Crossbar(10, 10, ref_any, np.random.default_rng(0))
     w0 = _ternary(np.random.default_rng(1), (10, 10))
     cb.set_weights(w0)
-    counts = cb.update_per_cell(np.zeros((10, 10)), PulseMapper(ref), np.random.default_rng(2))
+    counts = cb.update_per_cell(np.zeros((10, 10)), PulseMapper(ref_any),
+                                np.random.default_rng(2))
     assert counts.pulses == 0 and counts.write_fj == 0.0 and counts.switched == 0
     np.testing.assert_array_equal(cb.weights(), w0)
 
@@ -528,8 +756,8 @@ def _i_ref(cfg: ArchConfig) -> float:
 
 
 @pytest.mark.parametrize("m", [3.0, 2.0])
-def test_exact_mapping_inverts_tanh(ref: ArchConfig, m: float) -> None:
-    cfg = with_overrides(ref, ["update.pulse_mapping=exact", f"update.m={m}"])
+def test_exact_mapping_inverts_tanh(ref_fixed: ArchConfig, m: float) -> None:
+    cfg = with_overrides(ref_fixed, ["update.pulse_mapping=exact", f"update.m={m}"])
     n = _nominal(cfg)
     mapper = PulseMapper(cfg)
     assert mapper.i_ratio == pytest.approx(_i_ref(cfg), rel=1e-12)
@@ -545,8 +773,8 @@ def test_exact_mapping_inverts_tanh(ref: ArchConfig, m: float) -> None:
     np.testing.assert_allclose(t, want, rtol=1e-9)
 
 
-def test_affine_mapping_explicit(ref: ArchConfig) -> None:
-    cfg = with_overrides(ref, ["update.pulse_mapping=affine", "update.affine_t0_ns=0.7",
+def test_affine_mapping_explicit(ref_fixed: ArchConfig) -> None:
+    cfg = with_overrides(ref_fixed, ["update.pulse_mapping=affine", "update.affine_t0_ns=0.7",
                                "update.affine_k_ns=3.1"])
     mapper = PulseMapper(cfg)
     nu = np.array([0.0, 0.1, 0.5, 0.99])
@@ -554,8 +782,8 @@ def test_affine_mapping_explicit(ref: ArchConfig) -> None:
                                rtol=1e-12)
 
 
-def test_affine_mapping_fitted_mimics_tanh(ref: ArchConfig) -> None:
-    cfg = with_overrides(ref, ["update.pulse_mapping=affine", "update.affine_t0_ns=null",
+def test_affine_mapping_fitted_mimics_tanh(ref_fixed: ArchConfig) -> None:
+    cfg = with_overrides(ref_fixed, ["update.pulse_mapping=affine", "update.affine_t0_ns=null",
                                "update.affine_k_ns=null"])
     n = _nominal(cfg)
     mapper = PulseMapper(cfg)
@@ -573,11 +801,12 @@ def test_affine_mapping_fitted_mimics_tanh(ref: ArchConfig) -> None:
 
 
 @pytest.mark.parametrize("mapping", ["exact", "affine"])
-def test_saturating_pulse_and_zero(ref: ArchConfig, mapping: str) -> None:
+def test_saturating_pulse_and_zero(ref_fixed: ArchConfig, mapping: str) -> None:
     over = [f"update.pulse_mapping={mapping}"]
     if mapping == "affine":
         over += ["update.affine_t0_ns=1.0", "update.affine_k_ns=2.0"]
-    cfg = with_overrides(ref, over)
+    cfg = with_overrides(ref_fixed, over)
+    assert cfg.update.pulse_reference == "fixed"
     n = _nominal(cfg)
     mapper = PulseMapper(cfg)
     p_max = cfg.update.p_max
@@ -600,13 +829,13 @@ def test_saturating_pulse_and_zero(ref: ArchConfig, mapping: str) -> None:
     assert counts.pulse_ns_total == pytest.approx(12 * t_sat, rel=1e-12)
 
 
-def test_pulses_capped_at_max(ref: ArchConfig) -> None:
-    cfg = with_overrides(ref, ["update.pulse_mapping=affine", "update.affine_t0_ns=5.0",
+def test_pulses_capped_at_max(ref_fixed: ArchConfig) -> None:
+    cfg = with_overrides(ref_fixed, ["update.pulse_mapping=affine", "update.affine_t0_ns=5.0",
                                "update.affine_k_ns=30.0", "update.max_pulse_ns=12.0"])
     mapper = PulseMapper(cfg)
     np.testing.assert_allclose(mapper.pulse_ns(np.array([0.1, 0.2, 0.9])), [8.0, 11.0, 12.0])
     # saturating pulse capped too
-    cfg2 = with_overrides(ref, ["update.pulse_mapping=exact", "update.max_pulse_ns=0.5"])
+    cfg2 = with_overrides(ref_fixed, ["update.pulse_mapping=exact", "update.max_pulse_ns=0.5"])
     m2 = PulseMapper(cfg2)
     assert m2.t_sat == 0.5
     assert np.all(m2.pulse_ns(np.linspace(0, 0.999, 50)) <= 0.5)
@@ -616,8 +845,8 @@ def test_pulses_capped_at_max(ref: ArchConfig) -> None:
 # ----------------------------------------------------------------------------- binary synapses
 
 
-def test_binary_weights_stay_binary(ref: ArchConfig) -> None:
-    cfg = with_overrides(ref, VARIATION)
+def test_binary_weights_stay_binary(ref_any: ArchConfig) -> None:
+    cfg = with_overrides(ref_any, VARIATION)
     rng = np.random.default_rng(21)
     rows, cols = 40, 30
     cb = Crossbar(rows, cols, cfg, np.random.default_rng(22), binary=True)

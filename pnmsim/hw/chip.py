@@ -119,10 +119,12 @@ class Chip:
         yield from self.bus.hold(self.env, timing.bus_cycles(self.arch, words))
         self.events += 3
 
-    def _sample_flow(self, recs: list[OpRecord], phase: str) -> Generator[Any, Any, None]:
+    def _sample_flow(self, recs: list[OpRecord], phase: str,
+                     group: int) -> Generator[Any, Any, None]:
+        """A group of ``group`` consecutive samples through the layers of one phase."""
         for rec in recs:
             lay = self.mapping.layers[rec.layer].layer
-            n = rec.vectors // max(rec.samples, 1)
+            n = group * (rec.vectors // max(rec.samples, 1))
             words = n * (lay.cols if phase == "feedforward" else lay.rows)
             yield from self._layer_op(rec, n, words)
 
@@ -140,7 +142,9 @@ class Chip:
             procs = [self.env.process(self._update(r)) for r in recs]
         else:
             samples = max(r.samples for r in recs)
-            procs = [self.env.process(self._sample_flow(recs, phase)) for _ in range(samples)]
+            g = self.arch.system.issue_group
+            sizes = [min(g, samples - s) for s in range(0, samples, g)]
+            procs = [self.env.process(self._sample_flow(recs, phase, k)) for k in sizes]
         yield self.env.all_of(procs)
 
     # --------------------------------------------------------------- driver
