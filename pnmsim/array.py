@@ -211,7 +211,7 @@ class ArrayBackend:
                 _, gsum = L.xbar._conductances()
                 rd = a.synapse.v_read_v ** 2 * a.synapse.read_ns * 1e6 * float(gsum.sum())
                 self.tally.add(ph, f"{name}.synapse", "synapse", "read_fj", rd)
-                self.tally.add(ph, f"{name}.comparator", "comparator", "compare",
+                self.tally.add(ph, f"{name}.sense_amp", "sense_amp", "read",
                                2 * lay.rows * lay.cols)
             cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
             width = got[0]

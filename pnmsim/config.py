@@ -142,6 +142,7 @@ COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
     "col_driver": ("drive", "write_pulse"),
     "dac": ("convert",),
     "comparator": ("compare",),
+    "sense_amp": ("read",),
     "adc": ("convert",),
     "accumulator": ("add",),
     "digital": ("bn", "grad_mac", "optimizer"),
@@ -151,7 +152,7 @@ COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
     "controller": ("issue",),
 }
 ARRAY_SCOPE: frozenset[str] = frozenset(
-    {"synapse", "row_driver", "col_driver", "dac", "comparator", "adc"})
+    {"synapse", "row_driver", "col_driver", "dac", "comparator", "sense_amp", "adc"})
 """Component classes counted in 'array-level' TOPs/W: the synapse arrays and the drivers and
 sense circuits they need (the scope of the paper's 18.3 / 3 TOPs/W figures)."""
 
