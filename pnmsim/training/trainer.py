@@ -232,9 +232,7 @@ class Trainer:
             meta["busy"] = {"tiles": [t.group.busy for t in self.chip.layers],
                             "controller": self.chip.controller.busy,
                             "bus": self.chip.bus.busy, "digital": self.chip.digital.busy,
-                            "events": self.chip.events,
-                            "layer_events": [t.events for t in self.chip.layers]
-                            } if self.chip else {}
+                            "events": self.chip.env.processed} if self.chip else {}
         d["trainer.meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
         buf = io.BytesIO()
         np.savez(buf, **d)
@@ -277,13 +275,12 @@ class Trainer:
             self.chip.cycles.clear()
             self.chip.cycles.update(meta["cycles"])
             b = meta["busy"]
-            for t, v, ev in zip(self.chip.layers, b["tiles"], b["layer_events"], strict=True):
+            for t, v in zip(self.chip.layers, b["tiles"], strict=True):
                 t.group.busy = v
-                t.events = ev
             self.chip.controller.busy = b["controller"]
             self.chip.bus.busy = b["bus"]
             self.chip.digital.busy = b["digital"]
-            self.chip.events = b["events"]
+            self.chip.env.processed = b["events"]
 
     def write_outputs(self, extra: dict[str, Any] | None = None) -> None:
         if self.out is None:

@@ -1,0 +1,46 @@
+"""Benchmark: cost of the timed (SimPy) model over the functional model.
+
+For the MNIST CNN on N real MNIST test images (default 1000; the embedded trained model when
+present), in one process: a functional-only run (`timed=False`) and a timed run (`timed=True`,
+coarse mode) with the same seed, alternating, best of R repeats each. Prints SimPy events per
+sample, events per second, and the wall-time ratio timed / functional (target <= 1.5).
+
+    PNMSIM_DATA_DIR=../shared/datasets python benchmarks/simulate_speed.py [--samples 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pnmsim import api
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--arch", default="reference")
+    ap.add_argument("--workload", default="mnist_cnn")
+    ap.add_argument("--dataset", default="mnist")
+    a = ap.parse_args()
+    api.simulate(a.arch, a.workload, samples=20)   # warm numba caches / imports
+    best = {True: float("inf"), False: float("inf")}
+    events = 0
+    for _ in range(a.repeats):
+        for timed in (False, True):
+            t0 = time.perf_counter()
+            r = api.simulate(a.arch, a.workload, samples=a.samples, dataset=a.dataset,
+                             timed=timed)
+            best[timed] = min(best[timed], time.perf_counter() - t0)
+            if timed:
+                events = r.events
+    print(f"{'samples':>8} {'functional s':>13} {'timed s':>9} {'ratio':>6} {'events':>9} "
+          f"{'events/sample':>14} {'events/s (timed run)':>21}")
+    print(f"{a.samples:>8} {best[False]:>13.2f} {best[True]:>9.2f} "
+          f"{best[True] / best[False]:>6.2f} {events:>9} {events / a.samples:>14.1f} "
+          f"{events / best[True]:>21.0f}")
+
+
+if __name__ == "__main__":
+    main()
