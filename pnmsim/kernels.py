@@ -38,6 +38,27 @@ def _p_switch(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float,
 
 
 @njit(cache=True)
+def _series_current_ua(a: int, b: int, rp1: float, rap1: float, rp2: float, rap2: float,
+                       v_write: float, r_access: float) -> float:
+    """Write current (uA) through both MTJs of a cell in state (a, b) and the access devices."""
+    r1 = rp1 if a == 1 else rap1
+    r2 = rp2 if b == 1 else rap2
+    return v_write / (r1 + r2 + r_access) * 1e6
+
+
+@njit(cache=True)
+def _flip_probs(a: int, b: int, pol: int, t: float, i_ua: float, ic01: float, d1: float,
+                ic02: float, d2: float, tau_d_ns: float, tau0_ns: float) -> tuple[float, float]:
+    """Flip probabilities of M1 and M2 under one pulse; -1 where the MTJ is already in the
+    state the polarity drives it to (+1: M1 -> P, M2 -> AP; -1: the reverse)."""
+    need1 = a == 0 if pol > 0 else a == 1
+    need2 = b == 1 if pol > 0 else b == 0
+    p1 = _p_switch(t, i_ua / ic01, d1, tau_d_ns, tau0_ns) if need1 else -1.0
+    p2 = _p_switch(t, i_ua / ic02, d2, tau_d_ns, tau0_ns) if need2 else -1.0
+    return p1, p2
+
+
+@njit(cache=True)
 def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity: np.ndarray,
                  current_scale: np.ndarray, u1: np.ndarray, u2: np.ndarray,
                  rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
@@ -62,30 +83,19 @@ def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity:
                 continue
             a = s1[r, c]
             b = s2[r, c]
-            r1 = rp1[r, c] if a == 1 else rap1[r, c]
-            r2 = rp2[r, c] if b == 1 else rap2[r, c]
-            i_ua = v_write / (r1 + r2 + r_access) * 1e6 * current_scale[r, c]
+            i_ua = _series_current_ua(a, b, rp1[r, c], rap1[r, c], rp2[r, c], rap2[r, c],
+                                      v_write, r_access) * current_scale[r, c]
             n_pulse += 1.0
             t_sum += t
             e_fj += v_write * i_ua * t
-            if pol > 0:
-                if a == 0 and u1[r, c] < _p_switch(t, i_ua / ic01[r, c], d1[r, c], tau_d_ns,
-                                                   tau0_ns):
-                    s1[r, c] = 1
-                    n_sw += 1.0
-                if b == 1 and u2[r, c] < _p_switch(t, i_ua / ic02[r, c], d2[r, c], tau_d_ns,
-                                                   tau0_ns):
-                    s2[r, c] = 0
-                    n_sw += 1.0
-            else:
-                if a == 1 and u1[r, c] < _p_switch(t, i_ua / ic01[r, c], d1[r, c], tau_d_ns,
-                                                   tau0_ns):
-                    s1[r, c] = 0
-                    n_sw += 1.0
-                if b == 0 and u2[r, c] < _p_switch(t, i_ua / ic02[r, c], d2[r, c], tau_d_ns,
-                                                   tau0_ns):
-                    s2[r, c] = 1
-                    n_sw += 1.0
+            p1, p2 = _flip_probs(a, b, pol, t, i_ua, ic01[r, c], d1[r, c], ic02[r, c], d2[r, c],
+                                 tau_d_ns, tau0_ns)
+            if u1[r, c] < p1:
+                s1[r, c] = 1 - a
+                n_sw += 1.0
+            if u2[r, c] < p2:
+                s2[r, c] = 1 - b
+                n_sw += 1.0
     out[0] = n_pulse
     out[1] = n_sw
     out[2] = e_fj
@@ -135,29 +145,23 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                     scale = max(1.0 + current_sigma * np.random.standard_normal(), 0.0)
                 a = s1[r, c]
                 b = s2[r, c]
-                r1 = rp1[r, c] if a == 1 else rap1[r, c]
-                r2 = rp2[r, c] if b == 1 else rap2[r, c]
-                i_ua = v_write / (r1 + r2 + r_access) * 1e6 * scale
+                i_ua = _series_current_ua(a, b, rp1[r, c], rap1[r, c], rp2[r, c], rap2[r, c],
+                                          v_write, r_access) * scale
                 n_pulse += 1.0
                 t_sum += t
                 e_fj += v_write * i_ua * t
-                need1 = (pol > 0 and a == 0) or (pol < 0 and a == 1)
-                need2 = (pol > 0 and b == 1) or (pol < 0 and b == 0)
+                p1, p2 = _flip_probs(a, b, pol, t, i_ua, ic01[r, c], d1[r, c], ic02[r, c],
+                                     d2[r, c], tau_d_ns, tau0_ns)
                 if binary:
-                    if need1 and need2:
-                        p = min(_p_switch(t, i_ua / ic01[r, c], d1[r, c], tau_d_ns, tau0_ns),
-                                _p_switch(t, i_ua / ic02[r, c], d2[r, c], tau_d_ns, tau0_ns))
-                        if np.random.random() < p:
-                            s1[r, c] = 1 - a
-                            s2[r, c] = 1 - b
-                            n_sw += 2.0
+                    if p1 >= 0.0 and p2 >= 0.0 and np.random.random() < min(p1, p2):
+                        s1[r, c] = 1 - a
+                        s2[r, c] = 1 - b
+                        n_sw += 2.0
                     continue
-                if need1 and np.random.random() < _p_switch(t, i_ua / ic01[r, c], d1[r, c],
-                                                            tau_d_ns, tau0_ns):
+                if p1 >= 0.0 and np.random.random() < p1:
                     s1[r, c] = 1 - a
                     n_sw += 1.0
-                if need2 and np.random.random() < _p_switch(t, i_ua / ic02[r, c], d2[r, c],
-                                                            tau_d_ns, tau0_ns):
+                if p2 >= 0.0 and np.random.random() < p2:
                     s2[r, c] = 1 - b
                     n_sw += 1.0
     out[0] = n_pulse
