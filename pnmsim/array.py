@@ -43,7 +43,7 @@ import numpy as np
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.crossbar import Counts, Crossbar, PulseMapper
-from pnmsim.mapping import LayerMapping, NetworkMapping, map_network
+from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network
 from pnmsim.units import ns_array_to_cycles
 from pnmsim.workload import WeightedLayer, Workload
 
@@ -299,7 +299,6 @@ class ArrayBackend:
         if digital_psum:
             t.add(ph, f"{name}.adc", "adc", "convert", m * n * mp.row_tiles)
             t.add(ph, f"{name}.accumulator", "accumulator", "add", m * n * (mp.row_tiles - 1))
-            t.add(ph, "chip.bus", "bus", "transfer", m * n * (mp.row_tiles - 1))
             if sensing == "comparators":   # thresholds applied digitally: two subtractions
                 t.add(ph, f"{name}.accumulator", "accumulator", "add", 2 * m * n)
         elif sensing == "comparators":
@@ -311,7 +310,7 @@ class ArrayBackend:
         t.add(ph, "chip.periphery_memory", "periphery_memory", "read", 2 * n)
         t.add(ph, f"{name}.buffer", "buffer", "read", m * lay.rows)
         t.add(ph, f"{name}.buffer", "buffer", "write", m * n)
-        t.add(ph, "chip.bus", "bus", "transfer", m * n)
+        t.add(ph, "chip.bus", "bus", "transfer", bus_words(self.arch, mp, ph, m))
         t.add(ph, "chip.controller", "controller", "issue",
               mp.tiles * self._samples(m, lay))
 
@@ -331,7 +330,7 @@ class ArrayBackend:
         t.add(ph, "chip.digital", "digital", "bn", m * lay.cols)
         t.add(ph, f"{name}.buffer", "buffer", "read", m * lay.cols)
         t.add(ph, f"{name}.buffer", "buffer", "write", m * lay.rows)
-        t.add(ph, "chip.bus", "bus", "transfer", m * lay.rows * mp.col_tiles)
+        t.add(ph, "chip.bus", "bus", "transfer", bus_words(self.arch, mp, ph, m))
         t.add(ph, "chip.controller", "controller", "issue", mp.tiles * self._samples(m, lay))
 
     def _per_cell_cycles(self, width: np.ndarray, sign: np.ndarray, mp: LayerMapping) -> int:

@@ -24,6 +24,11 @@ class _Group(click.Group):
         except PnmsimError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as e:   # bad option values: one line, not a usage block
+            click.echo(f"error: {e.format_message()}", err=True)
+            ctx.exit(2)
         except (ValueError, OSError) as e:
             click.echo(f"error: {type(e).__name__}: {e}", err=True)
             ctx.exit(2)

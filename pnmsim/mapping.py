@@ -85,3 +85,13 @@ def map_network(workload: Workload, arch: ArchConfig) -> NetworkMapping:
                           f"({worst.layer.name} alone needs {worst.tiles} tiles of {tr}x{tc}); "
                           "raise array.max_tiles or the tile size")
     return NetworkMapping(layers=tuple(out), max_tiles=arch.array.max_tiles)
+
+
+def bus_words(arch: ArchConfig, mp: LayerMapping, phase: str, vectors: int) -> int:
+    """Words a layer's operation moves over the shared bus for ``vectors`` products: its outputs
+    (feedforward: cols per product, plus the partial sums of every further row tile when they
+    are combined digitally; backprop: rows per product from every column tile)."""
+    if phase == "feedforward":
+        parts = mp.row_tiles if (arch.array.partial_sums == "digital" and mp.row_tiles > 1) else 1
+        return vectors * mp.layer.cols * parts
+    return vectors * mp.layer.rows * mp.col_tiles

@@ -25,7 +25,7 @@ import simpy
 from pnmsim.array import OpRecord
 from pnmsim.config import ArchConfig
 from pnmsim.hw import timing
-from pnmsim.mapping import LayerMapping, NetworkMapping
+from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words
 
 Mode = Literal["coarse", "fine"]
 
@@ -129,9 +129,8 @@ class Chip:
                      group: int) -> Generator[Any, Any, None]:
         """A group of ``group`` consecutive samples through the layers of one phase."""
         for rec in recs:
-            lay = self.mapping.layers[rec.layer].layer
             n = group * (rec.vectors // max(rec.samples, 1))
-            words = n * (lay.cols if phase == "feedforward" else lay.rows)
+            words = bus_words(self.arch, self.mapping.layers[rec.layer], phase, n)
             yield from self._layer_op(rec, n, words)
 
     def _update(self, rec: OpRecord) -> Generator[Any, Any, None]:

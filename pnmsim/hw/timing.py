@@ -78,3 +78,4 @@ def digital_cycles(arch: ArchConfig, ops: int) -> int:
         return 0
     return math.ceil(ops / arch.system.digital_lanes) * arch.cost("digital",
                                                                  "grad_mac").latency_cycles
+

@@ -1,0 +1,423 @@
+"""Timing rules of the chip model: the closed-form pipeline against a hand-written recurrence,
+stage lists written out from the preset's cost table, boundary-exact completion of a tile
+operation (not done one cycle early), contention on shared ``Busy`` resources, controller issue
+slots, hand-scheduled chip phases, coarse == fine on random operation records, and the ns ->
+cycles ceiling."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import simpy
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pnmsim.array import OpRecord
+from pnmsim.config import ARCH_DIR, load_arch
+from pnmsim.hw import timing
+from pnmsim.hw.chip import Busy, Chip, LayerTiles
+from pnmsim.mapping import map_network
+from pnmsim.units import ns_array_to_cycles, ns_to_cycles
+from pnmsim.workload import load_workload
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k),
+                                                                           dict) else v
+    return out
+
+
+def raw_preset(name: str) -> dict:
+    """The preset's YAML tree with its parts merged, read independently of pnmsim.config."""
+    path = Path(ARCH_DIR) / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    tree: dict = {}
+    for p in data.pop("parts", []):
+        tree = _merge(tree, yaml.safe_load((path.parent / p).read_text()))
+    return _merge(tree, data)
+
+
+def lat(tree: dict, cls: str, action: str) -> int:
+    return int(tree["costs"][cls][action].get("latency_cycles", 0))
+
+
+def recurrence(stages: list[int], n: int) -> int:
+    """D[i][k] = max(D[i-1][k], D[i][k-1]) + s_k: item i leaves stage k at D[i][k]."""
+    if n <= 0 or not stages:
+        return 0
+    K = len(stages)
+    D = [[0] * (K + 1) for _ in range(n + 1)]
+    for i in range(1, n + 1):
+        for k in range(1, K + 1):
+            D[i][k] = max(D[i - 1][k], D[i][k - 1]) + stages[k - 1]
+    return D[n][K]
+
+
+def layer_env(arch, workload: str, index: int, mode: str):
+    env = simpy.Environment()
+    mp = map_network(load_workload(workload), arch).layers[index]
+    return env, LayerTiles(env, arch, mp, mode)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- pipeline
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=0, max_size=7), st.integers(0, 25))
+def test_pipeline_cycles_matches_recurrence(stages: list[int], n: int) -> None:
+    assert timing.pipeline_cycles(stages, n) == recurrence(stages, n)
+
+
+def test_pipeline_small_cases_written_out() -> None:
+    assert timing.pipeline_cycles([3, 5, 2], 0) == 0
+    assert timing.pipeline_cycles([3, 5, 2], 1) == 3 + 5 + 2
+    assert timing.pipeline_cycles([3, 5, 2], 4) == 3 + 5 + 2 + 3 * 5
+    assert timing.pipeline_cycles([], 7) == 0
+    assert timing.pipeline_cycles([4], 6) == 6 * 4
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=6), st.integers(0, 12))
+def test_fine_pipeline_realises_recurrence(stages: list[int], n: int) -> None:
+    """The fine model (one event per product and stage) on arbitrary stage lists."""
+    arch = load_arch("reference")
+    env, lt = layer_env(arch, "tiny_mlp", 1, "fine")
+    lt._stages = lambda phase, sensing: list(stages)  # type: ignore[method-assign]
+    p = env.process(lt.operate("feedforward", n, "adc"))
+    env.run(until=p)
+    assert env.now == recurrence(stages, n)
+    assert lt.group.busy == recurrence(stages, n)
+
+
+# ----------------------------------------------------------------------------- stage lists
+
+
+def test_forward_stages_reference_written_out() -> None:
+    """mnist_mlp on the reference: 784x512 (7x4 tiles), 512x512 (4x4), 512x10 (4x1)."""
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    assert t["array"]["partial_sums"] == "analog"
+    mps = map_network(load_workload("mnist_mlp"), arch).layers
+    assert [(m.row_tiles, m.col_tiles) for m in mps] == [(7, 4), (4, 4), (4, 1)]
+    tc, adcs = t["array"]["tile_cols"], t["periphery"]["adcs_per_tile"]
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    drive = lat(t, "row_driver", "drive")
+    dac = lat(t, "dac", "convert")
+    adc = lat(t, "adc", "convert")
+    cmp_ = lat(t, "comparator", "compare")
+    bn = lat(t, "digital", "bn")
+
+    def nz(xs: list[int]) -> list[int]:
+        return [s for s in xs if s > 0]
+
+    # first layer, comparators, analog partial sums: no combine stage, no digital stage
+    assert timing.forward_stages(arch, mps[0], "comparators") == nz([drive + dac, read, cmp_])
+    # first layer with ADC sensing: ceil(cols / adcs) conversions per ADC, then BN
+    assert timing.forward_stages(arch, mps[0], "adc") == nz(
+        [drive + dac, read, math.ceil(tc / adcs) * adc, bn])
+    # middle layer (no DAC)
+    assert timing.forward_stages(arch, mps[1], "comparators") == nz([drive, read, cmp_])
+    # last layer: 10 columns used -> ceil(10 / adcs) conversions
+    assert timing.forward_stages(arch, mps[2], "adc") == nz(
+        [drive, read, math.ceil(10 / adcs) * adc, bn])
+
+
+def test_forward_stages_digital_psum_written_out() -> None:
+    t = raw_preset("digital_psum")
+    arch = load_arch("digital_psum")
+    assert t["array"]["partial_sums"] == "digital"
+    mps = map_network(load_workload("mnist_mlp"), arch).layers
+    adcs = t["periphery"]["adcs_per_tile"]
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    drive, dac = lat(t, "row_driver", "drive"), lat(t, "dac", "convert")
+    adc, acc, bn = lat(t, "adc", "convert"), lat(t, "accumulator", "add"), lat(t, "digital", "bn")
+    tc = t["array"]["tile_cols"]
+    # 7 row tiles -> ceil(log2 7) = 3 accumulator levels; comparators: +1 digital threshold
+    assert mps[0].row_tiles == 7
+    sense = math.ceil(tc / adcs) * adc
+    assert timing.forward_stages(arch, mps[0], "comparators") == [
+        s for s in (drive + dac, read, sense, 3 * acc + acc) if s > 0]
+    assert timing.forward_stages(arch, mps[0], "adc") == [
+        s for s in (drive + dac, read, sense, 3 * acc, bn) if s > 0]
+    # 4 row tiles -> 2 levels; last layer has 10 columns
+    assert timing.forward_stages(arch, mps[2], "adc") == [
+        s for s in (drive, read, math.ceil(10 / adcs) * adc, 2 * acc, bn) if s > 0]
+
+
+def test_forward_stages_single_row_tile_uses_comparators_even_with_digital_psum() -> None:
+    t = raw_preset("digital_psum")
+    arch = load_arch("digital_psum")
+    mp = map_network(load_workload("tiny_mlp"), arch).layers[1]      # 32x4: one tile
+    assert mp.row_tiles == 1
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    assert timing.forward_stages(arch, mp, "comparators") == [
+        s for s in (lat(t, "row_driver", "drive"), read, lat(t, "comparator", "compare"))
+        if s > 0]
+
+
+def test_backward_stages_written_out() -> None:
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    mps = map_network(load_workload("mnist_mlp"), arch).layers
+    adcs, tr = t["periphery"]["adcs_per_tile"], t["array"]["tile_rows"]
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    drive = lat(t, "dac", "convert") + lat(t, "col_driver", "drive")
+    adc, acc, bn = lat(t, "adc", "convert"), lat(t, "accumulator", "add"), lat(t, "digital", "bn")
+    # 512x512: 4 column tiles -> ceil(log2 4) = 2 accumulator levels
+    assert timing.backward_stages(arch, mps[1]) == [
+        s for s in (drive, read, math.ceil(tr / adcs) * adc, 2 * acc, bn) if s > 0]
+    # 512x10: one column tile -> no combine
+    assert timing.backward_stages(arch, mps[2]) == [
+        s for s in (drive, read, math.ceil(tr / adcs) * adc, bn) if s > 0]
+
+
+def test_issue_bus_digital_cycles_written_out() -> None:
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    mps = map_network(load_workload("mnist_mlp"), arch).layers
+    wpc, lanes = t["system"]["bus_words_per_cycle"], t["system"]["digital_lanes"]
+    assert timing.issue_cycles(arch, mps[0]) == 7 * 4 * lat(t, "controller", "issue")
+    assert timing.bus_cycles(arch, 0) == 0
+    assert timing.bus_cycles(arch, 1) == lat(t, "bus", "transfer")
+    assert timing.bus_cycles(arch, wpc) == lat(t, "bus", "transfer")
+    assert timing.bus_cycles(arch, wpc + 1) == 2 * lat(t, "bus", "transfer")
+    assert timing.digital_cycles(arch, 0) == 0
+    assert timing.digital_cycles(arch, 2 * lanes + 1) == 3 * lat(t, "digital", "grad_mac")
+
+
+# ----------------------------------------------------------------------------- boundary-exact
+
+
+@pytest.mark.parametrize("mode", ["coarse", "fine"])
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("sensing", ["comparators", "adc"])
+def test_tile_op_not_done_one_cycle_early(mode: str, n: int, sensing: str) -> None:
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    env, lt = layer_env(arch, "mnist_mlp", 0, mode)
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    first = lat(t, "row_driver", "drive") + lat(t, "dac", "convert")
+    if sensing == "comparators":
+        stages = [first, read, lat(t, "comparator", "compare")]
+    else:
+        stages = [first, read,
+                  math.ceil(t["array"]["tile_cols"] / t["periphery"]["adcs_per_tile"])
+                  * lat(t, "adc", "convert"), lat(t, "digital", "bn")]
+    stages = [s for s in stages if s > 0]
+    expect = sum(stages) + (n - 1) * max(stages)
+    seen: list[bool] = []
+    op = env.process(lt.operate("feedforward", n, sensing))
+
+    def probe():
+        yield env.timeout(expect - 1)
+        seen.append(op.is_alive)
+
+    env.process(probe())
+    env.run(until=op)
+    assert seen == [True]                 # still running one cycle before the bound
+    assert env.now == expect
+    assert lt.group.busy == expect
+
+
+@pytest.mark.parametrize("mode", ["coarse", "fine"])
+def test_two_ops_on_one_layer_serialise(mode: str) -> None:
+    arch = load_arch("reference")
+    env, lt = layer_env(arch, "mnist_mlp", 1, mode)
+    stages = timing.backward_stages(arch, lt.mp)
+    one = timing.pipeline_cycles(stages, 3)
+    done: list[float] = []
+
+    def op():
+        yield from lt.operate("backprop", 3)
+        done.append(env.now)
+
+    env.process(op())
+    env.process(op())
+    env.run()
+    assert done == [one, 2 * one]
+
+
+def test_bus_contention_delays_by_one_service_time() -> None:
+    arch = load_arch("reference")
+    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch))
+    env = chip.env
+    words = 3 * arch.system.bus_words_per_cycle + 1
+    c = 4 * arch.cost("bus", "transfer").latency_cycles
+    assert timing.bus_cycles(arch, words) == c
+    done: list[float] = []
+
+    def xfer():
+        yield from chip.bus.hold(env, timing.bus_cycles(arch, words))
+        done.append(env.now)
+
+    env.process(xfer())
+    env.process(xfer())
+    env.run()
+    assert done == [c, 2 * c]
+    assert done[1] - done[0] == c
+    assert chip.bus.busy == 2 * c
+
+
+@pytest.mark.parametrize("slots, expect", [(1, [5, 10, 15]), (2, [5, 5, 10]), (3, [5, 5, 5])])
+def test_controller_issue_slots(slots: int, expect: list[int]) -> None:
+    arch = load_arch("reference", [f"system.controller_issue_slots={slots}"])
+    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch))
+    env = chip.env
+    done: list[float] = []
+
+    def issue():
+        yield from chip.controller.hold(env, 5)
+        done.append(env.now)
+
+    for _ in range(3):
+        env.process(issue())
+    env.run()
+    assert done == expect
+    assert chip.controller.busy == 15
+
+
+def test_busy_zero_cycles_takes_no_time() -> None:
+    env = simpy.Environment()
+    b = Busy(env)
+    env.process(b.hold(env, 0))
+    env.run()
+    assert env.now == 0 and b.busy == 0
+
+
+# ----------------------------------------------------------------------------- chip phases
+
+
+def _tiny_costs() -> tuple[int, int, int, int, int, int, int, int, int]:
+    t = raw_preset("reference")
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    return (lat(t, "controller", "issue"), lat(t, "row_driver", "drive"),
+            lat(t, "dac", "convert"), read, lat(t, "comparator", "compare"),
+            lat(t, "adc", "convert"), lat(t, "digital", "bn"), lat(t, "bus", "transfer"),
+            t["periphery"]["adcs_per_tile"])
+
+
+@pytest.mark.parametrize("mode", ["coarse", "fine"])
+def test_feedforward_one_sample_hand_schedule(mode: str) -> None:
+    """tiny_mlp 64-32-4 on single 128x128 tiles, one sample: issue, pipeline, bus per layer."""
+    issue, drv, dac, read, cmp_, adc, bn, bus, adcs = _tiny_costs()
+    arch = load_arch("reference")
+    wpc = arch.system.bus_words_per_cycle
+    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch), mode)  # type: ignore[arg-type]
+    recs = [OpRecord("feedforward", 0, 1, 1, sensing="comparators"),
+            OpRecord("feedforward", 1, 1, 1, sensing="adc")]
+    l0 = sum(s for s in (drv + dac, read, cmp_) if s > 0)
+    l1 = sum(s for s in (drv, read, math.ceil(4 / adcs) * adc, bn) if s > 0)
+    expect = (issue + l0 + math.ceil(32 / wpc) * bus) + (issue + l1 + math.ceil(4 / wpc) * bus)
+    assert chip.run_batch(recs) == {"feedforward": expect, "backprop": 0, "update": 0}
+
+
+@pytest.mark.parametrize("mode", ["coarse", "fine"])
+def test_feedforward_two_samples_pipeline_across_layers(mode: str) -> None:
+    """Two samples in separate issue groups: written-out schedule with the numbers of the
+    reference preset (asserted first, so a changed preset fails loudly here)."""
+    issue, drv, dac, read, cmp_, adc, bn, bus, adcs = _tiny_costs()
+    arch = load_arch("reference", ["system.issue_group=1"])
+    if (issue, drv, dac, read, cmp_, adc, bn, bus, adcs) != (1, 1, 1, 1, 1, 8, 1, 1, 8) or \
+            arch.system.bus_words_per_cycle != 16:
+        pytest.skip("schedule written out for the reference cost table")
+    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch), mode)  # type: ignore[arg-type]
+    recs = [OpRecord("feedforward", 0, 2, 2, sensing="comparators"),
+            OpRecord("feedforward", 1, 2, 2, sensing="adc")]
+    # layer 0: stages [2,1,1] -> 4; layer 1: [1,1,8,1] -> 11; bus 32 words -> 2, 4 words -> 1
+    # A: ctrl 0-1, L0 1-5, bus 5-7, ctrl 7-8, L1 8-19, bus 19-20
+    # B: ctrl 1-2, L0 5-9 (waits for A), bus 9-11, ctrl 11-12, L1 19-30 (waits), bus 30-31
+    assert chip.run_batch(recs)["feedforward"] == 31
+    # one issue group of both samples: ctrl 0-1, L0 n=2: 4+2 -> 1-7, bus 64 words 7-11,
+    # ctrl 11-12, L1 n=2: 11+8 -> 12-31, bus 8 words 31-32
+    arch2 = load_arch("reference", ["system.issue_group=2"])
+    chip2 = Chip(arch2, map_network(load_workload("tiny_mlp"), arch2), mode)  # type: ignore
+    assert chip2.run_batch(recs)["feedforward"] == 32
+
+
+def test_update_phase_hand_schedule() -> None:
+    """Layers update in parallel processes; the digital periphery is shared."""
+    arch = load_arch("reference")
+    if (arch.cost("controller", "issue").latency_cycles, arch.cost("digital",
+                                                                   "grad_mac").latency_cycles,
+            arch.system.digital_lanes) != (1, 1, 64):
+        pytest.skip("schedule written out for the reference cost table")
+    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch))
+    recs = [OpRecord("update", 0, 4, 4, update_cycles=10, digital_ops=130),
+            OpRecord("update", 1, 4, 4, update_cycles=5, digital_ops=64)]
+    # P0: ctrl 0-1, digital ceil(130/64)=3 -> 1-4, write 4-14
+    # P1: ctrl 1-2, digital (waits for P0) 4-5, write 5-10
+    assert chip.run_batch(recs) == {"feedforward": 0, "backprop": 0, "update": 14}
+    assert chip.busy_cycles() == {"tiles": 15, "controller": 2, "bus": 0, "digital": 4}
+
+
+# ----------------------------------------------------------------------------- coarse == fine
+
+_ARCHS = [load_arch("reference"),
+          load_arch("digital_psum", ["array.tile_rows=16", "array.tile_cols=16"]),
+          load_arch("reference", ["array.tile_rows=8", "array.tile_cols=16",
+                                  "system.issue_group=3", "system.controller_issue_slots=2",
+                                  "system.bus_words_per_cycle=1"]),
+          load_arch("tile256", ["system.issue_group=1"])]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(_ARCHS), st.sampled_from(["tiny_mlp", "tiny_cnn"]),
+       st.integers(1, 4), st.lists(st.sampled_from(["comparators", "adc"]), min_size=3,
+                                   max_size=3),
+       st.lists(st.integers(0, 300), min_size=3, max_size=3))
+def test_chip_coarse_equals_fine_on_random_records(arch, wl_name, samples, sensing, ucyc):
+    wl = load_workload(wl_name)
+    layers = wl.weighted_layers()
+    recs = []
+    for i, lay in enumerate(layers):
+        v = samples * lay.positions
+        recs.append(OpRecord("feedforward", i, samples, v, sensing=sensing[i]))
+        if i > 0:
+            recs.append(OpRecord("backprop", i, samples, v))
+        recs.append(OpRecord("update", i, samples, v, update_cycles=ucyc[i],
+                             digital_ops=lay.rows * lay.cols))
+    out = {}
+    for mode in ("coarse", "fine"):
+        chip = Chip(arch, map_network(wl, arch), mode)
+        out[mode] = (chip.run_batch(recs), chip.run_batch(recs), chip.busy_cycles())
+        assert all(c > 0 for c in out[mode][0].values())
+    assert out["coarse"] == out["fine"]
+
+
+# ----------------------------------------------------------------------------- ns -> cycles
+
+
+def test_ns_to_cycles_ceiling() -> None:
+    assert ns_to_cycles(2.0, 1000.0) == 2
+    assert ns_to_cycles(2.1, 1000.0) == 3
+    assert ns_to_cycles(0.0, 1000.0) == 0
+    assert ns_to_cycles(-1.0, 1000.0) == 0
+    assert ns_to_cycles(0.001, 1000.0) == 1
+    assert ns_to_cycles(2.0, 500.0) == 1            # 2 ns cycles
+    assert ns_to_cycles(3.0, 1200.0) == 4           # 3.6 cycles
+    assert ns_to_cycles(0.3 * 3, 1000.0 / 0.3) == 3   # round-off absorbed
+    got = ns_array_to_cycles(np.array([0.0, 2.0, 2.1, 0.001, -1.0]), 1000.0)
+    assert got.tolist() == [0, 2, 3, 1, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.01, 1000.0), st.sampled_from([100.0, 250.0, 1000.0, 1200.0, 3000.0]))
+def test_ns_to_cycles_covers_and_is_tight(t_ns: float, clock_mhz: float) -> None:
+    c = ns_to_cycles(t_ns, clock_mhz)
+    period = 1000.0 / clock_mhz
+    assert c * period >= t_ns * (1 - 1e-9)          # never early
+    assert (c - 1) * period < t_ns                  # never a whole cycle late
+    assert int(ns_array_to_cycles(np.array([t_ns]), clock_mhz)[0]) == c
+
+
+@given(st.integers(1, 10000), st.sampled_from([100.0, 1000.0, 1200.0, 3000.0]))
+def test_whole_cycles_are_exact(k: int, clock_mhz: float) -> None:
+    assert ns_to_cycles(k * (1000.0 / clock_mhz), clock_mhz) == k
