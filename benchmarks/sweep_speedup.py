@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                              overrides=tuple(args.overrides or BASE))
     points = explore.plan_sweep(spec, axes)
     print(f"sweep: {args.arch} / {args.workload}, {args.samples} samples, {len(points)} points "
-          f"({' x '.join(str(len(a.raw)) for a in axes)}); {os.cpu_count()} CPUs", flush=True)
+          f"({' x '.join(str(len(a.raw)) for a in axes)}); {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f} (other processes compete for the CPUs when it is high)",
+          flush=True)
     runs: list[tuple[str, float, float]] = []
     tables = []
     for jobs in (1, args.jobs):
@@ -54,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     same = tables[0].equals(tables[1])
     base = runs[0][1]
     print()
+    # sum_point_s: the points' own wall times added up (contention shows as growth over jobs 1)
     print(f"{'run':<10} {'wall_s':>8} {'sum_point_s':>12} {'speed-up':>9}")
     for name, wall, busy in runs:
         print(f"{name:<10} {wall:8.2f} {busy:12.2f} {base / wall:9.2f}")
-    print(f"\nper-point table identical across runs: {same}")
+    print(f"\nper-point table identical across runs: {same}; load average now "
+          f"{os.getloadavg()[0]:.2f}")
     return 0 if same else 1
 
 

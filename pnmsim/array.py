@@ -114,6 +114,8 @@ class ArrayBackend:
         ss = np.random.SeedSequence(seed)
         self._seeds = ss.spawn(len(self.mapping.layers))
         self._layers: dict[int, _Layer] = {}
+        self._active: dict[int, int] = {}   # driven input lines of each layer's last forward
+        self._last_m: dict[int, int] = {}
 
     # ------------------------------------------------------------------ MatrixBackend
     def init_layer(self, index: int, layer: WeightedLayer, w: np.ndarray) -> None:
@@ -139,9 +141,9 @@ class ArrayBackend:
         sub = flat[::step].astype(np.float64)
         return self.arch.periphery.adc_range_sigmas * float(sub.std()) if sub.size else 0.0
 
-    def _adc(self, y: np.ndarray) -> np.ndarray:
+    def _adc(self, y: np.ndarray, out_scale: float = 1.0) -> np.ndarray:
         return kernels.quantize_symmetric(np.ascontiguousarray(y), self._full_scale(y),
-                                          self.arch.periphery.adc_bits)
+                                          self.arch.periphery.adc_bits, out_scale)
 
     def matmul(self, index: int, x: np.ndarray) -> np.ndarray:
         L = self._layers[index]
@@ -164,6 +166,8 @@ class ArrayBackend:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
             if sensing == "adc":
                 y = self._adc(y)
+        self._active[index] = cnt.active_inputs
+        self._last_m[index] = m
         self._count_forward(index, x, cnt, sensing, digital_psum)
         self.records.append(OpRecord("feedforward", index, self._samples(m, lay), m,
                                      sensing=sensing, macs=m * lay.rows * lay.cols))
@@ -180,7 +184,7 @@ class ArrayBackend:
         # each column tile senses its own row currents (ADC), partial sums added digitally
         if mp.col_tiles == 1:
             part, cnt = L.xbar.read_units(dn, transpose=True)
-            out = self._adc(part)
+            out = self._adc(part, dmax)
         else:
             _, cnt = L.xbar.read_units(dn[:0], transpose=True)
             cnt = Counts()
@@ -188,9 +192,9 @@ class ArrayBackend:
             w = L.xbar.effective_weights(np.float32)
             for c in range(mp.col_tiles):
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T)
+                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, dmax)
             cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
-        y = out * np.float32(dmax)
+        y = out
         self._count_backward(index, dq, cnt)
         self.records.append(OpRecord("backprop", index, self._samples(m, lay), m,
                                      macs=m * lay.rows * lay.cols))
@@ -216,7 +220,10 @@ class ArrayBackend:
             cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
             width = got[0]
             cyc = self._per_cell_cycles(width, np.sign(step), mp)
-            nnz_x = int(np.count_nonzero(x))
+            # dW = x^T delta with x the layer's input of this batch's forward (counted there)
+            nnz_x = self._active.get(index)
+            if nnz_x is None or x.shape[0] != self._last_m.get(index):
+                nnz_x = int(np.count_nonzero(x))
             grad_macs = nnz_x * lay.cols
             t = self.tally
             t.add(ph, "chip.digital", "digital", "grad_mac", grad_macs)

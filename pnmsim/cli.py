@@ -197,5 +197,14 @@ def train(arch: str | None, workload: str | None, overrides: tuple[str, ...], da
             click.echo(f"{p:>22}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items()))
 
 
+def _register() -> None:
+    from pnmsim.cli_explore import compare, sweep
+
+    main.add_command(compare)
+    main.add_command(sweep)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -301,7 +301,7 @@ class Point:
     index: int
     values: tuple[tuple[str, Any], ...]     # (key, typed value) in axis order
     overrides: tuple[str, ...]              # key=value strings (after the base --set)
-    config_sha: str = ""                    # hash of the resolved config (set by plan_sweep)
+    config_sha: str = ""        # hash of the resolved config and workload (set by plan_sweep)
 
     @property
     def id(self) -> str:
@@ -391,7 +391,7 @@ def plan_sweep(spec: SweepSpec, axes: Sequence[Axis]) -> list[Point]:
             where = " ".join(ovr)
             raise ConfigError(f"--vary point {where}", e.key, e.value, e.allowed) from None
         values = tuple((k, _get_path(cfg, k)) for k in (k for ax in axes for k in ax.keys))
-        sha = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True,
+        sha = hashlib.sha256(json.dumps([to_dict(cfg), wl.to_dict()], sort_keys=True,
                                         default=str).encode()).hexdigest()[:16]
         points.append(Point(index=i, values=values, overrides=ovr, config_sha=sha))
     return points

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _PI2_4 = math.pi**2 / 4.0
 
@@ -232,10 +232,12 @@ def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
     return s1, s2, counts
 
 
-@njit(cache=True)
-def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int) -> np.ndarray:
+@njit(cache=True, parallel=True)
+def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
+                       out_scale: float = 1.0) -> np.ndarray:
     """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
-    saturating outside the range (an ADC or DAC). ``full_scale <= 0`` returns zeros."""
+    saturating outside the range (an ADC or DAC); the result is multiplied by ``out_scale``
+    (a free rescale folded into the same pass). ``full_scale <= 0`` returns zeros."""
     out = np.empty_like(x)
     flat_in = x.ravel()
     flat_out = out.ravel()
@@ -247,19 +249,19 @@ def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int) -> np.ndarra
         half = 1
     step = full_scale / half
     lim = float(half)
-    for k in range(flat_in.size):
-        # clip in floating point before rounding: rounding to an integer first overflows int64
-        # for huge or infinite inputs (which then saturated with the wrong sign)
+    for k in prange(flat_in.size):   # elementwise: parallel and still deterministic
         q = flat_in[k] / step
+        # clip in floating point before rounding: inf, NaN-free huge values saturate correctly
         if q > lim:
             q = lim
         elif q < -lim:
             q = -lim
-        flat_out[k] = np.rint(q) * step
+        flat_out[k] = np.rint(q) * step * out_scale
     return out
 
 
-def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int) -> np.ndarray:
+def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int,
+                                 out_scale: float = 1.0) -> np.ndarray:
     """Plain-numpy twin of :func:`quantize_symmetric`."""
     if full_scale <= 0:
         return np.zeros_like(x)
@@ -267,4 +269,4 @@ def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int) ->
     step = full_scale / half
     # computed in float64 like the kernel, then cast back to the input dtype
     xf = np.asarray(x, dtype=np.float64)
-    return (np.clip(np.round(xf / step), -half, half) * step).astype(x.dtype)
+    return (np.clip(np.round(xf / step), -half, half) * step * out_scale).astype(x.dtype)
