@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pnmsim.config import ArchConfig, load_arch
-from pnmsim.errors import ConfigError
+from pnmsim.errors import ConfigError, PnmsimError
 from pnmsim.hw.chip import Mode
 from pnmsim.results import Results
 from pnmsim.simulation import Simulation
@@ -23,7 +23,8 @@ from pnmsim.workload import Workload, load_workload
 
 DEFAULT_WORKLOAD = "mnist_cnn"
 EMBEDDED_MODEL = "mnist_cnn_trained.npz"
-"""Trained ternary MNIST CNN shipped in pnmsim/data (see benchmarks/train_mnist_cnn.py)."""
+"""Trained ternary MNIST CNN shipped in pnmsim/data (benchmarks/train_mnist.py trains it,
+benchmarks/export_model.py writes it)."""
 
 
 def embedded_model_path(workload: Workload) -> Path | None:
@@ -111,6 +112,9 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
     settings = TrainSettings(mode=mode, epochs=epochs, batch_size=batch_size, lr_start=lr,
                              lr_end=lr_end, seed=seed)
     out = out_dir or resume_dir
+    if resume_dir is None and out_dir is not None and (Path(out_dir) / "checkpoint.npz").exists():
+        raise PnmsimError(f"{out_dir}: already holds a training run (checkpoint.npz); continue it "
+                          "with --resume DIR or choose another --out")
     tr = Trainer(cfg, wl, data, settings, out)
     if resume_dir is not None:
         tr.load_checkpoint(resume_dir)

@@ -44,7 +44,7 @@ from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.crossbar import Counts, Crossbar, PulseMapper
 from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network
-from pnmsim.units import ns_array_to_cycles
+from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 from pnmsim.workload import WeightedLayer, Workload
 
 Phase = Literal["feedforward", "backprop", "update"]
@@ -61,7 +61,8 @@ class OpRecord:
     vectors: int               # matrix-vector products (samples * positions)
     sensing: str = ""          # "comparators" | "adc" (feedforward)
     update_cycles: int = 0     # data-dependent write latency of the whole layer (update)
-    digital_ops: int = 0       # digital periphery operations (gradient MACs + optimiser)
+    digital_ops: int = 0       # digital gradient MACs (per-cell update)
+    optimizer_ops: int = 0     # optimiser parameter updates (per-cell update)
     macs: int = 0              # synapse MACs this op stands for (ops = ops_per_mac * macs)
 
 
@@ -104,6 +105,8 @@ class ArrayBackend:
         self.mapping: NetworkMapping = map_network(workload, arch)
         self.binary = workload.weights == "binary"
         self.n_bits = 0 if self.binary else 1
+        self.level_step = 2.0 if self.binary else 1.0   # GXNOR L = 2H / 2^N with H = 1
+        self.lr = arch.update.lr    # learning rate of the outer-product scheme (set by callers)
         self.mapper = PulseMapper(arch)
         self.tally = Tally()
         self.records: list[OpRecord] = []
@@ -144,6 +147,11 @@ class ArrayBackend:
     def _adc(self, y: np.ndarray, out_scale: float = 1.0) -> np.ndarray:
         return kernels.quantize_symmetric(np.ascontiguousarray(y), self._full_scale(y),
                                           self.arch.periphery.adc_bits, out_scale)
+
+    def _groups(self, vectors: int, layer: WeightedLayer) -> int:
+        """Tile operations the controller issues per tile: one per issue group of samples."""
+        g = self.arch.system.issue_group
+        return -(-self._samples(vectors, layer) // g)
 
     def matmul(self, index: int, x: np.ndarray) -> np.ndarray:
         L = self._layers[index]
@@ -209,6 +217,7 @@ class ArrayBackend:
         clock = a.clock_mhz
         ph = "update"
         name = lay.name
+        step = np.asarray(step, dtype=np.float64) / self.level_step   # in units of L
         if a.update.scheme == "per_cell":
             got: list[np.ndarray] = []
             if self.mapper.state_aware:   # the periphery reads every cell before writing
@@ -219,7 +228,7 @@ class ArrayBackend:
                                2 * lay.rows * lay.cols)
             cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
             width = got[0]
-            cyc = self._per_cell_cycles(width, np.sign(step), mp)
+            cyc, col_pulses = self._per_cell_cycles(width, np.sign(step), mp)
             # dW = x^T delta with x the layer's input of this batch's forward (counted there)
             nnz_x = self._active.get(index)
             if nnz_x is None or x.shape[0] != self._last_m.get(index):
@@ -234,15 +243,14 @@ class ArrayBackend:
                   2 * lay.rows * lay.cols)
             t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
             t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse", cnt.pulses)
-            col_steps = int(np.count_nonzero((width > 0) & (step > 0), axis=0).astype(bool).sum()
-                            + np.count_nonzero((width > 0) & (step < 0), axis=0).astype(bool).sum())
-            t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse", col_steps * mp.row_tiles)
+            t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse", col_pulses)
             steps_done = 1
-            digital = grad_macs + lay.rows * lay.cols
+            digital = (grad_macs, lay.rows * lay.cols)
         else:
-            # outer product per input vector: dW = -lr/B * x_v delta_v^T, in units of L
-            b = max(self._samples(m, lay), 1)
-            col_steps = -(a.update.lr / b) * np.asarray(delta, dtype=np.float64)    # (M, cols)
+            # plain SGD, one rank-1 step per input vector: dW_v = -lr * x_v delta_v^T (delta
+            # already carries the 1/B of the batch mean), in units of L. Row drivers gate with
+            # sign(x): for the real-valued first-layer inputs only the sign is applied.
+            col_steps = -(self.lr / self.level_step) * np.asarray(delta, dtype=np.float64)
             xs = np.sign(np.asarray(x)).astype(np.int8)
             mag = np.abs(col_steps)
             kappa = np.floor(mag)
@@ -259,14 +267,14 @@ class ArrayBackend:
             t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse",
                   2 * int(np.count_nonzero(widths[active])) * mp.row_tiles)
             steps_done = int(active.sum())
-            digital = 0
+            digital = (0, 0)
         self.tally.add(ph, f"{name}.synapse", "synapse", "write_fj", cnt.write_fj)
-        self.tally.add(ph, "chip.controller", "controller", "issue", mp.tiles * steps_done)
+        self.tally.add(ph, "chip.controller", "controller", "issue", mp.tiles)   # one per tile
         macs = lay.rows * lay.cols * steps_done
         self.tally.macs[ph] += macs
         self.records.append(OpRecord("update", index, self._samples(m, lay), m,
-                                     update_cycles=int(cyc), digital_ops=int(digital),
-                                     macs=macs))
+                                     update_cycles=int(cyc), digital_ops=int(digital[0]),
+                                     optimizer_ops=int(digital[1]), macs=macs))
         changed = int(np.count_nonzero(L.xbar.weights() != before))
         return {"changed": float(changed), "pulses": float(cnt.pulses),
                 "switched": float(cnt.switched), "write_fj": float(cnt.write_fj)}
@@ -318,8 +326,7 @@ class ArrayBackend:
         t.add(ph, f"{name}.buffer", "buffer", "read", m * lay.rows)
         t.add(ph, f"{name}.buffer", "buffer", "write", m * n)
         t.add(ph, "chip.bus", "bus", "transfer", bus_words(self.arch, mp, ph, m))
-        t.add(ph, "chip.controller", "controller", "issue",
-              mp.tiles * self._samples(m, lay))
+        t.add(ph, "chip.controller", "controller", "issue", mp.tiles * self._groups(m, lay))
 
     def _count_backward(self, index: int, dq: np.ndarray, cnt: Counts) -> None:
         L = self._layers[index]
@@ -338,25 +345,34 @@ class ArrayBackend:
         t.add(ph, f"{name}.buffer", "buffer", "read", m * lay.cols)
         t.add(ph, f"{name}.buffer", "buffer", "write", m * lay.rows)
         t.add(ph, "chip.bus", "bus", "transfer", bus_words(self.arch, mp, ph, m))
-        t.add(ph, "chip.controller", "controller", "issue", mp.tiles * self._samples(m, lay))
+        t.add(ph, "chip.controller", "controller", "issue", mp.tiles * self._groups(m, lay))
 
-    def _per_cell_cycles(self, width: np.ndarray, sign: np.ndarray, mp: LayerMapping) -> int:
+    def _per_cell_cycles(self, width: np.ndarray, sign: np.ndarray,
+                         mp: LayerMapping) -> tuple[int, int]:
         """Per-cell writes go column by column inside each tile (all rows of a column in
-        parallel, one sub-step per polarity); tiles work in parallel. Latency of the layer =
-        the slowest tile's sum over its columns of the longest pulse of each polarity."""
-        clock = self.arch.clock_mhz
-        drv = self.arch.cost("col_driver", "write_pulse").latency_cycles
+        parallel, one sub-step per polarity); tiles work in parallel. With state-aware pulses
+        each column is first read (read pulse + sense amplifiers). Returns the slowest tile's
+        cycles and the number of column-driver pulses (per tile, column and polarity)."""
+        a = self.arch
+        clock = a.clock_mhz
+        drv = a.cost("col_driver", "write_pulse").latency_cycles
+        read = 0
+        if self.mapper.state_aware:
+            read = ns_to_cycles(a.synapse.read_ns, clock) + a.cost("sense_amp",
+                                                                   "read").latency_cycles
         worst = 0
+        col_pulses = 0
         for r in range(mp.row_tiles):
             r0, r1 = r * mp.tile_rows, min((r + 1) * mp.tile_rows, mp.layer.rows)
             for c in range(mp.col_tiles):
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, mp.layer.cols)
                 w = width[r0:r1, c0:c1]
                 s = sign[r0:r1, c0:c1]
-                tot = 0
+                tot = read * int((w > 0).any(axis=0).sum())
                 for pol in (1, -1):
                     wm = np.where(s == pol, w, 0.0).max(axis=0, initial=0.0)
                     cyc = ns_array_to_cycles(wm, clock)
                     tot += int((cyc + drv * (cyc > 0)).sum())
+                    col_pulses += int((cyc > 0).sum())
                 worst = max(worst, tot)
-        return worst
+        return worst, col_pulses

@@ -7,6 +7,7 @@ nothing a user can type produces a traceback.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -180,7 +181,8 @@ def train(arch: str | None, workload: str | None, overrides: tuple[str, ...], da
     """Train WORKLOAD (default mnist_cnn) with GXNOR, in software or on the simulated array."""
     from pnmsim import api
 
-    if lr <= 0 or (lr_end is not None and lr_end <= 0):
+    if not (math.isfinite(lr) and lr > 0) or (lr_end is not None
+                                              and not (math.isfinite(lr_end) and lr_end > 0)):
         raise click.BadParameter("learning rates must be > 0", param_hint="--lr/--lr-end")
     summary = api.train(arch, workload, overrides=overrides, dataset=dataset,
                         data_dir=data_dir, mode=mode, epochs=epochs, batch_size=batch_size,

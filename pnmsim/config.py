@@ -434,14 +434,18 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
         raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
                           up.pulse_reference, "fixed unless update.pulse_mapping is exact "
                           "(the affine fit is for one reference current)")
-    i_min = cfg.synapse.v_write_v / (
-        2 * cfg.mtj.r_parallel_ohm * (1 + cfg.mtj.tmr) + cfg.synapse.r_access_ohm) * 1e6
-    if i_min <= cfg.mtj.ic0_ua * (1 + 3 * cfg.variation.ic0_sigma):
+    v = cfg.variation
+    r_p3 = cfg.mtj.r_parallel_ohm * (1 + 3 * v.r_parallel_sigma)
+    r_ap3 = r_p3 * (1 + cfg.mtj.tmr * (1 + 3 * v.tmr_sigma))
+    i_min = (cfg.synapse.v_write_v / (2 * r_ap3 + cfg.synapse.r_access_ohm) * 1e6
+             * (1 - 3 * v.current_jitter_sigma))
+    if i_min <= cfg.mtj.ic0_ua * (1 + 3 * v.ic0_sigma):
         raise ConfigError(origins.of("synapse.v_write_v"), "synapse.v_write_v",
                           cfg.synapse.v_write_v,
                           f"a write voltage whose weakest series current ({i_min:.1f} uA through "
-                          f"AP+AP+access) exceeds I_c0 ({cfg.mtj.ic0_ua} uA, +3 sigma): writes "
-                          "must be in the precessional regime")
+                          f"AP+AP+access at +3 sigma R_P/TMR and -3 sigma current jitter) "
+                          f"exceeds I_c0 ({cfg.mtj.ic0_ua} uA, +3 sigma): writes must be in the "
+                          "precessional regime")
 
 
 def _check_read(cfg: ArchConfig, origins: _Origins) -> None:

@@ -90,6 +90,10 @@ class PulseMapper:
                 self.t0, self.k = float(t0), float(k)
             else:
                 self.t0, self.k = float(u.affine_t0_ns), float(u.affine_k_ns)  # type: ignore
+            p0 = float(mtj.p_switch_precessional(self.t0, self.i_ratio, d.delta, d.tau_d_ns))
+            self.nu_dead = float(np.arctanh(min(p0, 1 - 1e-12)) / self.m)
+        else:
+            self.nu_dead = 0.0
 
     def pulse_ns_cells(self, nu_abs: np.ndarray, kappa_abs: np.ndarray, s1: np.ndarray,
                        s2: np.ndarray, polarity: np.ndarray,
@@ -133,7 +137,10 @@ class PulseMapper:
             t = mtj.pulse_for_probability(np.minimum(p, 1 - 1e-12), self.i_ratio, self.delta,
                                           self.tau_d_ns)
         else:
-            t = np.where(nu > 0, self.t0 + self.k * nu, 0.0)
+            # dead zone: the affine pulse's own switching probability at nu -> 0 is P(t0) > 0,
+            # so steps whose target tanh(m|nu|) is below P(t0) get no pulse (else every tiny
+            # step would flip cells with probability P(t0))
+            t = np.where(nu > self.nu_dead, self.t0 + self.k * nu, 0.0)
         t = np.minimum(np.asarray(t, dtype=np.float64), self.max_pulse_ns)
         t = np.where(nu > 0, t, 0.0)
         if kappa_abs is not None:

@@ -52,6 +52,7 @@ class Results:
     accuracy: float = 0.0
     loss: float = 0.0
     timed: bool = True
+    weights_source: str = ""
 
     # ------------------------------------------------------------------ tables
     def counts(self) -> pd.DataFrame:
@@ -141,6 +142,8 @@ class Results:
             "component_utilisation": self.utilisation(),
             "energy_breakdown_j": {c: {p: float(v) for p, v in row.items()}
                                    for c, row in self.breakdown().iterrows()},
+            "weights": self.weights_source,
+            "timed": self.timed,
             "accuracy_on_samples": self.accuracy,
             "events": self.events,
             "wall_s": self.wall_s,
@@ -163,6 +166,8 @@ class Results:
             f"{self.arch.array.tile_cols}, {s['synapses']} synapses, "
             f"array utilisation {s['array_utilisation']:.1%}",
             f"ops convention: {s['ops_convention']}",
+            f"weights: {self.weights_source}" + ("" if self.timed else
+                                                 "; functional-only run: no timing"),
             "",
             self.phase_table().to_string(float_format=lambda v: f"{v:.4g}"),
             "",

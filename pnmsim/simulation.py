@@ -24,6 +24,7 @@ run); its values and action counts are identical to a timed run with the same se
 from __future__ import annotations
 
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from pnmsim.array import PHASES, ArrayBackend
 from pnmsim.config import ArchConfig
+from pnmsim.errors import PnmsimError
 from pnmsim.hw.chip import Chip, Mode
 from pnmsim.results import Results
 from pnmsim.training.layers import squared_hinge_loss
@@ -51,9 +53,12 @@ class Simulation:
         self.network = Network(workload, self.backend, np.random.default_rng(seed))
         self.checkpoint = checkpoint
         self.calibrated = False
+        self.weights_source = "random ternary weights, batch-norm calibrated on the first batch"
+        self.backend.lr = arch.update.lr
         if checkpoint is not None:
             load_weights(self.network, checkpoint)
             self.calibrated = True
+            self.weights_source = f"trained checkpoint {Path(checkpoint).name}"
         self.chip = Chip(arch, self.backend.mapping, mode) if timed else None
 
     def run(self, x: np.ndarray, y: np.ndarray,
@@ -67,7 +72,13 @@ class Simulation:
         if not self.calibrated:
             be.training_forward = True
             be.batch_samples = min(b, n)
+            old = {k: v.copy() for k, v in self.network.running.items()}
             self.network.forward(x[:b], train=True)
+            # forward(train=True) moved the running statistics by momentum 0.1 towards the
+            # batch statistics; set them to the batch statistics themselves
+            mom = 0.1
+            for k, v in self.network.running.items():
+                self.network.running[k] = ((v - (1 - mom) * old[k]) / mom).astype(v.dtype)
             be.tally.counts.clear()
             be.tally.macs.clear()
             be.records.clear()
@@ -94,23 +105,33 @@ class Simulation:
                        busy=self.chip.busy_cycles() if self.chip else {},
                        events=self.chip.total_events() if self.chip else 0,
                        wall_s=wall, accuracy=correct / n, loss=float(sum(losses) / n),
-                       timed=self.timed)
+                       timed=self.timed, weights_source=self.weights_source)
 
 
 def load_weights(network: Network, path: str | Path) -> None:
     """Load trained weights and batch-norm state (a ``pnmsim train`` checkpoint or the embedded
     model) into a network, keeping its optimiser fresh."""
-    with np.load(path) as f:
-        d = {k: f[k] for k in f.files}
-    keep = {k: v for k, v in d.items() if k.startswith(("w", "bn"))}
-    for i in range(len(network.layers)):
-        w = keep[f"w{i}"].astype(np.int8)
-        network.backend.init_layer(i, network.layers[i], w)
-    for k, v in keep.items():
-        if k in network.params:
-            network.params[k] = v.astype(np.float32)
-        elif k in network.running:
-            network.running[k] = v.astype(np.float32)
+    try:
+        with np.load(path) as f:
+            d = {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, TypeError, AttributeError,
+            zipfile.BadZipFile) as e:
+        raise PnmsimError(f"{path}: not a readable .npz checkpoint ({e})") from None
+    needed = [f"w{i}" for i in range(len(network.layers))] + list(network.params)
+    needed += list(network.running)
+    missing = [k for k in needed if k not in d]
+    if missing:
+        raise PnmsimError(f"{path}: checkpoint lacks {missing[0]} (and {len(missing) - 1} more "
+                          f"keys): it does not hold a trained {network.workload.name}")
+    for i, layer in enumerate(network.layers):
+        w = d[f"w{i}"]
+        if w.shape != (layer.rows, layer.cols):
+            raise PnmsimError(f"{path}: w{i} has shape {w.shape}, {network.workload.name} "
+                              f"needs ({layer.rows}, {layer.cols})")
+        network.backend.init_layer(i, layer, w.astype(np.int8))
+    for store in (network.params, network.running):
+        for k in store:
+            store[k] = d[k].astype(np.float32)
 
 
 __all__ = ["Simulation", "load_weights", "squared_hinge_loss"]

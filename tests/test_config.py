@@ -334,7 +334,7 @@ def test_reference_uses_state_aware_exact_pulses() -> None:
     up = load_arch().update
     assert (up.scheme, up.pulse_mapping, up.pulse_reference) == ("per_cell", "exact", "state")
     op = load_arch("outer_product").update
-    assert (op.scheme, op.pulse_mapping, op.pulse_reference) == ("outer_product", "affine",
+    assert (op.scheme, op.pulse_mapping, op.pulse_reference) == ("outer_product", "exact",
                                                                   "fixed")
 
 

@@ -110,10 +110,15 @@ def test_different_seed_changes_the_update_outcome(tmp_path) -> None:
     both seeds, only the stochastic MTJ switching differs."""
     arch = load_arch("reference", ["system.batch_size=10"])
     wl = load_workload("tiny_mlp")
+    from pnmsim.training.network import Network, SoftwareBackend
+
     rng = np.random.default_rng(0)
     ckpt = tmp_path / "w.npz"
-    np.savez(ckpt, **{f"w{i}": rng.integers(-1, 2, (lay.rows, lay.cols)).astype(np.int8)
-                      for i, lay in enumerate(wl.weighted_layers())})
+    net = Network(wl, SoftwareBackend(np.random.default_rng(0)), np.random.default_rng(0))
+    state = {k: v for k, v in net.state_dict().items() if k.startswith(("w", "bn"))}
+    state.update({f"w{i}": rng.integers(-1, 2, (lay.rows, lay.cols)).astype(np.int8)
+                  for i, lay in enumerate(wl.weighted_layers())})
+    np.savez(ckpt, **state)
     x, y = inputs(40)
     sims = [Simulation(arch, wl, seed=s, checkpoint=ckpt) for s in (0, 1)]
     start = [_weights(s) for s in sims]

@@ -136,7 +136,8 @@ class Chip:
     def _update(self, rec: OpRecord) -> Generator[Any, Any, None]:
         mp = self.mapping.layers[rec.layer]
         yield from self.controller.hold(self.env, timing.issue_cycles(self.arch, mp))
-        yield from self.digital.hold(self.env, timing.digital_cycles(self.arch, rec.digital_ops))
+        yield from self.digital.hold(self.env, timing.digital_cycles(self.arch, rec.digital_ops,
+                                                                   rec.optimizer_ops))
         yield from self.layers[rec.layer].write(rec.update_cycles)
 
     def _phase(self, phase: str, recs: list[OpRecord]) -> Generator[Any, Any, None]:

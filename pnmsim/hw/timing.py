@@ -72,10 +72,11 @@ def bus_cycles(arch: ArchConfig, words: int) -> int:
     return beats * arch.cost("bus", "transfer").latency_cycles
 
 
-def digital_cycles(arch: ArchConfig, ops: int) -> int:
-    """Cycles of the digital periphery for ``ops`` gradient/optimiser operations."""
-    if ops <= 0:
-        return 0
-    return math.ceil(ops / arch.system.digital_lanes) * arch.cost("digital",
-                                                                 "grad_mac").latency_cycles
+def digital_cycles(arch: ArchConfig, grad_macs: int, optimizer_ops: int = 0) -> int:
+    """Cycles of the digital periphery's lanes for the weight-gradient MACs and the
+    optimiser updates, each at its own latency."""
+    lanes = arch.system.digital_lanes
+    return (math.ceil(max(grad_macs, 0) / lanes) * arch.cost("digital", "grad_mac").latency_cycles
+            + math.ceil(max(optimizer_ops, 0) / lanes)
+            * arch.cost("digital", "optimizer").latency_cycles)
 

@@ -28,6 +28,7 @@ import dataclasses
 import io
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,7 @@ class Trainer:
                 idx = perm[bi * s.batch_size:(bi + 1) * s.batch_size]
                 xb, yb = d.x_train[idx], d.y_train[idx]
                 if self.hardware:
+                    self.backend.lr = lr    # the outer-product scheme applies plain SGD at lr
                     self.backend.training_forward = True
                     self.backend.batch_samples = len(idx)
                     self.backend.records.clear()
@@ -193,6 +195,7 @@ class Trainer:
     def summary(self) -> dict[str, Any]:
         rows = [r for r in self.log if r["epoch"] >= 1] or self.log
         final = rows[-1]
+        has_val = len(self.data.x_val) > 0
         best = max(rows, key=lambda r: (np.nan_to_num(r["val_accuracy"], nan=-1), -r["epoch"]))
         out: dict[str, Any] = {
             "arch": self.arch.name, "workload": self.workload.name, "dataset": self.data.name,
@@ -201,7 +204,8 @@ class Trainer:
             "lr_end": self.s.lr_end, "train_samples": len(self.data.x_train),
             "test_samples": len(self.data.x_test),
             "final_test_accuracy": final["test_accuracy"],
-            "best_test_accuracy": best["test_accuracy"], "best_epoch": best["epoch"],
+            "best_test_accuracy": best["test_accuracy"] if has_val else None,
+            "best_epoch": best["epoch"] if has_val else None,
             "max_test_accuracy": max(r["test_accuracy"] for r in rows),
             "wall_s": self.wall_s,
         }
@@ -222,6 +226,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         d = self.net.state_dict()
         meta = {"epoch": self.epoch, "log": self.log, "wall_s": self.wall_s,
+                "run": self._identity(),
                 "data_rng": self.data_rng.bit_generator.state,
                 "net_rng": self.net.rng.bit_generator.state,
                 "settings": dataclasses.asdict(self.s)}
@@ -237,8 +242,13 @@ class Trainer:
         buf = io.BytesIO()
         np.savez(buf, **d)
         atomic_write(self.out / CHECKPOINT, buf.getvalue())
-        if not (self.out / "config.yaml").exists():
-            atomic_write(self.out / "config.yaml", dump_yaml(self.arch))
+        atomic_write(self.out / "config.yaml", dump_yaml(self.arch))
+
+    def _identity(self) -> dict[str, Any]:
+        """What must not change between a run and its resumption."""
+        return {"arch": dump_yaml(self.arch), "workload": json.dumps(self.workload.to_dict()),
+                "dataset": self.data.name, "train": len(self.data.x_train),
+                "val": len(self.data.x_val), "test": len(self.data.x_test)}
 
     def load_checkpoint(self, path: str | Path) -> None:
         p = Path(path)
@@ -247,12 +257,16 @@ class Trainer:
         try:
             with np.load(p) as f:
                 d = {k: f[k] for k in f.files}
-        except (OSError, ValueError, EOFError) as e:
+        except (OSError, ValueError, EOFError, TypeError, AttributeError,
+                zipfile.BadZipFile) as e:
             raise PnmsimError(f"{p}: not a readable pnmsim checkpoint ({e})") from None
         if "trainer.meta" not in d:
             raise PnmsimError(f"{p}: not a pnmsim train checkpoint (no trainer.meta)")
-        meta = json.loads(d.pop("trainer.meta").tobytes())
-        saved = meta["settings"]
+        try:
+            meta = json.loads(d.pop("trainer.meta").tobytes())
+            saved = meta["settings"]
+        except (ValueError, KeyError) as e:
+            raise PnmsimError(f"{p}: corrupt trainer metadata ({e})") from None
         mine = dataclasses.asdict(self.s)
         diff = {k: (saved[k], mine[k]) for k in ("mode", "batch_size", "seed", "lr_start",
                                                   "lr_end") if saved.get(k) != mine[k]}
@@ -260,7 +274,15 @@ class Trainer:
             k, (a, b) = next(iter(diff.items()))
             raise PnmsimError(f"{p}: resume with a different {k} ({b}) than the run ({a}); "
                               "use the same settings or a new --out")
-        self.net.load_state_dict(d)
+        mine_id = self._identity()
+        for k, v in meta.get("run", {}).items():
+            if mine_id.get(k) != v:
+                raise PnmsimError(f"{p}: resume with a different {k} than the saved run; use "
+                                  "the same arch, --set, workload, dataset and limits")
+        try:
+            self.net.load_state_dict(d)
+        except (KeyError, ValueError) as e:
+            raise PnmsimError(f"{p}: checkpoint does not match this network ({e})") from None
         self.epoch = int(meta["epoch"])
         self.log = list(meta["log"])
         self.wall_s = float(meta["wall_s"])
