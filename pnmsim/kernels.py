@@ -232,41 +232,52 @@ def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
     return s1, s2, counts
 
 
-@njit(cache=True, parallel=True)
-def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
-                       out_scale: float = 1.0) -> np.ndarray:
-    """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
-    saturating outside the range (an ADC or DAC); the result is multiplied by ``out_scale``
-    (a free rescale folded into the same pass). ``full_scale <= 0`` returns zeros."""
-    out = np.empty_like(x)
-    flat_in = x.ravel()
-    flat_out = out.ravel()
-    if full_scale <= 0.0:
-        flat_out[:] = 0.0
-        return out
-    half = (2 ** bits - 1) // 2
-    if half < 1:
-        half = 1
-    step = full_scale / half
-    lim = float(half)
+def _quantize_body(flat_in: np.ndarray, flat_out: np.ndarray, inv_step: float, step: float,
+                   lim: float, out_scale: float) -> None:
     for k in prange(flat_in.size):   # elementwise: parallel and still deterministic
-        q = flat_in[k] / step
-        # clip in floating point before rounding: inf, NaN-free huge values saturate correctly
+        q = flat_in[k] * inv_step
+        # clip in floating point before rounding: huge values and inf saturate correctly
         if q > lim:
             q = lim
         elif q < -lim:
             q = -lim
         flat_out[k] = np.rint(q) * step * out_scale
+
+
+_quantize_serial = njit(cache=True)(_quantize_body)
+_quantize_parallel = njit(cache=True, parallel=True)(_quantize_body)
+_PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than it saves
+
+
+def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
+                       out_scale: float = 1.0) -> np.ndarray:
+    """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
+    saturating outside the range (an ADC or DAC); the result is multiplied by ``out_scale``
+    (a free rescale folded into the same pass). ``full_scale <= 0`` returns zeros.
+
+    Arithmetic is in the dtype of ``x`` (float32 in training: SIMD-friendly); a numba loop,
+    multi-threaded for large arrays (same operations, so the same result either way)."""
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    if full_scale <= 0 or x.size == 0:
+        out[...] = 0
+        return out
+    half = max((2 ** bits - 1) // 2, 1)
+    t = x.dtype.type
+    step = t(full_scale / half)
+    kern = _quantize_parallel if x.size >= _PARALLEL_MIN else _quantize_serial
+    kern(x.reshape(-1), out.reshape(-1), t(half / full_scale), step, t(half), t(out_scale))
     return out
 
 
 def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int,
                                  out_scale: float = 1.0) -> np.ndarray:
-    """Plain-numpy twin of :func:`quantize_symmetric`."""
+    """Plain-numpy twin of :func:`quantize_symmetric` (same operations in the dtype of x)."""
+    x = np.asarray(x)
     if full_scale <= 0:
         return np.zeros_like(x)
     half = max((2**bits - 1) // 2, 1)
-    step = full_scale / half
-    # computed in float64 like the kernel, then cast back to the input dtype
-    xf = np.asarray(x, dtype=np.float64)
-    return (np.clip(np.round(xf / step), -half, half) * step * out_scale).astype(x.dtype)
+    t = x.dtype.type
+    step = t(full_scale / half)
+    q = np.clip(x * t(half / full_scale), -t(half), t(half))
+    return (np.rint(q) * step * t(out_scale)).astype(x.dtype)
