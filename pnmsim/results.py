@@ -20,14 +20,17 @@ import os
 import platform
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pnmsim import __version__
 from pnmsim.array import PHASES, Tally
 from pnmsim.config import ARRAY_SCOPE, ArchConfig, dump_yaml
+from pnmsim.errors import PnmsimError
 from pnmsim.mapping import NetworkMapping
 from pnmsim.units import PJ_PER_J, cycles_to_seconds
 from pnmsim.workload import Workload
@@ -216,6 +219,17 @@ def atomic_write(path: str | Path, text: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """All arrays of an .npz file; a missing, truncated or foreign file is a one-line
+    :class:`~pnmsim.errors.PnmsimError` naming it."""
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError, TypeError, AttributeError,
+            zipfile.BadZipFile) as e:
+        raise PnmsimError(f"{path}: not a readable .npz checkpoint ({e})") from None
 
 
 def git_revision() -> str:

@@ -24,7 +24,6 @@ run); its values and action counts are identical to a timed run with the same se
 from __future__ import annotations
 
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from pnmsim.array import PHASES, ArrayBackend
 from pnmsim.config import ArchConfig
 from pnmsim.errors import PnmsimError
 from pnmsim.hw.chip import Chip, Mode
-from pnmsim.results import Results
+from pnmsim.results import Results, read_npz
 from pnmsim.training.layers import squared_hinge_loss
 from pnmsim.training.network import Network
 from pnmsim.workload import Workload
@@ -111,12 +110,7 @@ class Simulation:
 def load_weights(network: Network, path: str | Path) -> None:
     """Load trained weights and batch-norm state (a ``pnmsim train`` checkpoint or the embedded
     model) into a network, keeping its optimiser fresh."""
-    try:
-        with np.load(path) as f:
-            d = {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, TypeError, AttributeError,
-            zipfile.BadZipFile) as e:
-        raise PnmsimError(f"{path}: not a readable .npz checkpoint ({e})") from None
+    d = read_npz(path)
     needed = [f"w{i}" for i in range(len(network.layers))] + list(network.params)
     needed += list(network.running)
     missing = [k for k in needed if k not in d]

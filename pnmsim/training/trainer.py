@@ -28,7 +28,6 @@ import dataclasses
 import io
 import json
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from pnmsim.config import ArchConfig, dump_yaml
 from pnmsim.datasets import Dataset
 from pnmsim.errors import PnmsimError
 from pnmsim.hw.chip import Chip
-from pnmsim.results import Results, atomic_write, run_metadata
+from pnmsim.results import Results, atomic_write, read_npz, run_metadata
 from pnmsim.training.network import N_BITS, Network, SoftwareBackend
 from pnmsim.workload import Workload
 
@@ -254,12 +253,7 @@ class Trainer:
         p = Path(path)
         if p.is_dir():
             p = p / CHECKPOINT
-        try:
-            with np.load(p) as f:
-                d = {k: f[k] for k in f.files}
-        except (OSError, ValueError, EOFError, TypeError, AttributeError,
-                zipfile.BadZipFile) as e:
-            raise PnmsimError(f"{p}: not a readable pnmsim checkpoint ({e})") from None
+        d = read_npz(p)
         if "trainer.meta" not in d:
             raise PnmsimError(f"{p}: not a pnmsim train checkpoint (no trainer.meta)")
         try:
