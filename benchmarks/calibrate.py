@@ -5,8 +5,8 @@ update for the synapse array with its drivers and sense circuits, but not the pe
 energies. Everything in the reference preset has a literature source except two periphery
 entries, which this script solves for (array-level energy is linear in each cost entry):
 
-* ``comparator.compare`` — the virtual-ground sense amplifier + comparator energy per decision
-  (feedforward: 2 per neuron per product; update: 2 per cell read before a state-aware write);
+* ``line_sense.sense`` — the virtual-ground amplifier of each sensed line per read (every
+  sensed line, whether comparators or an ADC convert it afterwards);
 * ``row_driver.write_pulse`` — the write driver + pulse generator energy per cell pulse.
 
     python benchmarks/calibrate.py [ARCH] [--samples N]
@@ -26,7 +26,7 @@ from pnmsim import api
 from pnmsim.config import ARRAY_SCOPE, load_arch, with_overrides
 
 TARGET = {"feedforward": 18.3, "update": 3.0}
-UNKNOWN = (("comparator", "compare"), ("row_driver", "write_pulse"))
+UNKNOWN = (("line_sense", "sense"), ("row_driver", "write_pulse"))
 
 
 def main() -> None:

@@ -311,6 +311,9 @@ class ArrayBackend:
         if lay.first:
             t.add(ph, f"{name}.dac", "dac", "convert", active * mp.col_tiles)
         t.add(ph, f"{name}.synapse", "synapse", "read_fj", cnt.read_fj)
+        # every sensed line needs its virtual-ground amplifier, whatever converts it after
+        t.add(ph, f"{name}.line_sense", "line_sense", "sense",
+              m * n * (mp.row_tiles if digital_psum else 1))
         if digital_psum:
             t.add(ph, f"{name}.adc", "adc", "convert", m * n * mp.row_tiles)
             t.add(ph, f"{name}.accumulator", "accumulator", "add", m * n * (mp.row_tiles - 1))
@@ -338,6 +341,7 @@ class ArrayBackend:
         t.add(ph, f"{name}.dac", "dac", "convert", nnz * mp.row_tiles)
         t.add(ph, f"{name}.col_driver", "col_driver", "drive", nnz * mp.row_tiles)
         t.add(ph, f"{name}.synapse", "synapse", "read_fj", cnt.read_fj)
+        t.add(ph, f"{name}.line_sense", "line_sense", "sense", m * lay.rows * mp.col_tiles)
         t.add(ph, f"{name}.adc", "adc", "convert", m * lay.rows * mp.col_tiles)
         t.add(ph, f"{name}.accumulator", "accumulator", "add",
               m * lay.rows * (mp.col_tiles - 1))

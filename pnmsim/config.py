@@ -141,6 +141,7 @@ COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
     "row_driver": ("drive", "write_pulse"),
     "col_driver": ("drive", "write_pulse"),
     "dac": ("convert",),
+    "line_sense": ("sense",),
     "comparator": ("compare",),
     "sense_amp": ("read",),
     "adc": ("convert",),
@@ -152,7 +153,8 @@ COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
     "controller": ("issue",),
 }
 ARRAY_SCOPE: frozenset[str] = frozenset(
-    {"synapse", "row_driver", "col_driver", "dac", "comparator", "sense_amp", "adc"})
+    {"synapse", "row_driver", "col_driver", "dac", "line_sense", "comparator", "sense_amp",
+     "adc"})
 """Component classes counted in 'array-level' TOPs/W: the synapse arrays and the drivers and
 sense circuits they need (the scope of the paper's 18.3 / 3 TOPs/W figures)."""
 

@@ -23,7 +23,8 @@ from pnmsim.workload import load_workload
 PHASES = ("feedforward", "backprop", "update")
 # the array scope of the paper's figures: cells, their drivers, converters and sense circuits
 # (sense_amp: the state reads of the per-cell update, a sense circuit like the comparators)
-ARRAY_CLASSES = {"synapse", "row_driver", "col_driver", "dac", "comparator", "sense_amp", "adc"}
+ARRAY_CLASSES = {"synapse", "row_driver", "col_driver", "dac", "line_sense", "comparator",
+                 "sense_amp", "adc"}
 
 
 def _merge(base: dict, over: dict) -> dict:
