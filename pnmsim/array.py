@@ -145,8 +145,9 @@ class ArrayBackend:
         return self.arch.periphery.adc_range_sigmas * float(sub.std()) if sub.size else 0.0
 
     def _adc(self, y: np.ndarray, out_scale: float = 1.0) -> np.ndarray:
+        """Digitise a sensed signal (a temporary this backend owns: converted in place)."""
         return kernels.quantize_symmetric(np.ascontiguousarray(y), self._full_scale(y),
-                                          self.arch.periphery.adc_bits, out_scale)
+                                          self.arch.periphery.adc_bits, out_scale, inplace=True)
 
     def _groups(self, vectors: int, layer: WeightedLayer) -> int:
         """Tile operations the controller issues per tile: one per issue group of samples."""

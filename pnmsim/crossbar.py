@@ -269,11 +269,9 @@ class Crossbar:
         ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
-        sq = np.square(x)                                   # (M, lines), dtype of x
-        e = float(v * v * t * _FJ_PER_V2_S_NS
-                  * (sq @ gsum_lines.astype(sq.dtype, copy=False)).sum(dtype=np.float64))
-        active = (int(round(float(sq.sum(dtype=np.float64)))) if ternary
-                  else int(np.count_nonzero(x)))
+        x2 = kernels.line_square_sums(x)                    # (lines,) float64
+        e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum_lines))
+        active = int(round(float(x2.sum()))) if ternary else int(np.count_nonzero(x))
         return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e)
 
     # ------------------------------------------------------------------ update

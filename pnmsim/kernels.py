@@ -232,6 +232,41 @@ def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
     return s1, s2, counts
 
 
+def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
+    """out[t, j] += sum over the rows of thread-block t of x[i, j]**2 (float64)."""
+    m = x.shape[0]
+    nb = out.shape[0]
+    for t in prange(nb):
+        lo = t * m // nb
+        hi = (t + 1) * m // nb
+        for i in range(lo, hi):
+            for j in range(x.shape[1]):
+                v = np.float64(x[i, j])
+                out[t, j] += v * v
+
+
+_line_sq_sums = njit(cache=True, parallel=True)(_line_sq_sums_body)
+
+
+def line_square_sums(x: np.ndarray) -> np.ndarray:
+    """Per column of x (M, lines): the sum over rows of x**2, in float64, in one pass.
+
+    Rows are split into a fixed number of blocks (independent of the thread count) whose
+    partial sums are added in order, so the result does not depend on the machine."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2 or x.size == 0:
+        return np.zeros(x.shape[1] if x.ndim == 2 else 0)
+    blocks = 8 if x.shape[0] >= 4096 else 1
+    part = np.zeros((blocks, x.shape[1]))
+    _line_sq_sums(x, part)
+    return part.sum(axis=0)
+
+
+def line_square_sums_reference(x: np.ndarray) -> np.ndarray:
+    """Plain-numpy twin of :func:`line_square_sums`."""
+    return np.square(np.asarray(x, dtype=np.float64)).sum(axis=0)
+
+
 def _quantize_body(flat_in: np.ndarray, flat_out: np.ndarray, inv_step: float, step: float,
                    lim: float, out_scale: float) -> None:
     for k in prange(flat_in.size):   # elementwise: parallel and still deterministic
@@ -250,15 +285,16 @@ _PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than i
 
 
 def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
-                       out_scale: float = 1.0) -> np.ndarray:
+                       out_scale: float = 1.0, inplace: bool = False) -> np.ndarray:
     """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
     saturating outside the range (an ADC or DAC); the result is multiplied by ``out_scale``
     (a free rescale folded into the same pass). ``full_scale <= 0`` returns zeros.
 
     Arithmetic is in the dtype of ``x`` (float32 in training: SIMD-friendly); a numba loop,
-    multi-threaded for large arrays (same operations, so the same result either way)."""
+    multi-threaded for large arrays (same operations, so the same result either way).
+    ``inplace``: overwrite a contiguous ``x`` (saves allocating a large temporary)."""
     x = np.ascontiguousarray(x)
-    out = np.empty_like(x)
+    out = x if (inplace and x.flags.writeable) else np.empty_like(x)
     if full_scale <= 0 or x.size == 0:
         out[...] = 0
         return out

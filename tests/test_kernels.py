@@ -256,3 +256,22 @@ def test_p_switch_kernel_hand_points(t: float, want: float) -> None:
 def test_p_switch_kernel_no_pulse() -> None:
     assert kernels._p_switch(0.0, 3.0, 60.0, 1.0, 1.0) == 0.0
     assert kernels._p_switch(-1.0, 0.5, 5.0, 1.0, 1.0) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(0, 5000), k=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_line_square_sums_matches_twin(m: int, k: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for x in (rng.integers(-1, 2, (m, k)).astype(np.float32),
+              rng.standard_normal((m, k)).astype(np.float32)):
+        np.testing.assert_allclose(kernels.line_square_sums(x),
+                                   kernels.line_square_sums_reference(x), rtol=1e-12, atol=0)
+
+
+def test_quantize_inplace_equals_copy() -> None:
+    x = np.random.default_rng(1).standard_normal((300, 7)).astype(np.float32)
+    ref = kernels.quantize_symmetric(x, 2.5, 6, 0.5)
+    y = x.copy()
+    out = kernels.quantize_symmetric(y, 2.5, 6, 0.5, inplace=True)
+    assert out is y
+    np.testing.assert_array_equal(out, ref)
