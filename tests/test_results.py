@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 import pnmsim
 from pnmsim import api
-from pnmsim.config import ARCH_DIR, load_arch
+from pnmsim.config import load_arch
 from pnmsim.results import Results
 from pnmsim.simulation import Simulation
 from pnmsim.workload import load_workload
+from tests._presets import raw_preset
 
 PHASES = ("feedforward", "backprop", "update")
 # the array scope of the paper's figures: cells, their drivers, converters and sense circuits
@@ -27,21 +26,6 @@ ARRAY_CLASSES = {"synapse", "row_driver", "col_driver", "dac", "line_sense", "co
                  "sense_amp", "adc"}
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k),
-                                                                           dict) else v
-    return out
-
-
-def raw_preset(name: str) -> dict:
-    path = Path(ARCH_DIR) / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text())
-    tree: dict = {}
-    for p in data.pop("parts", []):
-        tree = _merge(tree, yaml.safe_load((path.parent / p).read_text()))
-    return _merge(tree, data)
 
 
 def prices(name: str) -> dict[tuple[str, str], float]:

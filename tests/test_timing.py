@@ -7,42 +7,25 @@ cycles ceiling."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import simpy
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pnmsim.array import OpRecord
-from pnmsim.config import ARCH_DIR, load_arch
+from pnmsim.config import load_arch
 from pnmsim.hw import timing
 from pnmsim.hw.chip import Busy, Chip, LayerTiles
 from pnmsim.mapping import map_network
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 from pnmsim.workload import load_workload
+from tests._presets import raw_preset
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k),
-                                                                           dict) else v
-    return out
-
-
-def raw_preset(name: str) -> dict:
-    """The preset's YAML tree with its parts merged, read independently of pnmsim.config."""
-    path = Path(ARCH_DIR) / f"{name}.yaml"
-    data = yaml.safe_load(path.read_text())
-    tree: dict = {}
-    for p in data.pop("parts", []):
-        tree = _merge(tree, yaml.safe_load((path.parent / p).read_text()))
-    return _merge(tree, data)
 
 
 def lat(tree: dict, cls: str, action: str) -> int:
