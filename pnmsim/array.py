@@ -236,7 +236,9 @@ class ArrayBackend:
                 nnz_x = int(np.count_nonzero(x))
             grad_macs = nnz_x * lay.cols
             t = self.tally
-            t.add(ph, "chip.digital", "digital", "grad_mac", grad_macs)
+            # ternary inputs make each MAC a gated add; real first-layer pixels need multiplies
+            t.add(ph, "chip.digital", "digital", "grad_mac_fp32" if lay.first else "grad_mac",
+                  grad_macs)
             t.add(ph, "chip.digital", "digital", "optimizer", lay.rows * lay.cols)
             t.add(ph, "chip.periphery_memory", "periphery_memory", "read",
                   2 * lay.rows * lay.cols)       # Adam moments m, v
@@ -271,6 +273,8 @@ class ArrayBackend:
             digital = (0, 0)
         self.tally.add(ph, f"{name}.synapse", "synapse", "write_fj", cnt.write_fj)
         self.tally.add(ph, "chip.controller", "controller", "issue", mp.tiles)   # one per tile
+        if lay.first:   # its batch-norm backward ran in backprop, without a transposed read
+            self.tally.add("backprop", "chip.digital", "digital", "bn", m * lay.cols)
         macs = lay.rows * lay.cols * steps_done
         self.tally.macs[ph] += macs
         self.records.append(OpRecord("update", index, self._samples(m, lay), m,

@@ -146,7 +146,7 @@ COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
     "sense_amp": ("read",),
     "adc": ("convert",),
     "accumulator": ("add",),
-    "digital": ("bn", "grad_mac", "optimizer"),
+    "digital": ("bn", "grad_mac", "grad_mac_fp32", "optimizer"),
     "buffer": ("read", "write"),
     "periphery_memory": ("read", "write"),
     "bus": ("transfer",),
