@@ -324,8 +324,12 @@ class Crossbar:
         kappa = np.floor(mag)
         nu = mag - kappa
         pol = np.sign(step).astype(np.int8)
-        if mapper.state_aware:
-            pulse = mapper.pulse_ns_cells(nu, kappa, self.s1, self.s2, pol, self.binary)
+        if mapper.state_aware:   # numba form of mapper.pulse_ns_cells (tested equal)
+            pulse = kernels.state_aware_pulses(
+                np.ascontiguousarray(nu), np.ascontiguousarray(kappa), self.s1, self.s2, pol,
+                mapper.r_p, mapper.r_ap, mapper.r_access, mapper.v_write, mapper.ic0,
+                mapper.delta, mapper.tau_d_ns, mapper.m, mapper.p_max, mapper.max_pulse_ns,
+                self.binary)
         else:
             pulse = mapper.pulse_ns(nu, kappa)
         if widths_out is not None:

@@ -192,6 +192,53 @@ def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarr
     return s1, s2, counts
 
 
+@njit(cache=True)
+def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+                       pol: np.ndarray, r_p: float, r_ap: float, r_access: float,
+                       v_write: float, ic0_ua: float, delta: float, tau_d_ns: float, m: float,
+                       p_max: float, max_pulse_ns: float, binary: bool) -> np.ndarray:
+    """Per-cell exact, state-aware pulse widths (ns); the numba form of
+    :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells` (its numpy twin, see its docstring):
+    the cell's nominal series current, target q = p = tanh(m nu) where one MTJ can flip,
+    q = 1 - sqrt(1 - p) where two can (p for binary pairs), q = p_max for kappa >= 1, and the
+    exact inverse t = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln q)), capped."""
+    out = np.zeros(nu.shape)
+    a = _PI2_4 * delta
+    rows, cols = nu.shape
+    for r in range(rows):
+        for c in range(cols):
+            pc = pol[r, c]
+            if pc == 0:
+                continue
+            b1 = s1[r, c]
+            b2 = s2[r, c]
+            need1 = (b1 == 0) if pc > 0 else (b1 == 1)
+            need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+            n_need = int(need1) + int(need2)
+            v = nu[r, c]
+            whole = kappa[r, c] >= 1.0
+            if n_need == 0 or not (v > 0.0 or whole):
+                continue
+            i_ratio = _series_current_ua(b1, b2, r_p, r_ap, r_p, r_ap, v_write,
+                                         r_access) / ic0_ua
+            p = math.tanh(m * v)
+            if whole:
+                q = p_max
+            elif n_need == 2 and not binary:
+                q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
+            else:
+                q = p
+            q = min(max(q, 0.0), 1.0 - 1e-12)
+            if q <= 0.0:
+                continue
+            neg_ln_q = -math.log(q)
+            if not neg_ln_q < a:
+                continue
+            t = tau_d_ns / (2.0 * (i_ratio - 1.0)) * (math.log(a) - math.log(neg_ln_q))
+            out[r, c] = min(t, max_pulse_ns)
+    return out
+
+
 def p_switch_reference(t_ns: np.ndarray, i_ratio: np.ndarray, delta: np.ndarray,
                        tau_d_ns: float, tau0_ns: float) -> np.ndarray:
     """Plain-numpy twin of the kernel's switching probability."""
@@ -234,15 +281,18 @@ def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
 
 def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
     """out[t, j] += sum over the rows of thread-block t of x[i, j]**2 (float64)."""
-    m = x.shape[0]
+    m, k = x.shape
     nb = out.shape[0]
     for t in prange(nb):
         lo = t * m // nb
         hi = (t + 1) * m // nb
+        acc = np.zeros(k)            # a block's column sums, kept in cache
         for i in range(lo, hi):
-            for j in range(x.shape[1]):
-                v = np.float64(x[i, j])
-                out[t, j] += v * v
+            row = x[i]
+            for j in range(k):
+                v = np.float64(row[j])
+                acc[j] += v * v
+        out[t, :] = acc
 
 
 _line_sq_sums = njit(cache=True, parallel=True)(_line_sq_sums_body)

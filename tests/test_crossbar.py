@@ -905,3 +905,30 @@ def test_binary_switch_is_joint_flip_with_weaker_probability(ref: ArchConfig) ->
     assert set(np.unique(w)) <= {-1, 1}
     flipped = np.count_nonzero(w == -1)
     assert abs(flipped - lo.sum()) <= 5 * sigma
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_state_aware_kernel_equals_numpy_twin(binary: bool) -> None:
+    """kernels.state_aware_pulses (used by update_per_cell) == PulseMapper.pulse_ns_cells."""
+    from pnmsim import kernels
+
+    cfg = load_arch("reference")
+    mp = PulseMapper(cfg)
+    rng = np.random.default_rng(5)
+    shape = (37, 23)
+    step = rng.normal(0, 0.6, shape)
+    step[0, :5] = 0.0
+    step[1, :3] = [1.2, -2.5, 0.999999]
+    mag = np.abs(step)
+    kappa = np.floor(mag)
+    nu = mag - kappa
+    s1 = rng.integers(0, 2, shape).astype(np.int8)
+    s2 = (1 - s1) if binary else rng.integers(0, 2, shape).astype(np.int8)
+    s2 = s2.astype(np.int8)
+    pol = np.sign(step).astype(np.int8)
+    want = mp.pulse_ns_cells(nu, kappa, s1, s2, pol, binary)
+    got = kernels.state_aware_pulses(nu, kappa, s1, s2, pol, mp.r_p, mp.r_ap, mp.r_access,
+                                     mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns, mp.m,
+                                     mp.p_max, mp.max_pulse_ns, binary)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    assert (got > 0).sum() > 100
