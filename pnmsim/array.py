@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -93,7 +93,6 @@ class _Layer:
     map: LayerMapping
     xbar: Crossbar
     rng: np.random.Generator
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class ArrayBackend:

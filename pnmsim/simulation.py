@@ -34,7 +34,6 @@ from pnmsim.config import ArchConfig
 from pnmsim.errors import PnmsimError
 from pnmsim.hw.chip import Chip, Mode
 from pnmsim.results import Results, read_npz
-from pnmsim.training.layers import squared_hinge_loss
 from pnmsim.training.network import Network
 from pnmsim.workload import Workload
 
@@ -128,4 +127,4 @@ def load_weights(network: Network, path: str | Path) -> None:
             store[k] = d[k].astype(np.float32)
 
 
-__all__ = ["Simulation", "load_weights", "squared_hinge_loss"]
+__all__ = ["Simulation", "load_weights"]
