@@ -104,6 +104,8 @@ class PeripheryConfig:
         "adc", doc="training forward digitises pre-activations for batch-norm statistics")
     adc_range_sigmas: float = spec(4.0, doc="ADC full scale in std-devs of the sensed signal",
                                    gt=0)
+    pulse_resolution_ns: float = spec(0.05, doc="width step of the write pulse generator: "
+                                      "pulse widths are whole multiples of it", gt=0, le=10)
 
 
 @dataclass(frozen=True, kw_only=True)
