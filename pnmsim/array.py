@@ -44,6 +44,7 @@ from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.crossbar import Counts, Crossbar, PulseMapper
 from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network
+from pnmsim.outer_rules import OuterRule
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 from pnmsim.workload import WeightedLayer, Workload
 
@@ -107,6 +108,8 @@ class ArrayBackend:
         self.level_step = 2.0 if self.binary else 1.0   # GXNOR L = 2H / 2^N with H = 1
         self.lr = arch.update.lr    # learning rate of the outer-product scheme (set by callers)
         self.mapper = PulseMapper(arch)
+        self.outer_rule = OuterRule(arch.update.outer_rule, arch.update.outer_beta2,
+                                    arch.update.outer_rank)
         self.tally = Tally()
         self.records: list[OpRecord] = []
         self.training_forward = False   # set by the caller: True -> training forward sensing
@@ -252,8 +255,10 @@ class ArrayBackend:
             # plain SGD, one rank-1 step per input vector: dW_v = -lr * x_v delta_v^T (delta
             # already carries the 1/B of the batch mean), in units of L. Row drivers gate with
             # sign(x): for the real-valued first-layer inputs only the sign is applied.
-            col_steps = -(self.lr / self.level_step) * np.asarray(delta, dtype=np.float64)
-            xs = np.sign(np.asarray(x)).astype(np.int8)
+            # update.outer_rule (pnmsim.outer_rules) says which rank-1 steps: one per vector
+            # (sgd, column_norm) or a few per batch from the batch gradient (low_rank)
+            ro = self.outer_rule.steps(index, x, delta, self.lr / self.level_step)
+            col_steps, xs = ro.col_steps, ro.xs
             mag = np.abs(col_steps)
             kappa = np.floor(mag)
             widths = self.mapper.pulse_ns(mag - kappa, kappa)                      # (M, cols)
@@ -264,12 +269,16 @@ class ArrayBackend:
             cyc = int((2 * (per_vec + drv) * active).sum())   # two polarity sub-steps
             t = self.tally
             t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
+            t.add(ph, "chip.digital", "digital", "grad_mac", ro.periphery_macs)
+            t.add(ph, "chip.periphery_memory", "periphery_memory", "read", ro.moment_words)
+            t.add(ph, "chip.periphery_memory", "periphery_memory", "write", ro.moment_words)
             t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse",
                   2 * int(np.count_nonzero(xs[active])) * mp.col_tiles)
             t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse",
                   2 * int(np.count_nonzero(widths[active])) * mp.row_tiles)
-            steps_done = int(active.sum())
-            digital = (0, 0)
+            # ops are the weight-gradient MACs the batch defines (design.md), whatever the rule
+            steps_done = m if self.outer_rule.rule == "low_rank" else int(active.sum())
+            digital = (ro.periphery_macs, 0)
         self.tally.add(ph, f"{name}.synapse", "synapse", "write_fj", cnt.write_fj)
         self.tally.add(ph, "chip.controller", "controller", "issue", mp.tiles)   # one per tile
         if lay.first:   # its batch-norm backward ran in backprop, without a transposed read
@@ -293,6 +302,8 @@ class ArrayBackend:
             d[f"s2.{i}"] = L.xbar.s2.copy()
             blob = json.dumps(L.rng.bit_generator.state).encode()
             d[f"rng.{i}"] = np.frombuffer(blob, dtype=np.uint8).copy()
+        for k, v in self.outer_rule.state_dict().items():   # periphery second moments
+            d[f"outer.{k}"] = v
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
@@ -301,6 +312,8 @@ class ArrayBackend:
             L.xbar.s2 = np.ascontiguousarray(d[f"s2.{i}"], dtype=np.int8)
             L.xbar._invalidate()
             L.rng.bit_generator.state = json.loads(np.asarray(d[f"rng.{i}"], np.uint8).tobytes())
+        self.outer_rule.load_state_dict({k[6:]: v for k, v in d.items()
+                                         if k.startswith("outer.")})
 
     # ------------------------------------------------------------------ counting
     def _count_forward(self, index: int, x: np.ndarray, cnt: Counts, sensing: str,

@@ -127,6 +127,14 @@ class UpdateConfig:
                         gt=0, lt=1)
     max_pulse_ns: float = spec(20.0, doc="longest write pulse the drivers can produce", gt=0)
     lr: float = spec(0.01, doc="learning rate of the simulate command's update phase", ge=0)
+    outer_rule: Literal["sgd", "column_norm", "low_rank"] = spec(
+        "sgd", doc="outer_product scheme: sgd = one rank-1 step -lr x delta per input vector; "
+        "column_norm = the same steps with each output line's error divided by the running RMS "
+        "of its batch error (a per-line second moment kept in the periphery); low_rank = "
+        "outer_rank rank-1 steps per batch from a sign power iteration on X^T delta")
+    outer_beta2: float = spec(0.99, doc="decay of the per-output-line second moment "
+                              "(column_norm, low_rank)", ge=0, lt=1)
+    outer_rank: int = spec(1, doc="rank-1 pulse steps per batch and layer (low_rank)", gt=0)
 
 
 @dataclass(frozen=True, kw_only=True)
