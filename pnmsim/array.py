@@ -109,7 +109,7 @@ class ArrayBackend:
         self.lr = arch.update.lr    # learning rate of the outer-product scheme (set by callers)
         self.mapper = PulseMapper(arch)
         self.outer_rule = OuterRule(arch.update.outer_rule, arch.update.outer_beta2,
-                                    arch.update.outer_rank)
+                                    arch.update.outer_rank, arch.update.outer_beta1)
         self.tally = Tally()
         self.records: list[OpRecord] = []
         self.training_forward = False   # set by the caller: True -> training forward sensing

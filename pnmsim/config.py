@@ -135,6 +135,13 @@ class UpdateConfig:
     outer_beta2: float = spec(0.99, doc="decay of the per-output-line second moment "
                               "(column_norm, low_rank)", ge=0, lt=1)
     outer_rank: int = spec(1, doc="rank-1 pulse steps per batch and layer (low_rank)", gt=0)
+    write_drive: Literal["voltage", "current"] = spec(
+        "voltage", doc="outer_product write drivers: voltage = v_write_v across the cell, so "
+        "the current depends on the cell's state; current = current sources delivering the "
+        "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell")
+    outer_beta1: float = spec(0.0, doc="low_rank: decay of the factored momentum P Q^T kept "
+                              "in the periphery (rows + cols words per rank); 0 = none", ge=0,
+                              lt=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -442,6 +449,9 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
         raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
                           up.pulse_reference, "fixed with update.scheme outer_product (row and "
                           "column drivers cannot set a pulse per cell)")
+    if up.write_drive == "current" and up.scheme != "outer_product":
+        raise ConfigError(origins.of("update.write_drive"), "update.write_drive",
+                          up.write_drive, "voltage unless update.scheme is outer_product")
     if up.pulse_reference == "state" and up.pulse_mapping != "exact":
         raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
                           up.pulse_reference, "fixed unless update.pulse_mapping is exact "

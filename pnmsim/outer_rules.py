@@ -18,11 +18,19 @@ Rules (``update.outer_rule``):
   of its batch error, ``sqrt(e_i)``, ``e_i <- beta2 e_i + (1 - beta2) sum_v delta_vi^2`` (a
   second moment per output line, one word per column in the periphery): a row/column-separable
   stand-in for Adam's per-weight scale.
-* ``low_rank``: ``outer_rank`` steps per batch approximating the batch gradient
-  G = sign(X)^T D: alternating sign power iteration (three rounds: a = ternarised G b with the
-  weaker half of the rows gated off, b = sign(G^T a)) with deflation between components; the
+* ``low_rank`` (``outer_beta1 = 0``): ``outer_rank`` steps per batch approximating the batch
+  gradient G = sign(X)^T D: alternating sign power iteration (three rounds: a = ternarised
+  G b with the weaker half of the rows gated off, b = sign(G^T a)) with deflation between
+  components; the
   column step of component k is ``c = -lr/L * (G^T a)/nnz(a) / sqrt(e)`` with the per-column
   second moment e of those values. G b and G^T a are computed as X^T (D b) and D^T (X a).
+* ``low_rank`` with ``outer_beta1 > 0``: a *factored momentum* M ~ P Q^T (P rows x r, Q cols x r,
+  r = ``outer_rank``; (rows + cols) r words in the periphery) follows M <- beta1 M + G, kept at
+  rank r by one subspace iteration per batch warm-started from the previous Q (PowerSGD-style,
+  Vogels et al., NeurIPS 2019); component k is applied as the row pattern ternarised(P[:, k])
+  (the weaker half of the rows gated off) and the column step Q[:, k] * mean|P[:, k]| over the
+  kept rows, divided per column by the running RMS as above. Momentum averages the batch
+  gradients' noise out before anything is written, as Adam's m does in the per-cell scheme.
 
 The rules are deterministic; the stochastic part is the MTJ switching (or, in software DST
 semantics, one uniform draw per pulse).
@@ -37,6 +45,14 @@ import numpy as np
 RULES = ("sgd", "column_norm", "low_rank")
 _POWER_ROUNDS = 3      # alternating sign power-iteration rounds per component (pnmsim choice)
 _GATE_QUANTILE = 0.5   # rows below the median |G b| are gated off (pnmsim choice)
+
+
+def _ternarise(v: np.ndarray) -> np.ndarray:
+    """sign(v) on the rows at or above the gate quantile of |v| (ties within rounding pass),
+    0 on the others and where v = 0."""
+    mag = np.abs(v)
+    thr = np.quantile(mag, _GATE_QUANTILE) * (1.0 - 1e-9)
+    return np.where((mag >= thr) & (mag > 0), np.sign(v), 0.0)
 
 
 @dataclass
@@ -54,7 +70,9 @@ class OuterRule:
     rule: str = "sgd"
     beta2: float = 0.99
     rank: int = 1
+    beta1: float = 0.0
     moments: dict[int, np.ndarray] = field(default_factory=dict)
+    factors: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -78,7 +96,55 @@ class OuterRule:
             e = self._moment(index, np.einsum("vi,vi->i", d, d))
             scale = np.where(e > 0, 1.0 / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
             return RuleOutput(xs, -lr_l * d * scale, 2 * m * cols, 2 * cols)
+        if self.beta1 > 0:
+            return self._low_rank_momentum(index, xs, d, lr_l)
         return self._low_rank(index, xs, d, lr_l)
+
+    def _low_rank_momentum(self, index: int, xs: np.ndarray, d: np.ndarray,
+                           lr_l: float) -> RuleOutput:
+        """Factored momentum M ~ P Q^T (rows x r and cols x r words in the periphery):
+        M <- beta1 M + G, recompressed to rank r by one subspace iteration warm-started from
+        the previous Q; component k is applied as row pattern ternarised(P[:, k]) and column
+        step Q[:, k] * mean |P[:, k]| over the rows it keeps, per-column normalised."""
+        xf = xs.astype(np.float64)
+        m, rows = xs.shape
+        cols = d.shape[1]
+        r = self.rank
+        prev = self.factors.get(index)
+        if prev is None:
+            p_old = np.zeros((rows, r))
+            q_old = np.zeros((cols, r))
+            q0 = np.sign(d.T @ (xf @ np.ones(rows)))[:, None] * np.ones((1, r))
+            q0 = q0 + np.linspace(0.0, 1.0, cols * r).reshape(cols, r) % 0.37  # break ties
+        else:
+            p_old, q_old = prev
+            q0 = q_old if np.any(q_old) else np.ones((cols, r))
+        qn, _ = np.linalg.qr(q0)
+        y = self.beta1 * p_old @ (q_old.T @ qn) + xf.T @ (d @ qn)           # M_new Q
+        pn, _ = np.linalg.qr(y)
+        g_q = d.T @ (xf @ pn)                                              # G^T P
+        qn = self.beta1 * q_old @ (p_old.T @ pn) + g_q                     # M_new^T P
+        self.factors[index] = (pn, qn)
+        macs = 2 * m * r * (rows + cols) + 2 * r * r * (rows + cols)
+        a_rows = []
+        c_rows = []
+        for k in range(r):
+            pk = pn[:, k]
+            a = _ternarise(pk)
+            keep = a != 0
+            c = qn[:, k] * (float(np.abs(pk[keep]).mean()) if keep.any() else 0.0)
+            a_rows.append(a)
+            c_rows.append(c)
+        c_mat = np.array(c_rows)
+        # Adam-like scale: the momentum (a sum, ~ g / (1 - beta1) for a steady gradient) over
+        # the running RMS of this batch's own gradient in the same subspace, so that steps
+        # shrink where the gradient is mostly noise
+        g_c = g_q.T * np.array([float(np.abs(pn[a != 0, k]).mean()) if np.any(a != 0) else 0.0
+                                for k, a in enumerate(a_rows)])[:, None]
+        e = self._moment(index, np.mean(g_c * g_c, axis=0))
+        scale = np.where(e > 0, (1.0 - self.beta1) / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
+        words = 2 * cols + 2 * r * (rows + cols)
+        return RuleOutput(np.array(a_rows).astype(np.int8), -lr_l * c_mat * scale, macs, words)
 
     def _low_rank(self, index: int, xs: np.ndarray, d: np.ndarray, lr_l: float) -> RuleOutput:
         xf = xs.astype(np.float64)
@@ -107,8 +173,7 @@ class OuterRule:
             a = np.zeros(rows)
             for _ in range(_POWER_ROUNDS):
                 s = g_b(b)
-                thr = np.quantile(np.abs(s), _GATE_QUANTILE)
-                a = np.where((np.abs(s) >= thr) & (s != 0), np.sign(s), 0.0)
+                a = _ternarise(s)
                 b = np.sign(gt_a(a))
                 macs += 2 * per_round
             c = gt_a(a) / max(1, int(np.count_nonzero(a)))
@@ -122,8 +187,16 @@ class OuterRule:
         return RuleOutput(a_mat.astype(np.int8), -lr_l * c_mat * scale, macs, 2 * cols)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {f"moment.{i}": e.copy() for i, e in self.moments.items()}
+        d = {f"moment.{i}": e.copy() for i, e in self.moments.items()}
+        for i, (p, q) in self.factors.items():
+            d[f"p.{i}"] = p.copy()
+            d[f"q.{i}"] = q.copy()
+        return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
-        self.moments = {int(k.split(".")[1]): np.asarray(v, dtype=np.float64).copy()
-                        for k, v in d.items() if k.startswith("moment.")}
+        def _get(prefix: str) -> dict[int, np.ndarray]:
+            return {int(k.split(".")[1]): np.asarray(v, dtype=np.float64).copy()
+                    for k, v in d.items() if k.startswith(prefix + ".")}
+        self.moments = _get("moment")
+        ps, qs = _get("p"), _get("q")
+        self.factors = {i: (ps[i], qs[i]) for i in ps if i in qs}

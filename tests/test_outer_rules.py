@@ -83,3 +83,23 @@ def test_state_round_trip_and_bad_rule() -> None:
                                   other.steps(1, x2, d2, 0.1).col_steps)
     with pytest.raises(ValueError, match="allowed"):
         OuterRule("adam")
+
+
+def test_factored_momentum_follows_a_rank_one_gradient_and_round_trips() -> None:
+    rng = np.random.default_rng(5)
+    m, rows, cols = 8, 10, 6
+    s = rng.choice([-1.0, 1.0], size=m)
+    a = rng.choice([-1.0, 1.0], size=rows)
+    c = rng.standard_normal(cols)
+    x, d = np.outer(s, a), np.outer(s, c)              # G = m a c^T
+    rule = OuterRule("low_rank", rank=1, beta1=0.5)
+    for _ in range(2):                                 # M = G, then 0.5 G + G: same direction
+        out = rule.steps(0, x, d, 0.2)
+        pol = out.xs[0][:, None] * np.sign(out.col_steps[0])[None, :]
+        np.testing.assert_array_equal(pol, -np.sign(np.outer(a, c)))
+    p, q = rule.factors[0]
+    np.testing.assert_allclose(p @ q.T, 1.5 * m * np.outer(a, c), atol=1e-9)
+    other = OuterRule("low_rank", rank=1, beta1=0.5)
+    other.load_state_dict(rule.state_dict())
+    np.testing.assert_array_equal(other.steps(0, x, d, 0.2).col_steps,
+                                  rule.steps(0, x, d, 0.2).col_steps)
