@@ -109,7 +109,7 @@ class OuterRule:
         xf = xs.astype(np.float64)
         m, rows = xs.shape
         cols = d.shape[1]
-        r = self.rank
+        r = min(self.rank, rows, cols)     # a rows x cols matrix has at most that rank
         prev = self.factors.get(index)
         if prev is None:
             p_old = np.zeros((rows, r))

@@ -103,3 +103,9 @@ def test_factored_momentum_follows_a_rank_one_gradient_and_round_trips() -> None
     other.load_state_dict(rule.state_dict())
     np.testing.assert_array_equal(other.steps(0, x, d, 0.2).col_steps,
                                   rule.steps(0, x, d, 0.2).col_steps)
+
+
+def test_factored_momentum_rank_is_capped_by_the_layer_shape() -> None:
+    x, d = _batch(np.random.default_rng(6), m=12, rows=9, cols=3)
+    out = OuterRule("low_rank", rank=8, beta1=0.9).steps(0, x, d, 0.1)
+    assert out.xs.shape == (3, 9) and out.col_steps.shape == (3, 3)
