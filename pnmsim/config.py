@@ -461,11 +461,18 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
     r_ap3 = r_p3 * (1 + cfg.mtj.tmr * (1 + 3 * v.tmr_sigma))
     i_min = (cfg.synapse.v_write_v / (2 * r_ap3 + cfg.synapse.r_access_ohm) * 1e6
              * (1 - 3 * v.current_jitter_sigma))
+    if up.write_drive == "current":   # current sources: every cell gets the nominal +-1 current
+        i_nom = cfg.synapse.v_write_v / (cfg.mtj.r_parallel_ohm * (2 + cfg.mtj.tmr)
+                                         + cfg.synapse.r_access_ohm) * 1e6
+        i_min = i_nom * (1 - 3 * v.current_jitter_sigma)
     if i_min <= cfg.mtj.ic0_ua * (1 + 3 * v.ic0_sigma):
         raise ConfigError(origins.of("synapse.v_write_v"), "synapse.v_write_v",
                           cfg.synapse.v_write_v,
-                          f"a write voltage whose weakest series current ({i_min:.1f} uA through "
-                          f"AP+AP+access at +3 sigma R_P/TMR and -3 sigma current jitter) "
+                          f"a write voltage whose weakest series current ({i_min:.1f} uA "
+                          + ("of the current-source drivers at -3 sigma current jitter) "
+                             if up.write_drive == "current" else
+                             "through AP+AP+access at +3 sigma R_P/TMR and -3 sigma current "
+                             "jitter) ") +
                           f"exceeds I_c0 ({cfg.mtj.ic0_ua} uA, +3 sigma): writes must be in the "
                           "precessional regime")
 

@@ -50,3 +50,17 @@ def test_voltage_drive_leaves_apap_zero_almost_never() -> None:
     p_apap = _p_sw(t, i_apap, d.delta, d.tau_d_ns)
     assert p_apap < 1e-6                               # closed form: an absorbing state
     assert _flip_rates("voltage", (0, 0), 20000) < 5e-4
+
+
+def test_current_drive_precessional_check_uses_the_nominal_current() -> None:
+    import pytest
+
+    from pnmsim.errors import ConfigError
+
+    sig = [f"variation.{k}_sigma=0.1" for k in ("r_parallel", "tmr", "ic0", "delta")]
+    with pytest.raises(ConfigError, match="AP\\+AP"):       # voltage drive: (AP,AP) too slow
+        load_arch("outer_product", sig)
+    load_arch("outer_product", [*sig, "update.write_drive=current"])
+    # 1.2 V / (3 k (2 + 1.5) + 1 k) = 104.3 uA must exceed I_c0 (1 + 3 sigma): 60 * 1.75 = 105
+    with pytest.raises(ConfigError, match="104.3 uA of the current-source"):
+        load_arch("outer_product", ["update.write_drive=current", "variation.ic0_sigma=0.25"])
