@@ -81,10 +81,11 @@ class CostTable:
 
 def _synapse_costs() -> dict[tuple[str, str], Cost]:
     unit = 1.0 / FJ_PER_PJ
-    return {("synapse", "read_fj"): Cost(unit, 0, "1 fJ = 1e-3 pJ per fJ of V_rd^2 (G1 + G2) "
-                                               "t_read integrated by the crossbar (units)"),
-            ("synapse", "write_fj"): Cost(unit, 0, "1 fJ = 1e-3 pJ per fJ of V_write I t "
-                                                "integrated by the write kernels (units)")}
+    src = {"units.FJ_PER_PJ": FJ_PER_PJ}
+    return {("synapse", "read_fj"): Cost(unit, 0, "1 / FJ_PER_PJ per fJ of V_rd^2 (G1 + G2) "
+                                               "t_read integrated by the crossbar", src),
+            ("synapse", "write_fj"): Cost(unit, 0, "1 / FJ_PER_PJ per fJ of V_write I t "
+                                                "integrated by the write kernels", src)}
 
 
 @functools.lru_cache(maxsize=64)
