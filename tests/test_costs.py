@@ -187,7 +187,7 @@ def _sweep(vary: str, workload: str = "tiny_cnn", sets: tuple[str, ...] = (),
 
 def _strictly_increasing(xs) -> bool:
     xs = list(xs)
-    return all(a < b for a, b in zip(xs, xs[1:]))
+    return all(a < b for a, b in zip(xs, xs[1:], strict=False))
 
 
 def test_more_adc_bits_cost_more_energy_and_time() -> None:
