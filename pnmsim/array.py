@@ -6,8 +6,9 @@ The GXNOR network engine (:mod:`pnmsim.training.network`) calls :meth:`ArrayBack
 :meth:`ArrayBackend.update` (stochastic MTJ writes). Each call
 
 * computes the values through the crossbar physics and the converters' quantisation,
-* tallies every hardware action into :attr:`ArrayBackend.tally` (priced later, once, by
-  :mod:`pnmsim.results`), and
+* tallies every hardware action and physical quantity (fJ of reads and writes, ns of write
+  pulses) into :attr:`ArrayBackend.tally` — priced later, once, by :mod:`pnmsim.costs` and
+  rolled up by :mod:`pnmsim.results`; no price or latency is looked up here — and
 * appends an :class:`OpRecord` with what the timed model (:mod:`pnmsim.hw`) needs to schedule
   the operation: vectors, samples and the data-dependent pulse latencies.
 
@@ -25,6 +26,9 @@ Converters (science.md §5):
 * forward sensing: ``comparators`` (inference, BN folded into two thresholds per neuron: exact
   in value) or ``adc`` (training forward: pre-activations digitised for batch statistics); the
   last layer (no activation) is always digitised;
+* partial sums of a layer split over row tiles: ``analog`` joins up to
+  ``array.max_analog_fanin`` tiles' column lines on one sensed line; more tiles (or
+  ``digital``) are sensed per group, digitised and added digitally (thresholds then digital);
 * ADC full scale is ``adc_range_sigmas`` standard deviations of the sensed signal of that call
   (an ideal auto-ranging converter; the range choice is a knob of the preset);
 * backprop: errors quantised by ``dac_bits`` DACs (full scale = max |delta| of the call), row

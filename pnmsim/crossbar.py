@@ -6,7 +6,7 @@ one :class:`Crossbar`; the tile grid only decides how partial sums are formed
 (:meth:`Crossbar.read_blocks`) and how actions are counted (``pnmsim.hw``).
 
 Every operation returns its values **and** the counts of the hardware actions it performed
-(:class:`Counts`), which the cost table prices in :mod:`pnmsim.results`.
+(:class:`Counts`), which the cost model (:mod:`pnmsim.costs`) prices.
 
 Physics (science.md §4): a cell is two MTJs with per-device conductances G1, G2; the GXNOR read
 drives branch 1 with ``u = x V_rd`` and branch 2 with ``-u``, so the line current is
