@@ -24,9 +24,9 @@ import numpy as np
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.device import mtj
+from pnmsim.units import FJ_PER_V2_S_NS
 
-# V^2 * S * ns = 1e-9 J = 1e6 fJ
-_FJ_PER_V2_S_NS = 1e6
+_FJ_PER_V2_S_NS = FJ_PER_V2_S_NS   # V^2 * S * ns -> fJ (units)
 
 
 @dataclass

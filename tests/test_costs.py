@@ -235,3 +235,17 @@ def test_fanin_beyond_the_limit_uses_digital_partial_sums() -> None:
         assert n("psum") == 3 * 32 * (4 - groups)
         assert n("adc") == (3 * 32 * groups if groups > 1 else 0)
         assert n("comparator") == (0 if groups > 1 else 2 * 3 * 32)
+
+
+def test_functional_code_prices_nothing() -> None:
+    """One pricing place: the functional modules neither import the cost model nor look up a
+    price or latency; only pnmsim.costs prices, results rolls up, hw.timing schedules."""
+    from pathlib import Path
+
+    import pnmsim
+
+    root = Path(pnmsim.__file__).parent
+    for name in ("crossbar.py", "kernels.py", "array.py"):
+        text = (root / name).read_text()
+        for needle in ("pnmsim.costs", "cost_table", "energy_pj", "latency_cycles", ".cost("):
+            assert needle not in text, (name, needle)
