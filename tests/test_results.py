@@ -85,7 +85,7 @@ def test_roll_up_of_a_hand_built_tally() -> None:
 RUNS = [("reference", "tiny_cnn", 25, 10),          # per-cell update, 3 mini-batches
         ("digital_psum", "mnist_mlp", 20, 100),     # split layers, digital partial sums
         ("outer_product", "tiny_mlp", 12, 5),       # one update step per active vector
-        ("tile256", "tiny_cnn", 9, 4)]              # tile256 overrides driver energies
+        ("tile256", "tiny_cnn", 9, 4)]              # longer lines: larger line prices
 
 
 @pytest.fixture(scope="module", params=RUNS, ids=[f"{r[0]}-{r[1]}" for r in RUNS])
