@@ -47,7 +47,6 @@ import numpy as np
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.crossbar import Counts, Crossbar, PulseMapper
-from pnmsim.hw.timing import write_cycles
 from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network, sense_groups
 from pnmsim.units import ns_array_to_cycles
 from pnmsim.workload import WeightedLayer, Workload
@@ -65,7 +64,11 @@ class OpRecord:
     samples: int               # samples in the mini-batch
     vectors: int               # matrix-vector products (samples * positions)
     sensing: str = ""          # "comparators" | "adc" (feedforward)
-    update_cycles: int = 0     # data-dependent write latency of the whole layer (update)
+    update_cycles: int = 0     # write latency of the layer, when given directly (tests)
+    # update facts the hardware model turns into cycles (hw.timing.write_cycles): per tile,
+    # (cycles covering its pulse widths, driver pulses, columns read before writing)
+    write_tiles: tuple[tuple[int, int, int], ...] = ()
+    state_reads: bool = False  # the per-cell update reads each written column first
     digital_ops: int = 0       # digital gradient MACs (per-cell update)
     optimizer_ops: int = 0     # optimiser parameter updates (per-cell update)
     macs: int = 0              # synapse MACs this op stands for (ops = ops_per_mac * macs)
@@ -234,7 +237,6 @@ class ArrayBackend:
             cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
             width = got[0]
             tiles, col_pulses = self._per_cell_writes(width, np.sign(step), mp)
-            cyc = write_cycles(a, tiles, state_reads=self.mapper.state_aware)
             # dW = x^T delta with x the layer's input of this batch's forward (counted there)
             nnz_x = self._active.get(index)
             if nnz_x is None or x.shape[0] != self._last_m.get(index):
@@ -267,7 +269,7 @@ class ArrayBackend:
             active = (widths > 0).any(axis=1) & (xs != 0).any(axis=1)
             per_vec = ns_array_to_cycles(widths.max(axis=1, initial=0.0), clock)
             n_act = int(active.sum())   # two polarity sub-steps per active vector
-            cyc = write_cycles(a, [(2 * int(per_vec[active].sum()), 2 * n_act, 0)])
+            tiles = [(2 * int(per_vec[active].sum()), 2 * n_act, 0)]
             t = self.tally
             t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
             t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse",
@@ -287,7 +289,9 @@ class ArrayBackend:
         macs = m * lay.rows * lay.cols
         self.tally.macs[ph] += macs
         self.records.append(OpRecord("update", index, self._samples(m, lay), m,
-                                     update_cycles=int(cyc), digital_ops=int(digital[0]),
+                                     write_tiles=tuple(tiles),
+                                     state_reads=a.update.scheme == "per_cell"
+                                     and self.mapper.state_aware, digital_ops=int(digital[0]),
                                      optimizer_ops=int(digital[1]), macs=macs))
         changed = int(np.count_nonzero(L.xbar.weights() != before))
         return {"changed": float(changed), "pulses": float(cnt.pulses),

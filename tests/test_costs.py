@@ -247,6 +247,7 @@ def test_functional_code_prices_nothing() -> None:
     root = Path(pnmsim.__file__).parent
     for name in ("crossbar.py", "kernels.py", "array.py"):
         text = (root / name).read_text()
-        for needle in ("from pnmsim.costs", "import pnmsim.costs", "cost_table", "energy_pj",
-                       "latency_cycles", ".cost("):
+        for needle in ("from pnmsim.costs", "import pnmsim.costs", "from pnmsim.hw",
+                       "import pnmsim.hw", "cost_table", "energy_pj", "latency_cycles",
+                       ".cost("):
             assert needle not in text, (name, needle)

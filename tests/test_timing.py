@@ -427,3 +427,18 @@ def test_ns_to_cycles_covers_and_is_tight(t_ns: float, clock_mhz: float) -> None
 @given(st.integers(1, 10000), st.sampled_from([100.0, 1000.0, 1200.0, 3000.0]))
 def test_whole_cycles_are_exact(k: int, clock_mhz: float) -> None:
     assert ns_to_cycles(k * (1000.0 / clock_mhz), clock_mhz) == k
+
+
+def test_write_cycles_written_out() -> None:
+    """Slowest tile of a write step: pulse-width cycles + one driver edge per pulse + (read
+    window + sense latch) per column read first."""
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    drv = lat(t, "col_driver", "write_pulse")
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0) + lat(t, "sense_amp",
+                                                                            "read")
+    tiles = [(10, 3, 2), (5, 8, 0)]
+    assert timing.write_cycles(arch, tiles, state_reads=True) == max(
+        10 + 3 * drv + 2 * read, 5 + 8 * drv)
+    assert timing.write_cycles(arch, tiles) == max(10 + 3 * drv, 5 + 8 * drv)
+    assert timing.write_cycles(arch, []) == 0
