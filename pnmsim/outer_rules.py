@@ -29,8 +29,10 @@ Rules (``update.outer_rule``):
   rank r by one subspace iteration per batch warm-started from the previous Q (PowerSGD-style,
   Vogels et al., NeurIPS 2019); component k is applied as the row pattern ternarised(P[:, k])
   (the weaker half of the rows gated off) and the column step Q[:, k] * mean|P[:, k]| over the
-  kept rows, divided per column by the running RMS as above. Momentum averages the batch
-  gradients' noise out before anything is written, as Adam's m does in the per-cell scheme.
+  kept rows, scaled per column by (1 - beta1) / sqrt(e) with e the running mean square of
+  this batch's own gradient in the same subspace (G^T P): Adam's m / sqrt(v) in factored form,
+  so steps shrink where the batch gradients are mostly noise and momentum averages them out
+  before anything is written.
 
 The rules are deterministic; the stochastic part is the MTJ switching (or, in software DST
 semantics, one uniform draw per pulse).
@@ -65,7 +67,8 @@ class RuleOutput:
 
 @dataclass
 class OuterRule:
-    """One rule with its per-layer periphery state (the per-column second moments)."""
+    """One rule with its per-layer periphery state (per-column second moments and, for the
+    factored momentum, the factors P and Q)."""
 
     rule: str = "sgd"
     beta2: float = 0.99
@@ -105,7 +108,8 @@ class OuterRule:
         """Factored momentum M ~ P Q^T (rows x r and cols x r words in the periphery):
         M <- beta1 M + G, recompressed to rank r by one subspace iteration warm-started from
         the previous Q; component k is applied as row pattern ternarised(P[:, k]) and column
-        step Q[:, k] * mean |P[:, k]| over the rows it keeps, per-column normalised."""
+        step Q[:, k] * mean |P[:, k]| over the rows it keeps, Adam-like scaled per column
+        (module docstring)."""
         xf = xs.astype(np.float64)
         m, rows = xs.shape
         cols = d.shape[1]
