@@ -95,3 +95,8 @@ def bus_words(arch: ArchConfig, mp: LayerMapping, phase: str, vectors: int) -> i
         parts = mp.row_tiles if (arch.array.partial_sums == "digital" and mp.row_tiles > 1) else 1
         return vectors * mp.layer.cols * parts
     return vectors * mp.layer.rows * mp.col_tiles
+
+
+def tile_name(index: int) -> str:
+    """The component-tree name of global tile ``index``: ``chip.tile[07]``."""
+    return f"chip.tile[{index:02d}]"

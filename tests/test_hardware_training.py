@@ -8,7 +8,7 @@ import pytest
 
 from pnmsim.array import ArrayBackend
 from pnmsim.config import load_arch
-from pnmsim.training.network import Network
+from pnmsim.nn.network import Network
 from pnmsim.workload import load_workload
 
 

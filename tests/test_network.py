@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pnmsim.training.network import MatrixBackend, Network, SoftwareBackend
+from pnmsim.nn.network import MatrixBackend, Network, SoftwareBackend
 from pnmsim.workload import WeightedLayer, Workload, load_workload, workload_from_dict
 
 
@@ -182,7 +182,7 @@ def test_backend_sees_the_documented_shapes() -> None:
     y = rng.integers(0, 4, 5)
     net.forward(x, train=True)
     out = net.forward(x, train=True)
-    from pnmsim.training.layers import squared_hinge_loss
+    from pnmsim.nn.layers import squared_hinge_loss
     _, g = squared_hinge_loss(out, y, 4)
     be.last_grads = net.backward(g)  # type: ignore[attr-defined]
     net.train_step(x, y, 0.01)

@@ -110,7 +110,7 @@ def test_different_seed_changes_the_update_outcome(tmp_path) -> None:
     both seeds, only the stochastic MTJ switching differs."""
     arch = load_arch("reference", ["system.batch_size=10"])
     wl = load_workload("tiny_mlp")
-    from pnmsim.training.network import Network, SoftwareBackend
+    from pnmsim.nn.network import Network, SoftwareBackend
 
     rng = np.random.default_rng(0)
     ckpt = tmp_path / "w.npz"

@@ -13,19 +13,25 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from pnmsim.config import ArchConfig
 from pnmsim.mapping import LayerMapping
-from pnmsim.units import ns_to_cycles
+from pnmsim.records import UpdateFacts
+from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 
 
-def forward_stages(arch: ArchConfig, mp: LayerMapping, sensing: str) -> list[int]:
+def forward_stages(arch: ArchConfig, mp: LayerMapping, sensing: str, col_tile: int = 0,
+                   ) -> list[int]:
+    """Stage latencies of one feedforward product on column tile ``col_tile`` of a layer (its
+    ADC pool converts that tile's ``cols_in(col_tile)`` columns)."""
     c = arch.cost
     drive = c("row_driver", "drive").latency_cycles
     if mp.layer.first:
         drive += c("dac", "convert").latency_cycles
     read = ns_to_cycles(arch.synapse.read_ns, arch.clock_mhz)
     digital_psum = arch.array.partial_sums == "digital" and mp.row_tiles > 1
-    cols = mp.cols_in(0)
+    cols = mp.cols_in(col_tile)
     if sensing == "comparators" and not digital_psum:
         sense = c("comparator", "compare").latency_cycles
     else:
@@ -39,11 +45,13 @@ def forward_stages(arch: ArchConfig, mp: LayerMapping, sensing: str) -> list[int
     return [s for s in (drive, read, sense, combine, digital) if s > 0]
 
 
-def backward_stages(arch: ArchConfig, mp: LayerMapping) -> list[int]:
+def backward_stages(arch: ArchConfig, mp: LayerMapping, row_tile: int = 0) -> list[int]:
+    """Stage latencies of one transposed product on row tile ``row_tile`` (its ADCs
+    convert ``rows_in(row_tile)`` row lines)."""
     c = arch.cost
     drive = c("dac", "convert").latency_cycles + c("col_driver", "drive").latency_cycles
     read = ns_to_cycles(arch.synapse.read_ns, arch.clock_mhz)
-    rows = mp.rows_in(0)
+    rows = mp.rows_in(row_tile)
     sense = math.ceil(rows / arch.periphery.adcs_per_tile) * c("adc", "convert").latency_cycles
     combine = 0
     if mp.col_tiles > 1:
@@ -80,3 +88,49 @@ def digital_cycles(arch: ArchConfig, grad_macs: int, optimizer_ops: int = 0) -> 
             + math.ceil(max(optimizer_ops, 0) / lanes)
             * arch.cost("digital", "optimizer").latency_cycles)
 
+
+
+# ---------------------------------------------------------------------- update (from facts)
+def write_driver_cycles(arch: ArchConfig, driver: str) -> int:
+    """Fixed overhead of one write sub-step: the driver's set-up latency."""
+    return arch.cost(driver, "write_pulse").latency_cycles
+
+
+def state_read_cycles(arch: ArchConfig) -> int:
+    """Reading one column's cells before a state-aware write: read pulse + sense amplifiers."""
+    return (ns_to_cycles(arch.synapse.read_ns, arch.clock_mhz)
+            + arch.cost("sense_amp", "read").latency_cycles)
+
+
+def per_cell_substeps(arch: ArchConfig, facts: UpdateFacts, r: int, c0: int,
+                      c1: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sub-steps of one tile's per-cell write (row tile ``r``, columns ``c0:c1``): the
+    cycles of each column's positive and negative pulse sub-step (column driver set-up
+    included, 0 = no pulse; shape (cols, 2)) and the columns read first (bool (cols,))."""
+    assert facts.col_pulse_ns is not None and facts.read_cols is not None
+    cyc = ns_array_to_cycles(facts.col_pulse_ns[r, c0:c1], arch.clock_mhz)
+    cyc = cyc + write_driver_cycles(arch, "col_driver") * (cyc > 0)
+    return cyc, facts.read_cols[r, c0:c1]
+
+
+def per_cell_tile_cycles(arch: ArchConfig, facts: UpdateFacts, r: int, c0: int, c1: int) -> int:
+    """Closed form of one tile's per-cell write: columns one after another (all rows of a
+    column in parallel), a state read first where asked, one sub-step per polarity."""
+    cyc, read = per_cell_substeps(arch, facts, r, c0, c1)
+    rd = state_read_cycles(arch) if facts.state_aware else 0
+    return int(cyc.sum()) + rd * int(read.sum())
+
+
+def outer_substeps(arch: ArchConfig, facts: UpdateFacts) -> np.ndarray:
+    """Cycles of one polarity sub-step of each applied input vector on each column tile
+    (row driver set-up included): shape (applied vectors, col_tiles)."""
+    assert facts.vec_pulse_ns is not None and facts.active is not None
+    cyc = ns_array_to_cycles(facts.vec_pulse_ns[facts.active], arch.clock_mhz)
+    return cyc + write_driver_cycles(arch, "row_driver")
+
+
+def outer_layer_cycles(arch: ArchConfig, facts: UpdateFacts) -> int:
+    """Closed form of a layer's outer-product writes: vector after vector (the controller
+    broadcasts the next one when every tile is done), two polarity sub-steps each."""
+    sub = outer_substeps(arch, facts)
+    return int(2 * sub.max(axis=1, initial=0).sum())
