@@ -157,12 +157,12 @@ class RecordingBackend(SoftwareBackend):
         super().__init__(rng)
         self.calls: list[tuple[str, int, tuple[int, ...], ...]] = []
 
-    def matmul_t(self, index: int, delta: np.ndarray) -> np.ndarray:
+    def matmul_t(self, index: int, delta: np.ndarray, ctx=None) -> np.ndarray:
         self.calls.append(("matmul_t", index, delta.shape))
         return super().matmul_t(index, delta)
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray,
-               delta: np.ndarray) -> dict[str, float]:
+               delta: np.ndarray, ctx=None) -> dict[str, float]:
         self.calls.append(("update", index, step.shape, x.shape, delta.shape))
         assert step.dtype == np.float32
         np.testing.assert_allclose(x.T @ delta, self.last_grads[f"w{index}"], rtol=1e-5)
