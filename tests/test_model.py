@@ -65,7 +65,7 @@ def _expected_structural(state_aware: bool) -> dict[tuple[str, str, str, str], f
     e[(ff, f"{_tile(8)}.adc", "adc", "convert")] = B * 4
     e[(ff, "chip.digital", "digital", "bn")] = B * 4
     # backprop: only layer 1 reads transposed (layer 0 needs no input gradient)
-    for r, t in ((0, 8), (1, 9)):
+    for t in (8, 9):
         e[(bp, f"{_tile(t)}.line_sense", "line_sense", "sense")] = B * 16
         e[(bp, f"{_tile(t)}.adc", "adc", "convert")] = B * 16
     e[(bp, "chip.digital", "digital", "bn")] = B * 4 + B * 32   # layer 1, then layer 0's BN
@@ -276,7 +276,7 @@ def test_timed_and_functional_agree_and_a_value_change_shows() -> None:
         s.calibrate(x)
         cyc = [s.train_step(x, y)["cycles"] for _ in range(3)]
         runs[key] = (s, cyc)
-    (st, ct), (sf, cf), (so, co) = runs["t"], runs["f"], runs["o"]
+    (st, ct), (sf, cf), (_so, co) = runs["t"], runs["f"], runs["o"]
     assert st.tally.counts == sf.tally.counts
     for i in range(2):
         np.testing.assert_array_equal(st.backend.weights(i), sf.backend.weights(i))

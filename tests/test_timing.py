@@ -14,12 +14,12 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pnmsim.records import OpRecord, UpdateFacts
 from pnmsim.config import load_arch
 from pnmsim.hw import timing
 from pnmsim.hw.chip import Chip
 from pnmsim.hw.components import TileGroup, Unit
 from pnmsim.mapping import map_network
+from pnmsim.records import OpRecord, UpdateFacts
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 from pnmsim.workload import load_workload
 from tests._presets import raw_preset
@@ -406,7 +406,8 @@ _ARCHS = [load_arch("reference"),
                                   "system.issue_group=3", "system.controller_issue_slots=2",
                                   "system.bus_words_per_cycle=1"]),
           load_arch("tile256", ["system.issue_group=1"]),
-          load_arch("outer_product", ["array.tile_rows=16", "array.tile_cols=2", "periphery.adcs_per_tile=2"]),
+          load_arch("outer_product", ["array.tile_rows=16", "array.tile_cols=2",
+                                    "periphery.adcs_per_tile=2"]),
           load_arch("variation", ["array.tile_rows=32", "array.tile_cols=2",
                                 "periphery.adcs_per_tile=2"])]
 
