@@ -11,7 +11,6 @@ import io
 import json
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -251,8 +250,7 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
               extra_meta: dict[str, Any] | None = None) -> SweepOutcome:
     """Run the points (reusing those saved in ``out_dir``/points with the same settings) and
     write ``sweep.csv`` (and ``sweep.parquet`` when a Parquet engine is installed)."""
-    from tqdm import tqdm
-
+    from pnmsim.progress import bar as progress_bar
     from pnmsim.results import atomic_write
 
     out = Path(out_dir) if out_dir is not None else None
@@ -269,8 +267,8 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
                 reused.append(p.id)
     todo = [p for p in points if p.id not in records]
     computed: list[str] = []
-    bar = tqdm(total=len(points), initial=len(reused), unit="point", desc="sweep",
-               file=sys.stderr, disable=None if progress else True, leave=False)
+    bar = progress_bar(len(points), "point", "sweep", enabled=progress)
+    bar.update(len(reused))
     try:
         it = (_iter_dask(spec, todo, scheduler) if scheduler and todo
               else _iter_local(spec, todo, jobs))
