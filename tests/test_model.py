@@ -197,35 +197,40 @@ def test_update_schedule_follows_the_applied_pulses(monkeypatch) -> None:
 
 
 def test_changing_a_recorded_pulse_width_moves_the_update_cycles() -> None:
+    """The update's cycles come from the recorded widths: lengthening one pulse by N cycles
+    lengthens its tile's write by exactly N and moves the phase (by at most N); removing every
+    pulse leaves only the issue, the transfer and the digital work."""
+    import copy
+
     sim = _run_hand_mapped()
     sim.log.records.clear()
     x, y = _inputs(1)
     sim.network.train_step(x, y, sim.arch.update.lr, bn="running", log=sim.log)
     recs = [r for r in sim.log.records if r.phase == "update"]
-    base = Chip(sim.arch, sim.backend.mapping).run_batch(recs)["update"]
-    # the slowest tile of the slowest layer: lengthen one of its pulses by 50 cycles
-    import copy
-
+    chip0 = Chip(sim.arch, sim.backend.mapping)
+    base = chip0.run_batch(recs)["update"]
+    n = 5000
     longer = copy.deepcopy(recs)
-    f = longer[0].facts
+    f = longer[1].facts
     assert f is not None and f.col_pulse_ns is not None
-    r, j, p = np.unravel_index(int(np.argmax(f.col_pulse_ns)), f.col_pulse_ns.shape)
-    f.col_pulse_ns[:, :, :] = np.where(np.arange(f.col_pulse_ns.shape[0])[:, None, None] == r,
-                                       f.col_pulse_ns, 0.0)   # only row tile r writes
-    f.read_cols[:] = f.read_cols & (np.arange(f.read_cols.shape[0])[:, None] == r)
-    short = Chip(sim.arch, sim.backend.mapping).run_batch(longer)["update"]
-    f.col_pulse_ns[r, j, p] += 50 * 1000.0 / sim.arch.clock_mhz
-    moved = Chip(sim.arch, sim.backend.mapping).run_batch(longer)["update"]
-    assert moved != base
-    assert moved - short == 50 or short < moved   # 50 when layer 0 is the critical path
-    # and a write with no pulses at all costs only the issue and the transfers
+    had_pulse = f.col_pulse_ns[1, 3, 0] > 0
+    # whole cycles of the old width + n: the ceiling moves by exactly n
+    old = math.ceil(f.col_pulse_ns[1, 3, 0] * sim.arch.clock_mhz / 1000.0 - 1e-9)
+    f.col_pulse_ns[1, 3, 0] = (old + n) * 1000.0 / sim.arch.clock_mhz
+    chip1 = Chip(sim.arch, sim.backend.mapping)
+    moved = chip1.run_batch(longer)["update"]
+    drv = sim.arch.cost("col_driver", "write_pulse").latency_cycles
+    extra = n if had_pulse else n + drv   # a new pulse also pays the column driver set-up
+    tile = _tile(9)                        # layer 1, row tile 1
+    assert chip1.tile_busy()[tile] - chip0.tile_busy()[tile] == extra
+    assert base < moved <= base + extra
     for rec in longer:
         assert rec.facts is not None and rec.facts.col_pulse_ns is not None
         rec.facts.col_pulse_ns[:] = 0.0
         rec.facts.read_cols[:] = False
-    chip = Chip(sim.arch, sim.backend.mapping)
-    none = chip.run_batch(longer)["update"]
-    assert none < short and sum(chip.tile_busy().values()) == 0
+    chip2 = Chip(sim.arch, sim.backend.mapping)
+    none = chip2.run_batch(longer)["update"]
+    assert none < base and sum(chip2.tile_busy().values()) == 0
 
 
 @pytest.mark.parametrize("name", ["reference", "outer_product"])
