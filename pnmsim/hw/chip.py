@@ -13,8 +13,8 @@ give the same cycle counts for all three phases.
 Contention: samples queue FIFO for a layer's tiles (so layers pipeline across samples), every
 operation needs a controller issue slot, every transfer holds the interconnect, and the
 per-cell updates share the digital unit. Phases are separated by barriers. The update phase:
-per layer, the controller issues it, its inputs and errors cross the interconnect, the digital
-unit computes gradients and optimiser steps (per-cell scheme), then the tiles write.
+per layer, the controller issues it, the digital unit computes gradients and optimiser steps
+(per-cell scheme), their step codes cross the interconnect to the tiles, then the tiles write.
 """
 
 from __future__ import annotations
@@ -68,10 +68,11 @@ class Chip:
     def _update(self, rec: OpRecord) -> Gen:
         assert rec.facts is not None
         yield from self.controller.issue(self.arch, self.mapping.layers[rec.layer])
-        yield from self.interconnect.transfer(self.arch, rec.bus_words)
         if rec.digital_ops or rec.optimizer_ops:
             yield from self.digital.gradient_and_optimiser(self.arch, rec.digital_ops,
                                                            rec.optimizer_ops)
+        # the step codes the digital unit computed travel to the tiles
+        yield from self.interconnect.transfer(self.arch, rec.bus_words)
         yield from self.groups[rec.layer].write(rec.facts)
 
     def _phase(self, phase: str, recs: list[OpRecord]) -> Gen:
