@@ -7,6 +7,12 @@ A tile operation of n matrix-vector products flows through a linear pipeline of 
 free as soon as its item moves on, item n leaves after ``sum(s) + (n - 1) * max(s)`` cycles.
 The fine model realises the pipeline with one SimPy event per product and stage, and the tests
 prove the two agree to the cycle.
+
+The update's latencies come from the facts the functional model recorded
+(:class:`~pnmsim.records.UpdateFacts`, pulse widths in ns): per-cell writes go column by column
+in each tile (a state read first where asked, one sub-step per polarity, each the column's
+widest pulse in whole cycles plus the column driver's set-up); outer-product writes go vector
+after vector, two sub-steps of the widest pulse plus the row driver's set-up.
 """
 
 from __future__ import annotations
