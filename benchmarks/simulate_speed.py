@@ -65,7 +65,7 @@ def main() -> None:
           f"{'yes' if events / a.samples <= 200 else 'NO'}; timed/functional {ratio:.3f} <= 1.1: "
           f"{'yes' if ratio <= 1.1 else 'NO'}")
     print(f"SimPy schedule alone: {schedule:.3f} s = {schedule / best[False]:.3f} x the "
-          f"functional run (1 + that = the ratio on an unloaded machine)")
+          f"functional run (the ratio without load noise is about 1 + that)")
 
 
 if __name__ == "__main__":
