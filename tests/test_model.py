@@ -314,3 +314,28 @@ def test_train_step_takes_its_context_per_call() -> None:
     sim.network.train_step(x, y, 0.01, bn="running", log=sim.log)
     sens2 = [r.sensing for r in sim.log.records if r.phase == "feedforward"]
     assert sens == ["adc", "adc"] and sens2 == ["comparators", "adc"]
+
+
+@pytest.mark.parametrize("name", ["reference", "outer_product"])
+def test_state_dict_resumes_bit_exactly(name: str) -> None:
+    """Two steps in one go == one step, state_dict, a fresh Simulation, load_state_dict, one
+    more step: same weights, counts, cycles, busy cycles and events."""
+    arch = load_arch(name, OVER)
+    wl = load_workload("tiny_mlp")
+    (x1, y1), (x2, y2) = _inputs(1), _inputs(2)
+    a = Simulation(arch, wl, seed=9)
+    a.calibrate(x1)
+    a.train_step(x1, y1)
+    a.train_step(x2, y2)
+    b = Simulation(arch, wl, seed=9)
+    b.calibrate(x1)
+    b.train_step(x1, y1)
+    c = Simulation(arch, wl, seed=9)
+    c.load_state_dict(b.state_dict())
+    c.train_step(x2, y2)
+    for i in range(2):
+        np.testing.assert_array_equal(a.backend.weights(i), c.backend.weights(i))
+    assert a.tally.counts == c.tally.counts and a.tally.macs == c.tally.macs
+    ra, rc = a.results(), c.results()
+    assert ra.cycles == rc.cycles and ra.busy == rc.busy and ra.tile_busy == rc.tile_busy
+    assert ra.events == rc.events and ra.samples == rc.samples == 2 * B
