@@ -7,8 +7,10 @@ The GXNOR network engine (:mod:`pnmsim.nn.network`) calls :meth:`ArrayBackend.ma
 :class:`~pnmsim.records.PhaseContext`. Each call
 
 * computes the values through the crossbar physics and the converters' quantisation,
-* counts every hardware action (:mod:`pnmsim.counting`) into the context's tally (priced
-  later, once, by :mod:`pnmsim.results`), and
+* counts every hardware action and physical quantity (fJ of reads and writes, ns of write
+  pulses; :mod:`pnmsim.counting`) into the context's tally — priced later, once, by
+  :mod:`pnmsim.costs` and rolled up by :mod:`pnmsim.results`; no price or latency is looked
+  up here — and
 * appends an :class:`~pnmsim.records.OpRecord` of *facts* to the context's records: vectors,
   samples, sensing, and for the update the pulse widths in ns per tile, column and polarity.
   :mod:`pnmsim.hw` turns the facts into cycles; nothing here converts time or prices.
@@ -27,6 +29,9 @@ Converters (science.md §5):
 * forward sensing: ``comparators`` (inference, BN folded into two thresholds per neuron: exact
   in value) or ``adc`` (training forward: pre-activations digitised for batch statistics); the
   last layer (no activation) is always digitised;
+* partial sums of a layer split over row tiles: ``analog`` joins up to
+  ``array.max_analog_fanin`` tiles' column lines on one sensed line; more tiles (or
+  ``digital``) are sensed per group, digitised and added digitally (thresholds then digital);
 * ADC full scale is ``adc_range_sigmas`` standard deviations of the sensed signal of that call
   (an ideal auto-ranging converter; the range choice is a knob of the preset);
 * backprop: errors quantised by ``dac_bits`` DACs (full scale = max |delta| of the call), row
@@ -50,7 +55,7 @@ from pnmsim.counting import (
     count_update_common,
 )
 from pnmsim.crossbar import Crossbar, PulseMapper
-from pnmsim.mapping import LayerMapping, NetworkMapping, map_network
+from pnmsim.mapping import LayerMapping, NetworkMapping, map_network, sense_groups
 from pnmsim.records import PHASES, OpLog, OpRecord, PhaseContext, Tally, UpdateFacts
 from pnmsim.workload import WeightedLayer, Workload
 
@@ -159,9 +164,9 @@ class ArrayBackend:
             sensing = a.periphery.training_forward_sensing
         else:
             sensing = "adc" if last else a.periphery.forward_sensing
-        digital_psum = a.array.partial_sums == "digital" and mp.row_tiles > 1
-        if digital_psum:   # every row tile digitises its partial sums, then they are added
-            parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows)
+        groups, per = sense_groups(a, mp)
+        if groups > 1:   # every sensed group of row tiles is digitised, then they are added
+            parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows * per)
             y = self._adc(parts).sum(axis=0)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
@@ -169,7 +174,7 @@ class ArrayBackend:
                 y = self._adc(y)
         self._active[index] = cnt.active_inputs
         self._last_m[index] = m
-        count_forward(log.tally, a, mp, xin, cnt.read_fj, sensing, digital_psum,
+        count_forward(log.tally, a, mp, xin, cnt.read_fj, sensing, groups, per,
                       self._groups(ctx, m, lay))
         log.records.append(OpRecord("feedforward", index, self._samples(ctx, m, lay), m,
                                     sensing=sensing, macs=m * lay.rows * lay.cols))
@@ -217,8 +222,8 @@ class ArrayBackend:
             got: list[np.ndarray] = []
             rd = 0.0
             if self.mapper.state_aware:   # the periphery reads every cell before writing
-                _, gsum = L.xbar._conductances()
-                rd = a.synapse.v_read_v ** 2 * a.synapse.read_ns * 1e6 * float(gsum.sum())
+                # each cell read once at V_rd: the crossbar's read energy with every line driven
+                rd = L.xbar._read_counts(np.ones((1, lay.rows)), L.xbar._gsums()[0]).read_fj
             sign = np.sign(step)
             cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
             facts = per_cell_facts(got[0], sign, mp, self.mapper.state_aware)
@@ -228,8 +233,7 @@ class ArrayBackend:
                 nnz_x = int(np.count_nonzero(x))
             grad_macs = nnz_x * lay.cols
             count_per_cell_update(t, mp, got[0], sign, facts.col_pulse_ns, self.mapper.state_aware,
-                                  rd, grad_macs, m)
-            steps_done = 1
+                                  rd, grad_macs, m, cnt.pulse_ns_total)
             digital = (grad_macs, lay.rows * lay.cols)
         else:
             # plain SGD, one rank-1 step per input vector: dW_v = -lr * x_v delta_v^T (delta
@@ -247,12 +251,11 @@ class ArrayBackend:
             vec = wp.reshape(m, mp.col_tiles, mp.tile_cols).max(axis=2, initial=0.0)
             facts = UpdateFacts("outer_product", vec_pulse_ns=vec, active=active)
             count_outer_update(t, mp, xs, widths, active, m)
-            steps_done = int(active.sum())
             digital = (0, 0)
-        count_update_common(t, mp, cnt.write_fj, m, steps_done, bus)
+        count_update_common(t, mp, cnt.write_fj, m, bus)
         log.records.append(OpRecord("update", index, self._samples(ctx, m, lay), m, facts=facts,
                                     digital_ops=int(digital[0]), optimizer_ops=int(digital[1]),
-                                    bus_words=bus, macs=lay.rows * lay.cols * steps_done))
+                                    bus_words=bus, macs=m * lay.rows * lay.cols))
         changed = int(np.count_nonzero(L.xbar.weights() != before))
         return {"changed": float(changed), "pulses": float(cnt.pulses),
                 "switched": float(cnt.switched), "write_fj": float(cnt.write_fj)}

@@ -220,10 +220,12 @@ def train(arch: str | None, workload: str | None, workload_opt: str | None,
 
 
 def _register() -> None:
+    from pnmsim.cli_costs import costs
     from pnmsim.cli_explore import compare, sweep
 
     main.add_command(compare)
     main.add_command(sweep)
+    main.add_command(costs)
 
 
 _register()

@@ -1,12 +1,14 @@
 """The hardware actions of each array operation, counted into a :class:`~pnmsim.records.Tally`
 under the component tree's names (:func:`pnmsim.mapping.tile_name`).
 
-Per-tile periphery (drivers, DACs, line sensing, ADCs, comparators, accumulators, sense
-amplifiers) is counted on the tile that owns it: tile (r, c) of a layer drives the rows of row
-tile r and the columns of column tile c; with analog partial sums the joined column lines are
-sensed by row tile 0's periphery; the digital accumulator that adds partial sums sits with the
+Per-tile periphery (drivers, DACs, line sensing, partial-sum joins, ADCs, comparators,
+accumulators, sense amplifiers) is counted on the tile that owns it: tile (r, c) of a layer
+drives the rows of row tile r and the columns of column tile c; with analog partial sums the
+joined column lines of a group of row tiles are sensed by the group's first row tile (the
+others count a ``psum`` join); the digital accumulator that adds partial sums sits with the
 first tile of the line it combines. The cells' energies (``synapse`` read/write fJ come from
-one kernel pass over the whole layer) are counted per layer: ``chip.layer[NAME].synapse``.
+one kernel pass over the whole layer) and the pulse generators' ns are counted per layer:
+``chip.layer[NAME].synapse``, ``chip.layer[NAME].pulse_gen``.
 Buffers are per layer (``chip.buffer[NAME]``); ``chip.digital``, ``chip.periphery_memory``,
 ``chip.interconnect`` and ``chip.controller`` are chip-wide.
 """
@@ -49,8 +51,11 @@ def buffer_name(mp: LayerMapping) -> str:
 
 
 def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, read_fj: float,
-                  sensing: str, digital_psum: bool, groups: int) -> None:
-    """Feedforward of ``x`` (M, rows) through one layer."""
+                  sensing: str, sense_groups: int, per_group: int, groups: int) -> None:
+    """Feedforward of ``x`` (M, rows) through one layer whose row tiles are sensed in
+    ``sense_groups`` groups of ``per_group`` (:func:`pnmsim.mapping.sense_groups`): the first
+    row tile of each group senses the group's joined column lines; ``groups`` is the number of
+    issue groups of samples (controller operations per tile)."""
     lay = mp.layer
     ph = "feedforward"
     m, n = x.shape[0], lay.cols
@@ -61,19 +66,21 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
             tn = tile(mp, r, c)
             t.add(ph, f"{tn}.row_driver", "row_driver", "drive", active[r])
             if lay.first:
-                t.add(ph, f"{tn}.dac", "dac", "convert", active[r])
+                t.add(ph, f"{tn}.dac", "dac", "convert_input", active[r])
             cols = m * mp.cols_in(c)
+            if r % per_group:   # analog partial sums: this tile's lines join the group's line
+                t.add(ph, f"{tn}.psum", "psum", "join", cols)
+                continue
             # every sensed line needs its virtual-ground amplifier, whatever converts it after
-            if digital_psum:
-                t.add(ph, f"{tn}.line_sense", "line_sense", "sense", cols)
+            t.add(ph, f"{tn}.line_sense", "line_sense", "sense", cols)
+            if sense_groups > 1:   # every group digitised, then added digitally
                 t.add(ph, f"{tn}.adc", "adc", "convert", cols)
                 if r == 0:
                     t.add(ph, f"{tn}.accumulator", "accumulator", "add",
-                          cols * (mp.row_tiles - 1))
+                          cols * (sense_groups - 1))
                     if sensing == "comparators":   # thresholds applied digitally
                         t.add(ph, f"{tn}.accumulator", "accumulator", "add", 2 * cols)
             elif r == 0:
-                t.add(ph, f"{tn}.line_sense", "line_sense", "sense", cols)
                 if sensing == "comparators":
                     t.add(ph, f"{tn}.comparator", "comparator", "compare", 2 * cols)
                 else:
@@ -116,7 +123,7 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
 
 def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray, sign: np.ndarray,
                           col_pulse_ns: np.ndarray, state_aware: bool, state_read_fj: float,
-                          grad_macs: int, m: int) -> None:
+                          grad_macs: int, m: int, pulse_ns_total: float) -> None:
     """Per-cell writes: the digital gradient and optimiser, then one pulse per cell that
     changes (polarity sub-steps per column; ``col_pulse_ns`` from the update facts)."""
     lay = mp.layer
@@ -135,6 +142,8 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray, sign: n
                   int(np.count_nonzero(col_pulse_ns[r, cs[c]] > 0)))
     if state_aware:
         t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", state_read_fj)
+    # the pulse generators' time (ns of every applied pulse, from the kernel: per layer)
+    t.add(ph, f"{layer_name(mp)}.pulse_gen", "pulse_gen", "ns", pulse_ns_total)
     # ternary inputs make each MAC a gated add; real first-layer pixels need multiplies
     t.add(ph, "chip.digital", "digital", "grad_mac_fp32" if lay.first else "grad_mac", grad_macs)
     t.add(ph, "chip.digital", "digital", "optimizer", lay.rows * lay.cols)
@@ -157,11 +166,13 @@ def count_outer_update(t: Tally, mp: LayerMapping, xs: np.ndarray, widths: np.nd
             tn = tile(mp, r, c)
             t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse", 2 * rows_on[r])
             t.add(ph, f"{tn}.col_driver", "col_driver", "write_pulse", 2 * cols_on[c])
+    # column drivers time each pulse (both polarity sub-steps) in every row tile
+    t.add(ph, f"{layer_name(mp)}.pulse_gen", "pulse_gen", "ns",
+          2 * float(widths[active].sum()) * mp.row_tiles)
     t.add(ph, buffer_name(mp), "buffer", "read", m * (mp.layer.rows + mp.layer.cols))
 
 
-def count_update_common(t: Tally, mp: LayerMapping, write_fj: float, m: int,
-                        steps_done: int, bus: int) -> None:
+def count_update_common(t: Tally, mp: LayerMapping, write_fj: float, m: int, bus: int) -> None:
     """What every update scheme pays: the cells' write energy, one controller issue per tile,
     the words moved over the interconnect, and the first layer's batch-norm backward."""
     lay = mp.layer
@@ -171,4 +182,6 @@ def count_update_common(t: Tally, mp: LayerMapping, write_fj: float, m: int,
     t.add(ph, "chip.interconnect", "bus", "transfer", bus)
     if lay.first:   # its batch-norm backward ran in backprop, without a transposed read
         t.add("backprop", "chip.digital", "digital", "bn", m * lay.cols)
-    t.macs[ph] += lay.rows * lay.cols * steps_done
+    # ops convention (the workload's, not the hardware's): weight-gradient MACs, one per
+    # synapse per input vector of the batch, whatever the update scheme or step size
+    t.macs[ph] += m * lay.rows * lay.cols

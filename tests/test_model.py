@@ -19,11 +19,13 @@ from pnmsim.records import PHASES, OpRecord
 from pnmsim.simulation import Simulation
 from pnmsim.workload import load_workload
 from tests._presets import raw_preset
+from tests._prices import energy, latency
 
 B = 6   # samples of the one mini-batch
 # tiny_mlp 64-32-4 on 16x16 tiles: layer 0 = 4 row tiles x 2 column tiles (tiles 0..7, tile
 # (r, c) = r * 2 + c), layer 1 = 2 row tiles x 1 column tile (tiles 8, 9)
 OVER = ["array.tile_rows=16", "array.tile_cols=16", "periphery.adcs_per_tile=8",
+        "array.max_analog_fanin=4",
         f"system.batch_size={B}", "system.issue_group=4"]
 
 
@@ -32,6 +34,23 @@ def _inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.5, 1.0, (B, 1, 8, 8)) * rng.choice([-1.0, 1.0], (B, 1, 8, 8))
     return x.astype(np.float32), rng.integers(0, 4, B)
+
+
+def _num(v: str) -> int | float:
+    return int(v) if v.isdigit() else float(v)
+
+
+def _tree() -> dict:
+    """The reference preset's YAML tree with OVER applied (for the twin's prices)."""
+    t = raw_preset("reference")
+    for item in OVER:
+        key, value = item.split("=")
+        node = t
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = _num(value)
+    return t
 
 
 def _tile(i: int) -> str:
@@ -49,7 +68,9 @@ def _expected_structural(state_aware: bool) -> dict[tuple[str, str, str, str], f
         for c in range(2):
             t = _tile(r * 2 + c)
             e[(ff, f"{t}.row_driver", "row_driver", "drive")] = B * 16   # all 16 rows driven
-            e[(ff, f"{t}.dac", "dac", "convert")] = B * 16
+            e[(ff, f"{t}.dac", "dac", "convert_input")] = B * 16
+            if r > 0:   # fan-in 4 >= 4 row tiles: their column lines join row tile 0's
+                e[(ff, f"{t}.psum", "psum", "join")] = B * 16
     for c in range(2):   # joined column lines sensed by row tile 0
         e[(ff, f"{_tile(c)}.line_sense", "line_sense", "sense")] = B * 16
         e[(ff, f"{_tile(c)}.comparator", "comparator", "compare")] = 2 * B * 16
@@ -62,6 +83,7 @@ def _expected_structural(state_aware: bool) -> dict[tuple[str, str, str, str], f
     e[(ff, "chip.controller", "controller", "issue")] = (8 + 2) * groups
     # feedforward, layer 1 (32x4, last layer: ADC + digital batch-norm)
     e[(ff, f"{_tile(8)}.line_sense", "line_sense", "sense")] = B * 4
+    e[(ff, f"{_tile(9)}.psum", "psum", "join")] = B * 4
     e[(ff, f"{_tile(8)}.adc", "adc", "convert")] = B * 4
     e[(ff, "chip.digital", "digital", "bn")] = B * 4
     # backprop: only layer 1 reads transposed (layer 0 needs no input gradient)
@@ -121,8 +143,7 @@ def test_roll_up_from_counts_written_out() -> None:
     preset's prices — not from the tally."""
     sim = _run_hand_mapped()
     res = sim.results(samples=B)
-    price = {(c, a): float(e["energy_pj"]) for c, acts in raw_preset("reference")["costs"].items()
-             for a, e in acts.items()}
+    price = energy("reference", {k.split("=")[0]: _num(k.split("=")[1]) for k in OVER})
     exp: dict[tuple[str, str], float] = {}
     state_aware = raw_preset("reference")["update"].get("pulse_reference", "state") == "state"
     for (ph, _comp, cls, act), n in _expected_structural(state_aware).items():
@@ -163,9 +184,9 @@ def test_update_schedule_follows_the_applied_pulses(monkeypatch) -> None:
     arch = load_arch("reference", OVER)
     t = raw_preset("reference")
     cyc_ns = 1000.0 / t["clock_mhz"]
-    drv = int(t["costs"]["col_driver"]["write_pulse"].get("latency_cycles", 0))
-    read = math.ceil(t["synapse"]["read_ns"] / cyc_ns - 1e-9) + int(
-        t["costs"]["sense_amp"]["read"].get("latency_cycles", 0))
+    tree = _tree()
+    drv = latency(tree, "col_driver", "write_pulse")
+    read = latency(tree, "line_sense", "sense") + latency(tree, "sense_amp", "read")
     sim = Simulation(arch, load_workload("tiny_mlp"), seed=2)
     x, y = _inputs()
     sim.calibrate(x)
@@ -219,7 +240,7 @@ def test_changing_a_recorded_pulse_width_moves_the_update_cycles() -> None:
     f.col_pulse_ns[1, 3, 0] = (old + n) * 1000.0 / sim.arch.clock_mhz
     chip1 = Chip(sim.arch, sim.backend.mapping)
     moved = chip1.run_batch(longer)["update"]
-    drv = sim.arch.cost("col_driver", "write_pulse").latency_cycles
+    drv = latency(_tree(), "col_driver", "write_pulse")
     extra = n if had_pulse else n + drv   # a new pulse also pays the column driver set-up
     tile = _tile(9)                        # layer 1, row tile 1
     assert chip1.tile_busy()[tile] - chip0.tile_busy()[tile] == extra

@@ -20,8 +20,11 @@ Row columns (shared by compare and sweep): ``tiles``, ``synapses`` (weights held
 tiles*adcs_per_tile``, ``comparators = 2*tile_cols*tiles``, ``dacs_drivers =
 tiles*(tile_rows+tile_cols)``, then for each phase P of feedforward, backprop, update and total:
 ``cycles_P``, ``cycles_per_sample_P``, ``seconds_per_sample_P``, ``energy_j_P``,
-``energy_per_sample_j_P``, ``tops_per_w_array_P``, ``tops_per_w_system_P``, ``samples_per_s_P``;
-and ``throughput_samples_per_s`` (= ``samples_per_s_total``).
+``energy_per_sample_j_P``, ``ops_P``, ``tops_per_w_synapse_P``, ``tops_per_w_array_P``,
+``tops_per_w_system_P``, ``samples_per_s_P``; ``throughput_samples_per_s`` (=
+``samples_per_s_total``); and prices of the cost model (``adc_convert_pj``,
+``adc_convert_cycles``, ``dac_convert_pj``, ``dac_convert_cycles``, ``dac_convert_ns``,
+``line_read_pj``).
 """
 
 

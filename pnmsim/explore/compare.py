@@ -111,6 +111,8 @@ def compare_text(cmp: Comparison) -> str:
         cols = {f"cycles_per_sample_{p}": "cycles/sample",
                 f"seconds_per_sample_{p}": "s/sample",
                 f"energy_per_sample_j_{p}": "J/sample",
+                f"ops_{p}": "ops",
+                f"tops_per_w_synapse_{p}": "TOPs/W synapse",
                 f"tops_per_w_array_{p}": "TOPs/W array",
                 f"tops_per_w_system_{p}": "TOPs/W system",
                 f"energy_per_sample_j_{p}_ratio": "J ratio",

@@ -307,8 +307,14 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
 def sweep_columns(table: pd.DataFrame, keys: Sequence[str], metric: str) -> list[str]:
     """The columns shown by the sweep command's table format."""
     cols = [*keys, "tiles", "array_utilisation", "energy_per_sample_j_total",
+            "energy_per_sample_j_backprop", "cycles_per_sample_backprop",
+            "adc_convert_pj", "adc_convert_cycles", "dac_convert_pj",
             "tops_per_w_array_feedforward", "tops_per_w_array_update",
             "throughput_samples_per_s"]
     if metric == "accuracy":
         cols += ["final_test_accuracy", "best_test_accuracy"]
-    return [c for c in cols if c in table.columns]
+    # the backprop and converter columns only where the sweep moves them
+    varying = {"energy_per_sample_j_backprop", "cycles_per_sample_backprop", "adc_convert_pj",
+               "adc_convert_cycles", "dac_convert_pj"}
+    return [c for c in cols if c in table.columns
+            and (c not in varying or table[c].nunique() > 1)]

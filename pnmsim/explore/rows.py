@@ -11,7 +11,8 @@ from pnmsim.errors import PnmsimError
 PHASES = ("feedforward", "backprop", "update")
 ALL_PHASES = (*PHASES, "total")
 PHASE_KEYS = ("cycles", "cycles_per_sample", "seconds_per_sample", "energy_j",
-              "energy_per_sample_j", "tops_per_w_array", "tops_per_w_system", "samples_per_s")
+              "energy_per_sample_j", "ops", "tops_per_w_synapse", "tops_per_w_array",
+              "tops_per_w_system", "samples_per_s")
 ACCURACY_KEYS = ("final_test_accuracy", "best_test_accuracy", "max_test_accuracy", "best_epoch",
                  "train_samples", "test_samples")
 METRICS = ("energy", "accuracy")
@@ -48,11 +49,28 @@ def _phase_columns(phases: dict[str, dict[str, float]], samples: int) -> dict[st
         row[f"seconds_per_sample_{p}"] = _div(sec, samples)
         row[f"energy_j_{p}"] = e
         row[f"energy_per_sample_j_{p}"] = _div(e, samples)
+        row[f"ops_{p}"] = float(m["ops"])
+        row[f"tops_per_w_synapse_{p}"] = float(m.get("tops_per_w_synapse", 0.0))
         row[f"tops_per_w_array_{p}"] = float(m["tops_per_w_array"])
         row[f"tops_per_w_system_{p}"] = float(m["tops_per_w_system"])
         row[f"samples_per_s_{p}"] = _div(samples, sec)
     row["throughput_samples_per_s"] = row["samples_per_s_total"]
     return row
+
+
+def _cost_columns(cfg: ArchConfig) -> dict[str, Any]:
+    """Prices of the cost model that sweeps move: converters (energy per conversion, latency
+    in cycles and ns) and one line read (row drive + the column line's sense amplifier)."""
+    from pnmsim.costs import cost_table
+
+    t = cost_table(cfg)
+    return {"adc_convert_pj": t.energy_pj("adc", "convert"),
+            "adc_convert_cycles": t.cycles("adc", "convert"),
+            "dac_convert_pj": t.energy_pj("dac", "convert"),
+            "dac_convert_cycles": t.cycles("dac", "convert"),
+            "dac_convert_ns": t["dac", "convert"].latency_ns,
+            "line_read_pj": t.energy_pj("row_driver", "drive")
+            + t.energy_pj("line_sense", "sense")}
 
 
 def results_row(res: Any) -> dict[str, Any]:
@@ -68,6 +86,7 @@ def results_row(res: Any) -> dict[str, Any]:
         **area_proxy(res.arch, int(s["tiles"])),
     }
     row.update(_phase_columns(phases, res.samples))
+    row.update(_cost_columns(res.arch))
     row["accuracy_on_samples"] = float(s["accuracy_on_samples"])
     for k, v in sorted(s["component_utilisation"].items()):
         row[f"util_{k}"] = float(v)
@@ -96,4 +115,5 @@ def training_row(cfg: ArchConfig, workload: Any, summary: dict[str, Any]) -> dic
     if phases is None:
         raise PnmsimError("--metric accuracy needs a hardware training summary with phases")
     row.update(_phase_columns(phases, samples))
+    row.update(_cost_columns(cfg))
     return row
