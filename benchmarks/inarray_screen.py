@@ -32,8 +32,9 @@ import time
 import numpy as np
 
 from pnmsim.datasets import load_dataset
+from pnmsim.nn.network import Network, SoftwareBackend
 from pnmsim.outer_rules import OuterRule
-from pnmsim.training.network import Network, SoftwareBackend
+from pnmsim.records import PhaseContext
 from pnmsim.workload import load_workload
 
 M_DST = 3.0
@@ -77,10 +78,10 @@ class ScreenBackend(SoftwareBackend):
                      if rule in ("sgd", "column_norm", "low_rank") else None)
         self.layer_moment: dict[int, float] = {}
 
-    def update(self, index: int, step: np.ndarray, x: np.ndarray,
-               delta: np.ndarray) -> dict[str, float]:
+    def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
+               ctx: PhaseContext | None = None) -> dict[str, float]:
         if self.a.rule == "adam":
-            return super().update(index, step, x, delta)
+            return super().update(index, step, x, delta, ctx)
         w = self._w[index]
         d = np.asarray(delta, dtype=np.float64)
         if self.a.rule == "layer_norm":
