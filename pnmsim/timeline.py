@@ -87,7 +87,8 @@ def draw(trace: Trace, out: str | Path, start: float | None = None,
     ax.grid(axis="x", alpha=0.3)
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color=colours[p], label=p) for p in colours if p in bars],
-              loc="upper right", fontsize=8, title="phase", title_fontsize=8)
+              loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8, title="phase",
+              title_fontsize=8)
     ax.set_title(title or f"{Path(trace.source).name}: {len(in_win)} events on {n} tracks, "
                  f"{s:g}-{e:g} {TIME_UNIT}", fontsize=10)
     series: list[str] = []
@@ -110,7 +111,8 @@ def draw(trace: Trace, out: str | Path, start: float | None = None,
         pax.set_ylabel("power (W)")
         pax.set_xlim(s, e)
         pax.grid(alpha=0.3)
-        pax.legend(loc="upper right", fontsize=7, ncol=max(1, len(series) // 6))
+        pax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7,
+                   title="class", title_fontsize=7)
     axes[-1, 0].set_xlabel(f"simulated time ({TIME_UNIT})")
     fig.tight_layout()
     out_p = Path(out)

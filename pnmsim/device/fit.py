@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import minimize
 from scipy.stats import chi2
 
 from pnmsim.device.fit_data import FitDataError, SwitchingData
@@ -41,12 +42,14 @@ from pnmsim.device.fit_likelihood import (
     row_loglik,
     saturated_loglik,
 )
-from pnmsim.device.fit_optim import Z95, Optimum, curvature, minimise
+from pnmsim.device.fit_optim import GRAD_TOL, Z95, Optimum, curvature, minimise
 from pnmsim.device.fit_spread import SPREAD_TARGETS, HierModel
 
 MIN_DEVICES = 3          # a spread needs at least this many devices
 MAX_SE_LOG = 1.0         # refuse when a parameter's standard error on the log scale exceeds this
 SPREAD_ALPHA = 0.05      # LR-test level for "a spread is detected"
+MAX_STARTS = 4           # starting points of the pooled fit (best grid point per regime)
+N_FULL_STARTS = 2        # of which this many, best after a short screening, are optimised fully
 BASE = ("delta", "ic0_ua", "tau_d_ns", "tau0_ns")
 SPREAD_NAME = {"ic0": "ic0_sigma", "delta": "delta_sigma"}
 
@@ -122,10 +125,12 @@ def _pooled_nll(data: SwitchingData, lay: _Layout):
     return nll
 
 
-def _start(data: SwitchingData, lay: _Layout) -> np.ndarray:
-    """Best point of a coarse grid (vectorised over grid x rows)."""
+def _starts(data: SwitchingData, lay: _Layout) -> list[np.ndarray]:
+    """Starting points: the best point of a coarse grid within each interval of I_c0 between
+    the measured currents (which currents are above I_c0 decides each row's regime, and each
+    such assignment can hold its own local optimum), best first."""
     cur = data.current_ua
-    ic0 = np.geomspace(cur.min() * 0.3, cur.max() * 1.2, 30)
+    ic0 = np.geomspace(cur.min() * 0.3, cur.max() * 1.2, 60)
     delta = np.array([10.0, 20.0, 40.0, 60.0, 90.0])
     tau_d = np.array([0.1, 0.3, 1.0, 3.0, 10.0])
     tau0 = np.array([0.1, 1.0, 10.0]) if "tau0_ns" in lay.base_free else np.array([lay.tau0_ns])
@@ -134,11 +139,18 @@ def _start(data: SwitchingData, lay: _Layout) -> np.ndarray:
                           g[:, 2:3], g[:, 3:4])
     ll = np.sum(row_loglik(data.switched[None, :], data.trials[None, :], lp, lq), axis=1)
     ll = np.where(np.isfinite(ll), ll, -np.inf)
-    best = g[int(np.argmax(ll))]
-    x = [math.log(best[0]), math.log(best[1]), math.log(best[2])]
-    if "tau0_ns" in lay.base_free:
-        x.append(math.log(best[3]))
-    return np.array(x)
+    regime = np.searchsorted(np.unique(cur), g[:, 1])
+    starts: list[tuple[float, np.ndarray]] = []
+    for r in np.unique(regime):
+        sel = np.flatnonzero(regime == r)
+        j = sel[int(np.argmax(ll[sel]))]
+        if not np.isfinite(ll[j]):
+            continue
+        x = np.log(g[j, :3]).tolist()
+        x = [x[0], x[1], x[2]] + ([math.log(g[j, 3])] if "tau0_ns" in lay.base_free else [])
+        starts.append((-float(ll[j]), np.array(x)))
+    starts.sort(key=lambda a: a[0])
+    return [x for _, x in starts[:MAX_STARTS]]
 
 
 def _precheck(data: SwitchingData, n_free: int) -> None:
@@ -161,23 +173,23 @@ def _check_identifiable(src: str, names: tuple[str, ...], f, opt: Optimum,
                         what: str) -> np.ndarray:
     """Return the covariance of the log-parameters, or refuse."""
     if not opt.converged:
-        raise FitError(src, f"{what} fit", f"not converged (max |gradient| {opt.grad_max:.2g})",
-                       "data the optimiser can fit (check units: pulse_ns in ns, current_ua "
-                       "in uA)")
+        raise FitError(src, f"{what} fit", "not converged",
+                       f"a converged fit (max |gradient| {opt.grad_max:.2g} > {GRAD_TOL}); "
+                       "check units: pulse_ns in ns, current_ua in uA")
     cv = curvature(f, opt.x)
     if cv.cov is None:
         worst = names[int(np.argmax(np.abs(cv.flattest)))]
-        raise FitError(src, f"{what} fit", f"likelihood flat along {worst} (Hessian eigenvalues "
-                       f"{cv.min_eig:.2g}..{cv.max_eig:.2g})",
-                       "data that identify every free parameter (more currents, pulse widths "
-                       "where 0 < switched < trials)")
+        raise FitError(src, f"{what} fit", f"likelihood flat along {worst}",
+                       f"data that identify every free parameter (Hessian eigenvalues "
+                       f"{cv.min_eig:.2g}..{cv.max_eig:.2g}): more currents, pulse widths "
+                       "where 0 < switched < trials")
     se = np.sqrt(np.diag(cv.cov))
     j = int(np.argmax(se))
     if not se[j] <= MAX_SE_LOG:
-        raise FitError(src, f"{what} fit", f"{names[j]} not identifiable (95 % CI spans a factor "
-                       f"{math.exp(2 * Z95 * se[j]):.3g})",
+        raise FitError(src, f"{what} fit", f"{names[j]} not identifiable",
                        f"data that pin each parameter to within a factor "
-                       f"{math.exp(2 * Z95 * MAX_SE_LOG):.0f}")
+                       f"{math.exp(2 * Z95 * MAX_SE_LOG):.0f} (its 95 % CI spans a factor "
+                       f"{math.exp(2 * Z95 * se[j]):.3g})")
     return cv.cov
 
 
@@ -217,9 +229,44 @@ def _estimates(lay: _Layout, x: np.ndarray, cov: np.ndarray, tau0_ns: float
     return params, spreads
 
 
-def _fit_pooled(data: SwitchingData, lay: _Layout) -> tuple[Optimum, object]:
+def _fit_pooled(data: SwitchingData, lay: _Layout) -> tuple[list[Optimum], object]:
+    """Local optima from every start, best (lowest NLL) first."""
     f = _pooled_nll(data, lay)
-    return minimise(f, _start(data, lay)), f
+    starts = _starts(data, lay)
+    if len(starts) > N_FULL_STARTS:     # screen with a short simplex search, refine the best
+        screened = [minimize(f, x0, method="Nelder-Mead",
+                             options={"maxfev": 100 * x0.size}) for x0 in starts]
+        screened.sort(key=lambda r: r.fun if np.isfinite(r.fun) else math.inf)
+        starts = [r.x for r in screened[:N_FULL_STARTS]]
+    opts = [minimise(f, x0) for x0 in starts]
+    opts.sort(key=lambda o: o.fun)
+    return opts, f
+
+
+N_HIER_STARTS = 2       # hierarchical fits start from this many best pooled optima
+
+
+def _fit_hier(data: SwitchingData, lay: _Layout, spreads: tuple[str, ...],
+              starts: list[Optimum]) -> tuple[Optimum, HierModel]:
+    """Best hierarchical optimum over the starts (alternating recentring and optimisation)."""
+    best: tuple[Optimum, HierModel] | None = None
+    for st in starts:
+        hier = HierModel(data.pulse_ns, data.current_ua, data.switched, data.trials,
+                         data.device, spreads, lay.unpack)
+        x = np.concatenate([st.x, np.full(len(spreads), math.log(0.1))])
+        opt = None
+        for _ in range(5):
+            hier.recentre(x)
+            opt = minimise(hier.nll, x)
+            moved = float(np.max(np.abs(opt.x - x)))
+            x = opt.x
+            if moved < 1e-3:
+                break
+        assert opt is not None
+        if best is None or opt.fun < best[0].fun:
+            best = (opt, hier)
+    assert best is not None
+    return best
 
 
 def _chibar_p(stat: float, m: int) -> float:
@@ -250,25 +297,15 @@ def fit_device(data: SwitchingData, *, tau0_ns: float = 1.0, fit_tau0: bool = Fa
     if data.device is not None and n_dev < MIN_DEVICES and spreads:
         warnings.append(f"{n_dev} device(s): spreads need >= {MIN_DEVICES} devices; not fitted")
 
-    opt0, f0 = _fit_pooled(data, lay0)
+    opts0, f0 = _fit_pooled(data, lay0)
+    opt0 = opts0[0]
     cov0 = _check_identifiable(src, lay0.names, f0, opt0, "pooled")
     x_final, cov_final, lay_final, nll_final = opt0.x, cov0, lay0, opt0.fun
     spread_test = None
     hier: HierModel | None = None
     if use_spread:
         lay1 = _Layout(fit_tau0, tau0_ns, use_spread)
-        hier = HierModel(data.pulse_ns, data.current_ua, data.switched, data.trials,
-                         data.device, use_spread, lay1.unpack)
-        x1 = np.concatenate([opt0.x, np.full(len(use_spread), math.log(0.1))])
-        opt1 = None
-        for _ in range(4):
-            hier.recentre(x1)
-            opt1 = minimise(hier.nll, x1)
-            moved = float(np.max(np.abs(opt1.x - x1)))
-            x1 = opt1.x
-            if moved < 1e-3:
-                break
-        assert opt1 is not None
+        opt1, hier = _fit_hier(data, lay1, use_spread, opts0[:N_HIER_STARTS])
         stat = max(2.0 * (opt0.fun - opt1.fun), 0.0)
         p = _chibar_p(stat, len(use_spread))
         spread_test = {"lr_statistic": stat, "p_value": p, "spreads": list(use_spread),
@@ -337,7 +374,8 @@ def _symmetry_test(data: SwitchingData, lay: _Layout, nll_pooled: float) -> dict
             _precheck(sub, len(lay.names))
         except FitError as e:
             return {"available": False, "reason": f"{d}: {e}"}
-        opt, _ = _fit_pooled(sub, lay)
+        opts, _ = _fit_pooled(sub, lay)
+        opt = opts[0]
         if not opt.converged:
             return {"available": False, "reason": f"{d}: separate fit did not converge"}
         total += opt.fun

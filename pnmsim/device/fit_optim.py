@@ -64,8 +64,8 @@ def minimise(f: Objective, x0: np.ndarray) -> Optimum:
 
     n = x0.size
     nm = minimize(safe, x0, method="Nelder-Mead",
-                  options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 4000 * n,
-                           "maxfev": 4000 * n, "adaptive": n > 2})
+                  options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 500 * n,
+                           "maxfev": 500 * n, "adaptive": n > 2})
     x = nm.x
     with np.errstate(all="ignore"):
         bf = minimize(safe, x, method="BFGS", options={"gtol": 1e-7, "maxiter": 500})
