@@ -296,3 +296,37 @@ def test_direction_subset_fits(tmp_path: Path) -> None:
     assert full.symmetry_test is not None and full.symmetry_test["available"]
     one = fit_device(read_switching_csv(csv), direction="P->AP")
     assert one.n_rows == sum(1 for ln in csv.read_text().splitlines() if ln.endswith("P->AP"))
+
+
+def test_fit_tau0_with_thermal_rows(tmp_path: Path) -> None:
+    """Rows below I_c0 (thermal activation, long pulses) identify tau_0 when it is freed."""
+    rng = np.random.default_rng(4)
+    tau0 = 2.0
+    rows = []
+    for cur in (75.0, 90.0, 120.0):
+        t50 = float(mtj.pulse_for_probability(0.5, cur / 60.0, 60.0, 1.0))
+        for f in (0.5, 0.75, 1.0, 1.3, 1.7):
+            p = float(mtj.p_switch(t50 * f, cur, 60.0, 60.0, 1.0, tau0))
+            rows.append(f"{t50 * f!r},{cur},200,{rng.binomial(200, p)}")
+    for cur in (50.0, 54.0):
+        tau = float(mtj.thermal_tau_ns(cur / 60.0, 60.0, tau0))
+        for f in (0.3, 1.0, 3.0):
+            p = float(mtj.p_switch(tau * f, cur, 60.0, 60.0, 1.0, tau0))
+            rows.append(f"{tau * f!r},{cur},200,{rng.binomial(200, p)}")
+    f = tmp_path / "d.csv"
+    f.write_text(HEADER + "\n".join(rows) + "\n")
+    r = fit_device(read_switching_csv(f), fit_tau0=True)
+    truth = {**TRUTH, "tau0_ns": tau0}
+    for k, e in r.params.items():
+        assert e.status == "fitted"
+        assert e.ci_low < truth[k] < e.ci_high, (k, e)
+
+
+def test_spread_none_fits_population_only(tmp_path: Path) -> None:
+    csv = synth_csv(tmp_path / "d.csv", seed=6, devices=3, trials=100, currents=(75.0, 120.0),
+                    factors=(0.6, 1.0, 1.5))
+    res = invoke(["fit-device", str(csv), "--spread", "none", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["spreads"] == {} and out["spread_test"] is None
+    assert out["method"] == "binomial maximum likelihood"
