@@ -330,3 +330,16 @@ def test_spread_none_fits_population_only(tmp_path: Path) -> None:
     out = json.loads(res.stdout)
     assert out["spreads"] == {} and out["spread_test"] is None
     assert out["method"] == "binomial maximum likelihood"
+
+
+@pytest.mark.slow
+def test_two_spreads_drop_the_one_at_its_boundary(tmp_path: Path) -> None:
+    """Devices differ in I_c0 only: asked for both spreads, the Delta spread's likelihood peaks
+    at 0, so it is reported as not detected and the I_c0 spread is still fitted."""
+    csv = synth_csv(tmp_path / "d.csv", seed=8, devices=4, ic0_cv=0.06, trials=100,
+                    currents=(75.0, 120.0), factors=(0.6, 1.0, 1.5))
+    r = fit_device(read_switching_csv(csv), spreads=("ic0", "delta"))
+    assert r.spreads["delta_sigma"].status == "not detected"
+    assert r.spreads["delta_sigma"].value == 0.0
+    e = r.spreads["ic0_sigma"]
+    assert e.status == "fitted" and e.ci_low < 0.06 < e.ci_high, e

@@ -18,9 +18,10 @@ is held at a given value, 1 ns by default), plus the device-to-device spreads of
   likelihood flat along some parameter (not identifiable), a 95 % interval wider than a factor
   ``e^(2 * 1.96 * MAX_SE_LOG)``, and a model rejected by the deviance test at ``p < alpha``
   (default 0.001) unless ``allow_misfit`` (then a warning).
-- **Spreads**: fitted by marginal likelihood; a likelihood-ratio test against the no-spread
-  fit (chi-bar^2 reference for parameters on the boundary) decides whether a spread is
-  detected at the 5 % level. Undetected spreads are reported as 0 and say so.
+- **Spreads**: fitted by marginal likelihood; a spread whose estimate runs to 0 (``s <
+  S_BOUNDARY``) is dropped and the others refitted; a likelihood-ratio test against the
+  no-spread fit (chi-bar^2 reference for parameters on the boundary) decides whether the
+  spreads are detected at the 5 % level. Undetected spreads are reported as 0 and say so.
 - **Directions**: the simulator uses one parameter set for both write polarities. With a
   ``direction`` column holding both values, the pooled fit is compared with separate fits per
   direction by a likelihood-ratio test, reported (and warned about when it rejects symmetry).
@@ -172,24 +173,26 @@ def _precheck(data: SwitchingData, n_free: int) -> None:
 def _check_identifiable(src: str, names: tuple[str, ...], f, opt: Optimum,
                         what: str) -> np.ndarray:
     """Return the covariance of the log-parameters, or refuse."""
+    hint = ("; fit fewer spreads (--spread ic0 or --spread none)" if what == "hierarchical"
+            else "")
     if not opt.converged:
         raise FitError(src, f"{what} fit", "not converged",
                        f"a converged fit (max |gradient| {opt.grad_max:.2g} > {GRAD_TOL}); "
-                       "check units: pulse_ns in ns, current_ua in uA")
+                       "check units: pulse_ns in ns, current_ua in uA" + hint)
     cv = curvature(f, opt.x)
     if cv.cov is None:
         worst = names[int(np.argmax(np.abs(cv.flattest)))]
         raise FitError(src, f"{what} fit", f"likelihood flat along {worst}",
                        f"data that identify every free parameter (Hessian eigenvalues "
                        f"{cv.min_eig:.2g}..{cv.max_eig:.2g}): more currents, pulse widths "
-                       "where 0 < switched < trials")
+                       "where 0 < switched < trials" + hint)
     se = np.sqrt(np.diag(cv.cov))
     j = int(np.argmax(se))
     if not se[j] <= MAX_SE_LOG:
         raise FitError(src, f"{what} fit", f"{names[j]} not identifiable",
                        f"data that pin each parameter to within a factor "
                        f"{math.exp(2 * Z95 * MAX_SE_LOG):.0f} (its 95 % CI spans a factor "
-                       f"{math.exp(2 * Z95 * se[j]):.3g})")
+                       f"{math.exp(2 * Z95 * se[j]):.3g})" + hint)
     return cv.cov
 
 
@@ -243,26 +246,20 @@ def _fit_pooled(data: SwitchingData, lay: _Layout) -> tuple[list[Optimum], objec
     return opts, f
 
 
+S_BOUNDARY = 1e-3       # a fitted lognormal s below this is a spread at its boundary, 0
 N_HIER_STARTS = 2       # hierarchical fits start from this many best pooled optima
 
 
 def _fit_hier(data: SwitchingData, lay: _Layout, spreads: tuple[str, ...],
               starts: list[Optimum]) -> tuple[Optimum, HierModel]:
-    """Best hierarchical optimum over the starts (alternating recentring and optimisation)."""
+    """Best hierarchical optimum over the starts (each started with spreads of 0.1)."""
     best: tuple[Optimum, HierModel] | None = None
     for st in starts:
         hier = HierModel(data.pulse_ns, data.current_ua, data.switched, data.trials,
                          data.device, spreads, lay.unpack)
         x = np.concatenate([st.x, np.full(len(spreads), math.log(0.1))])
-        opt = None
-        for _ in range(5):
-            hier.recentre(x)
-            opt = minimise(hier.nll, x)
-            moved = float(np.max(np.abs(opt.x - x)))
-            x = opt.x
-            if moved < 1e-3:
-                break
-        assert opt is not None
+        hier.recentre(x)
+        opt = minimise(hier.nll, x)
         if best is None or opt.fun < best[0].fun:
             best = (opt, hier)
     assert best is not None
@@ -303,9 +300,20 @@ def fit_device(data: SwitchingData, *, tau0_ns: float = 1.0, fit_tau0: bool = Fa
     x_final, cov_final, lay_final, nll_final = opt0.x, cov0, lay0, opt0.fun
     spread_test = None
     hier: HierModel | None = None
+    at_boundary: list[str] = []
     if use_spread:
         lay1 = _Layout(fit_tau0, tau0_ns, use_spread)
         opt1, hier = _fit_hier(data, lay1, use_spread, opts0[:N_HIER_STARTS])
+        s_hat = lay1.unpack(opt1.x)[4]
+        at_boundary = [t for t in use_spread if s_hat[t] < S_BOUNDARY]
+        if at_boundary:     # a spread shrinking to 0 has no curvature: refit without it
+            use_spread = tuple(t for t in use_spread if t not in at_boundary)
+            if use_spread:
+                lay1 = _Layout(fit_tau0, tau0_ns, use_spread)
+                opt1, hier = _fit_hier(data, lay1, use_spread, opts0[:N_HIER_STARTS])
+            else:
+                opt1 = opt0
+    if use_spread:
         stat = max(2.0 * (opt0.fun - opt1.fun), 0.0)
         p = _chibar_p(stat, len(use_spread))
         spread_test = {"lr_statistic": stat, "p_value": p, "spreads": list(use_spread),
@@ -315,6 +323,11 @@ def fit_device(data: SwitchingData, *, tau0_ns: float = 1.0, fit_tau0: bool = Fa
             x_final, cov_final, lay_final, nll_final = opt1.x, cov1, lay1, opt1.fun
 
     params, spread_est = _estimates(lay_final, x_final, cov_final, tau0_ns)
+    for t in at_boundary:
+        spread_est[SPREAD_NAME[t]] = Estimate(
+            SPREAD_NAME[t], 0.0, None, None, None, "not detected",
+            f"the marginal likelihood is largest at no spread (s < {S_BOUNDARY:g}); refitted "
+            "without it")
     if spread_test is not None and not spread_test["detected"]:
         for s in use_spread:
             spread_est[SPREAD_NAME[s]] = Estimate(
@@ -325,7 +338,7 @@ def fit_device(data: SwitchingData, *, tau0_ns: float = 1.0, fit_tau0: bool = Fa
     delta, ic0, tau_d, tau0, s = lay_final.unpack(x_final)
     dof = data.n_rows - len(lay_final.names)
     if lay_final.spreads and hier is not None:
-        hier.recentre(x_final)
+        hier.adapt(x_final)
         u = hier.empirical_bayes()[data.device]
         ic0_r, delta_r, _, _ = hier._device_params(x_final, u)
         lp, lq = log_p_switch(data.pulse_ns, data.current_ua, ic0_r, delta_r, tau_d, tau0)

@@ -11,9 +11,10 @@ The marginal likelihood of device ``d`` is ``int prod_rows Binom(k | n, P(theta_
 Each device's integrand is sharply peaked when it has many trials, so plain Gauss-Hermite nodes
 would miss the peak; the nodes are centred and scaled at each device's posterior mode of
 ``u = ln(value)`` (adaptive Gauss-Hermite: ``u = u_d + L_d x``, weights
-``w prior(u) |L_d| / phi(x)``). Modes are
-recomputed between rounds of optimisation and held fixed within one, which keeps the objective
-smooth; the quadrature is an exact identity for any centring, only its accuracy depends on it.
+``w prior(u) |L_d| / phi(x)``). The modes and
+scales are updated at every evaluation by a few vectorised Newton steps from the previous ones
+(true adaptive quadrature; holding them fixed while a spread shrinks breaks the quadrature); the
+quadrature is an exact identity for any centring, only its accuracy depends on it.
 """
 
 from __future__ import annotations
@@ -102,9 +103,54 @@ class HierModel:
         lp, lq = log_p_switch(self.t[:, None], self.cur[:, None], ic0_u, delta_u, tau_d, tau0)
         return row_loglik(self.k[:, None], self.n[:, None], lp, lq)
 
+    def _dev_obj(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``-(ln p(data_d | u) + ln prior(u))`` for every device; ``u`` (n_dev, K, m)."""
+        ll_dev = self.onehot @ self.cond_loglik_rows(x, u[self.dev])
+        return -(ll_dev + self._log_prior(x, u))
+
+    def adapt(self, x: np.ndarray, iters: int = 12, h: float = 1e-4) -> None:
+        """Newton steps (finite-difference derivatives, all devices at once) from the current
+        centres to each device's posterior mode of ``u``, and the local scale there."""
+        assert self.centre is not None
+        m = self.m
+        eye = np.eye(m)
+        offs = [np.zeros(m)] + [s * h * eye[i] for i in range(m) for s in (1, -1)]
+        offs += [(a * eye[i] + b * eye[j]) * h for i in range(m) for j in range(i)
+                 for a in (1, -1) for b in (1, -1)]
+        offs_a = np.array(offs)                                             # (K, m)
+        u = self.centre.copy()
+        hess = np.zeros((self.n_dev, m, m))
+        for it in range(iters + 1):
+            f = self._dev_obj(x, u[:, None, :] + offs_a[None, :, :])       # (n_dev, K)
+            f0 = f[:, 0]
+            g = np.stack([(f[:, 1 + 2 * i] - f[:, 2 + 2 * i]) / (2 * h) for i in range(m)], 1)
+            for i in range(m):
+                hess[:, i, i] = (f[:, 1 + 2 * i] - 2 * f0 + f[:, 2 + 2 * i]) / (h * h)
+            k = 1 + 2 * m
+            for i in range(m):
+                for j in range(i):
+                    pp, pm, mp, mm = f[:, k], f[:, k + 1], f[:, k + 2], f[:, k + 3]
+                    hess[:, i, j] = hess[:, j, i] = (pp - pm - mp + mm) / (4 * h * h)
+                    k += 4
+            if it == iters:
+                break
+            w, v = np.linalg.eigh(hess)
+            w = np.maximum(w, 1e-8 + 0 * w)
+            step = -np.einsum("dab,db->da", v / w[:, None, :] @ np.transpose(v, (0, 2, 1)), g)
+            step = np.clip(step, -0.5, 0.5)
+            u = u + step
+            if float(np.max(np.abs(step))) < 1e-9:
+                break
+        w, v = np.linalg.eigh(hess)
+        good = np.all(np.isfinite(w), axis=1) & (w[:, 0] > 1e-6)
+        self.centre = np.where(good[:, None], u, self.centre)
+        sc = v @ (np.sqrt(1.0 / np.maximum(w, 1e-6))[:, :, None] * np.transpose(v, (0, 2, 1)))
+        self.scale = np.where(good[:, None, None], sc, self.scale)
+
     def nll(self, x: np.ndarray) -> float:
         if self.centre is None:
             self.recentre(x)
+        self.adapt(x)
         assert self.centre is not None
         u = self.centre[:, None, :] + np.einsum("dab,jb->dja", self.scale, self.nodes)
         ll_dev = self.onehot @ self.cond_loglik_rows(x, u[self.dev])        # (n_dev, J)
@@ -124,7 +170,8 @@ class HierModel:
         return v if np.isfinite(v) else 1e300
 
     def recentre(self, x: np.ndarray) -> None:
-        """Move each device's nodes to its posterior mode, scaled by the local curvature."""
+        """Initial centring: each device's posterior mode by a simplex search (robust far from
+        the mode, where :meth:`adapt`'s Newton steps may not be); then :meth:`adapt`."""
         mean, _ = self._prior(x)
         if self.centre is None:
             self.centre = np.tile(mean, (self.n_dev, 1))
