@@ -343,3 +343,52 @@ def test_two_spreads_drop_the_one_at_its_boundary(tmp_path: Path) -> None:
     assert r.spreads["delta_sigma"].value == 0.0
     e = r.spreads["ic0_sigma"]
     assert e.status == "fitted" and e.ci_low < 0.06 < e.ci_high, e
+
+
+def test_chibar_p_values() -> None:
+    from scipy.stats import chi2
+
+    from pnmsim.device.fit import _chibar_p
+    # one variance on its boundary: 50:50 mixture of chi2_0 and chi2_1
+    assert _chibar_p(3.0, 1) == pytest.approx(0.5 * chi2.sf(3.0, 1))
+    # two: 1/4 chi2_0 + 1/2 chi2_1 + 1/4 chi2_2
+    assert _chibar_p(3.0, 2) == pytest.approx(0.5 * chi2.sf(3.0, 1) + 0.25 * chi2.sf(3.0, 2))
+    assert _chibar_p(0.0, 2) == 1.0
+
+
+def test_asymmetric_directions_are_flagged(tmp_path: Path) -> None:
+    """AP->P switching with a 10 % higher I_c0 than P->AP: the symmetry test rejects one
+    parameter set for both, and each direction alone recovers its own I_c0."""
+    rng = np.random.default_rng(12)
+    rows = []
+    for direction, ic0 in (("P->AP", 60.0), ("AP->P", 66.0)):
+        for cur in (90.0, 120.0, 150.0):
+            t50 = float(mtj.pulse_for_probability(0.5, cur / ic0, 60.0, 1.0))
+            for f in (0.6, 0.8, 1.0, 1.25, 1.6):
+                p = float(mtj.p_switch(t50 * f, cur, ic0, 60.0, 1.0, 1.0))
+                rows.append(f"{t50 * f!r},{cur},200,{rng.binomial(200, p)},{direction}")
+    f = tmp_path / "d.csv"
+    f.write_text("pulse_ns,current_ua,trials,switched,direction\n" + "\n".join(rows) + "\n")
+    r = fit_device(read_switching_csv(f), allow_misfit=True)
+    assert r.symmetry_test is not None and r.symmetry_test["p_value"] < 1e-6
+    assert any("P->AP and AP->P differ" in w for w in r.warnings)
+    for direction, ic0 in (("P->AP", 60.0), ("AP->P", 66.0)):
+        e = fit_device(read_switching_csv(f), direction=direction).params["ic0_ua"]
+        assert e.ci_low < ic0 < e.ci_high, (direction, e)
+
+
+def test_optimum_on_the_regime_seam_refused(tmp_path: Path) -> None:
+    """Directions 30 % apart pooled: the best 'fit' pins I_c0 on a measured current, where the
+    model's two regimes do not join; refused with a message that says so."""
+    rng = np.random.default_rng(12)
+    rows = []
+    for direction, ic0 in (("P->AP", 60.0), ("AP->P", 78.0)):
+        for cur in (90.0, 120.0, 150.0):
+            t50 = float(mtj.pulse_for_probability(0.5, cur / ic0, 60.0, 1.0))
+            for f in (0.6, 0.8, 1.0, 1.25, 1.6):
+                p = float(mtj.p_switch(t50 * f, cur, ic0, 60.0, 1.0, 1.0))
+                rows.append(f"{t50 * f!r},{cur},200,{rng.binomial(200, p)},{direction}")
+    f = tmp_path / "d.csv"
+    f.write_text("pulse_ns,current_ua,trials,switched,direction\n" + "\n".join(rows) + "\n")
+    assert_user_error(invoke(["fit-device", str(f)]), "I_c0 pinned at the measured",
+                      "--direction")

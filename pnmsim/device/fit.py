@@ -196,6 +196,20 @@ def _check_identifiable(src: str, names: tuple[str, ...], f, opt: Optimum,
     return cv.cov
 
 
+def _check_seam(data: SwitchingData, lay: _Layout, opt: Optimum) -> None:
+    """Refuse a best fit that puts I_c0 on a measured current: the model's precessional and
+    thermal formulas do not join at I = I_c0, so such an 'optimum' is a seam, not a fit."""
+    if opt.converged:
+        return
+    ic0 = lay.unpack(opt.x)[1]
+    near = data.current_ua[np.argmin(np.abs(data.current_ua - ic0))]
+    if abs(near - ic0) < 1e-3 * ic0:
+        raise FitError(data.source, "pooled fit", f"I_c0 pinned at the measured {near:g} uA",
+                       "data the MTJ model fits (its precessional and thermal regimes do not "
+                       "join at I = I_c0, and the best fit sits on that seam: mixed directions "
+                       "or devices? try --direction)")
+
+
 def _gof(data: SwitchingData, lp: np.ndarray, lq: np.ndarray, dof: int,
          approximate: bool) -> GoodnessOfFit:
     k, n = data.switched, data.trials
@@ -236,6 +250,9 @@ def _fit_pooled(data: SwitchingData, lay: _Layout) -> tuple[list[Optimum], objec
     """Local optima from every start, best (lowest NLL) first."""
     f = _pooled_nll(data, lay)
     starts = _starts(data, lay)
+    if not starts:
+        raise FitError(data.source, "pooled fit", "no finite likelihood on the start grid",
+                       "data the MTJ model can assign a probability to (check units)")
     if len(starts) > N_FULL_STARTS:     # screen with a short simplex search, refine the best
         screened = [minimize(f, x0, method="Nelder-Mead",
                              options={"maxfev": 100 * x0.size}) for x0 in starts]
@@ -296,6 +313,7 @@ def fit_device(data: SwitchingData, *, tau0_ns: float = 1.0, fit_tau0: bool = Fa
 
     opts0, f0 = _fit_pooled(data, lay0)
     opt0 = opts0[0]
+    _check_seam(data, lay0, opt0)
     cov0 = _check_identifiable(src, lay0.names, f0, opt0, "pooled")
     x_final, cov_final, lay_final, nll_final = opt0.x, cov0, lay0, opt0.fun
     spread_test = None
