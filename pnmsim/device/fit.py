@@ -267,14 +267,46 @@ S_BOUNDARY = 1e-3       # a fitted lognormal s below this is a spread at its bou
 N_HIER_STARTS = 2       # hierarchical fits start from this many best pooled optima
 
 
+def _two_stage_start(data: SwitchingData, lay: _Layout,
+                     spreads: tuple[str, ...]) -> np.ndarray | None:
+    """A start for the hierarchical fit from separate per-device fits: the median of each
+    shared log-parameter, the mean and sd of the varying ones (None if < 2 devices fit)."""
+    assert data.device is not None
+    base = _Layout("tau0_ns" in lay.base_free, lay.tau0_ns, ())
+    per: list[np.ndarray] = []
+    with np.errstate(all="ignore"):
+        for d in range(len(data.device_names)):
+            sub = data.subset(data.device == d)
+            try:
+                _precheck(sub, len(base.names))
+                opts, _ = _fit_pooled(sub, base)
+            except FitError:
+                continue
+            if opts[0].converged:
+                per.append(opts[0].x)
+    if len(per) < 2:
+        return None
+    a = np.array(per)
+    x = np.median(a, axis=0)
+    col = {"ic0": 1, "delta": 0}
+    sd = []
+    for t in spreads:
+        x[col[t]] = float(np.mean(a[:, col[t]]))
+        sd.append(math.log(min(max(float(np.std(a[:, col[t]], ddof=1)), 0.01), 1.0)))
+    return np.concatenate([x, sd])
+
+
 def _fit_hier(data: SwitchingData, lay: _Layout, spreads: tuple[str, ...],
               starts: list[Optimum]) -> tuple[Optimum, HierModel]:
     """Best hierarchical optimum over the starts (each started with spreads of 0.1)."""
     best: tuple[Optimum, HierModel] | None = None
-    for st in starts:
+    xs = [np.concatenate([st.x, np.full(len(spreads), math.log(0.1))]) for st in starts]
+    two_stage = _two_stage_start(data, lay, spreads)
+    if two_stage is not None:
+        xs.insert(0, two_stage)
+    for x in xs:
         hier = HierModel(data.pulse_ns, data.current_ua, data.switched, data.trials,
                          data.device, spreads, lay.unpack)
-        x = np.concatenate([st.x, np.full(len(spreads), math.log(0.1))])
         hier.recentre(x)
         opt = minimise(hier.nll, x)
         if best is None or opt.fun < best[0].fun:
@@ -295,6 +327,13 @@ def fit_device(data: SwitchingData, *, tau0_ns: float = 1.0, fit_tau0: bool = Fa
                spreads: tuple[str, ...] = ("ic0",), direction: str = "pooled",
                alpha: float = 0.001, allow_misfit: bool = False) -> FitResult:
     """Fit the MTJ model to ``data``; see the module docstring for method and refusals."""
+    with np.errstate(all="ignore"):     # the optimisers probe extreme parameters on purpose
+        return _fit(data, tau0_ns=tau0_ns, fit_tau0=fit_tau0, spreads=spreads,
+                    direction=direction, alpha=alpha, allow_misfit=allow_misfit)
+
+
+def _fit(data: SwitchingData, *, tau0_ns: float, fit_tau0: bool, spreads: tuple[str, ...],
+         direction: str, alpha: float, allow_misfit: bool) -> FitResult:
     src = data.source
     if direction != "pooled":
         if data.direction is None:
