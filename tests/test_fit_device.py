@@ -153,6 +153,7 @@ def test_hierarchical_spread_recovered(tmp_path: Path) -> None:
     assert r.params["ic0_ua"].se_log > 0.5 * 0.08 / math.sqrt(8)
 
 
+@pytest.mark.slow
 def test_no_spread_when_devices_are_identical(tmp_path: Path) -> None:
     csv = synth_csv(tmp_path / "d.csv", seed=6, devices=4, ic0_cv=0.0, trials=100,
                     currents=(75.0, 120.0), factors=(0.6, 1.0, 1.5))

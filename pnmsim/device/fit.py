@@ -264,7 +264,7 @@ def _fit_pooled(data: SwitchingData, lay: _Layout) -> tuple[list[Optimum], objec
 
 
 S_BOUNDARY = 1e-3       # a fitted lognormal s below this is a spread at its boundary, 0
-N_HIER_STARTS = 2       # hierarchical fits start from this many best pooled optima
+N_HIER_STARTS = 2       # hierarchical starts from the best pooled optima (1 with a two-stage start)
 
 
 def _two_stage_start(data: SwitchingData, lay: _Layout,
@@ -303,7 +303,7 @@ def _fit_hier(data: SwitchingData, lay: _Layout, spreads: tuple[str, ...],
     xs = [np.concatenate([st.x, np.full(len(spreads), math.log(0.1))]) for st in starts]
     two_stage = _two_stage_start(data, lay, spreads)
     if two_stage is not None:
-        xs.insert(0, two_stage)
+        xs = [two_stage] + xs[:1]
     for x in xs:
         hier = HierModel(data.pulse_ns, data.current_ua, data.switched, data.trials,
                          data.device, spreads, lay.unpack)
@@ -397,7 +397,7 @@ def _fit(data: SwitchingData, *, tau0_ns: float, fit_tau0: bool, spreads: tuple[
     if lay_final.spreads and hier is not None:
         hier.adapt(x_final)
         u = hier.empirical_bayes()[data.device]
-        ic0_r, delta_r, _, _ = hier._device_params(x_final, u)
+        ic0_r, delta_r, _, _ = hier.device_params(x_final, u)
         lp, lq = log_p_switch(data.pulse_ns, data.current_ua, ic0_r, delta_r, tau_d, tau0)
         dof -= n_dev * len(lay_final.spreads)
     else:

@@ -84,7 +84,7 @@ class HierModel:
         mean, sd = self._prior(x)
         return np.sum(-0.5 * ((u - mean) / sd) ** 2 - np.log(sd), axis=-1)
 
-    def _device_params(self, x: np.ndarray, u: np.ndarray
+    def device_params(self, x: np.ndarray, u: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """``(ic0, delta)`` for latent ``u`` (..., m), plus the shared tau_d, tau0."""
         delta, ic0, tau_d, tau0, _ = self.unpack(x)
@@ -99,7 +99,7 @@ class HierModel:
 
     def cond_loglik_rows(self, x: np.ndarray, u_rows: np.ndarray) -> np.ndarray:
         """Row log-likelihoods for latent values ``u_rows`` of shape (rows, J, m)."""
-        ic0_u, delta_u, tau_d, tau0 = self._device_params(x, u_rows)
+        ic0_u, delta_u, tau_d, tau0 = self.device_params(x, u_rows)
         lp, lq = log_p_switch(self.t[:, None], self.cur[:, None], ic0_u, delta_u, tau_d, tau0)
         return row_loglik(self.k[:, None], self.n[:, None], lp, lq)
 
@@ -163,7 +163,7 @@ class HierModel:
     def device_nll_u(self, x: np.ndarray, d: int, u: np.ndarray) -> float:
         """``-(ln p(data_d | u) + ln prior(u))`` of device ``d`` for one latent vector ``u``."""
         rows = self.dev == d
-        ic0_u, delta_u, tau_d, tau0 = self._device_params(x, u[None, :])
+        ic0_u, delta_u, tau_d, tau0 = self.device_params(x, u[None, :])
         lp, lq = log_p_switch(self.t[rows], self.cur[rows], ic0_u[0], delta_u[0], tau_d, tau0)
         v = -float(np.sum(row_loglik(self.k[rows], self.n[rows], lp, lq)))
         v -= float(self._log_prior(x, u))
