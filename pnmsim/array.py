@@ -25,9 +25,11 @@ Converters (science.md §5):
 * forward sensing: ``comparators`` (inference, BN folded into two thresholds per neuron: exact
   in value) or ``adc`` (training forward: pre-activations digitised for batch statistics); the
   last layer (no activation) is always digitised;
-* ADC full scale is ``adc_range_sigmas`` standard deviations of the sensed signal of that call
-  (an ideal auto-ranging converter; the range choice is a knob of the preset);
-* backprop: errors quantised by ``dac_bits`` DACs (full scale = max |delta| of the call), row
+* every ADC and DAC has a fixed full scale, set once (stored with the model, or calibrated;
+  :mod:`pnmsim.converter_ranges`): ``adc_range_sigmas`` standard deviations of its signal's
+  statistics, not of each call's own data;
+* backprop: errors quantised by ``dac_bits`` DACs (per-sample units: the batch size is a known
+  constant the periphery multiplies by before the DAC and divides by after the ADC), row
   currents digitised by ADCs per column tile, partial sums added digitally.
 """
 
@@ -42,6 +44,7 @@ import numpy as np
 
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
+from pnmsim.converter_ranges import ConverterRanges
 from pnmsim.crossbar import Counts, Crossbar, PulseMapper
 from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
@@ -107,6 +110,7 @@ class ArrayBackend:
         self.level_step = 2.0 if self.binary else 1.0   # GXNOR L = 2H / 2^N with H = 1
         self.lr = arch.update.lr    # learning rate of the outer-product scheme (set by callers)
         self.mapper = PulseMapper(arch)
+        self.ranges = ConverterRanges(arch.periphery.adc_range_sigmas)   # fixed full scales
         self.tally = Tally()
         self.records: list[OpRecord] = []
         self.training_forward = False   # set by the caller: True -> training forward sensing
@@ -135,17 +139,10 @@ class ArrayBackend:
     def _samples(self, vectors: int, layer: WeightedLayer) -> int:
         return self.batch_samples or max(1, vectors // layer.positions)
 
-    def _full_scale(self, y: np.ndarray) -> float:
-        """ADC full scale: ``adc_range_sigmas`` standard deviations of the sensed signal,
-        estimated from a deterministic strided subsample (<= 2**16 values) of this call."""
-        flat = y.reshape(-1)
-        step = max(1, flat.size >> 16)
-        sub = flat[::step].astype(np.float64)
-        return self.arch.periphery.adc_range_sigmas * float(sub.std()) if sub.size else 0.0
-
-    def _adc(self, y: np.ndarray, out_scale: float = 1.0) -> np.ndarray:
-        """Digitise a sensed signal (a temporary this backend owns: converted in place)."""
-        return kernels.quantize_symmetric(np.ascontiguousarray(y), self._full_scale(y),
+    def _adc(self, y: np.ndarray, key: str, out_scale: float = 1.0) -> np.ndarray:
+        """Digitise a sensed signal (a temporary this backend owns: converted in place) with the
+        fixed full scale of converter group ``key``."""
+        return kernels.quantize_symmetric(np.ascontiguousarray(y), self.ranges.full_scale(key, y),
                                           self.arch.periphery.adc_bits, out_scale, inplace=True)
 
     def _groups(self, vectors: int, layer: WeightedLayer) -> int:
@@ -169,11 +166,11 @@ class ArrayBackend:
         digital_psum = a.array.partial_sums == "digital" and mp.row_tiles > 1
         if digital_psum:   # every row tile digitises its partial sums, then they are added
             parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows)
-            y = self._adc(parts).sum(axis=0)
+            y = self._adc(parts, f"psum.{index}").sum(axis=0)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
             if sensing == "adc":
-                y = self._adc(y)
+                y = self._adc(y, f"fwd.{index}")
         self._active[index] = cnt.active_inputs
         self._last_m[index] = m
         self._count_forward(index, x, cnt, sensing, digital_psum)
@@ -185,14 +182,18 @@ class ArrayBackend:
         L = self._layers[index]
         lay, mp, a = L.spec, L.map, self.arch
         m = delta.shape[0]
-        d = np.ascontiguousarray(delta, dtype=np.float32)
-        dmax = float(np.abs(d).max()) if d.size else 0.0
+        # per-sample errors: times the batch size B (exact digital scaling), so that the fixed
+        # DAC range does not depend on B; the ADC output is divided by B again (out_scale)
+        b = float(self._samples(m, lay))
+        d = np.ascontiguousarray(delta, dtype=np.float32) * np.float32(b)
+        dmax = self.ranges.full_scale(f"dac.{index}", d)
         dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits)
         dn = dq / np.float32(dmax) if dmax > 0 else dq        # DAC levels in [-1, 1]
+        dq = dq / np.float32(b)                               # back to the batch-mean error
         # each column tile senses its own row currents (ADC), partial sums added digitally
         if mp.col_tiles == 1:
             part, cnt = L.xbar.read_units(dn, transpose=True)
-            out = self._adc(part, dmax)
+            out = self._adc(part, f"bwd.{index}", dmax / b)
         else:
             _, cnt = L.xbar.read_units(dn[:0], transpose=True)
             cnt = Counts()
@@ -200,7 +201,7 @@ class ArrayBackend:
             w = L.xbar.effective_weights(np.float32)
             for c in range(mp.col_tiles):
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, dmax)
+                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, f"bwd.{index}", dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
         y = out
         self._count_backward(index, dq, cnt)
@@ -293,6 +294,7 @@ class ArrayBackend:
             d[f"s2.{i}"] = L.xbar.s2.copy()
             blob = json.dumps(L.rng.bit_generator.state).encode()
             d[f"rng.{i}"] = np.frombuffer(blob, dtype=np.uint8).copy()
+        d["ranges"] = self.ranges.to_array()
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
@@ -301,6 +303,8 @@ class ArrayBackend:
             L.xbar.s2 = np.ascontiguousarray(d[f"s2.{i}"], dtype=np.int8)
             L.xbar._invalidate()
             L.rng.bit_generator.state = json.loads(np.asarray(d[f"rng.{i}"], np.uint8).tobytes())
+        if "ranges" in d:   # checkpoints written before fixed ranges: set again on first use
+            self.ranges.load_array(d["ranges"])
 
     # ------------------------------------------------------------------ counting
     def _count_forward(self, index: int, x: np.ndarray, cnt: Counts, sensing: str,

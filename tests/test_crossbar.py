@@ -514,7 +514,6 @@ def test_mc_outer_product_update_statistics(mc_cfg: ArchConfig, start: str, x_si
 
 def test_outer_product_gating_and_counters(mc_cfg: ArchConfig) -> None:
     """x = 0 rows and step = 0 columns never change and cost nothing; energy V*I*t per pulse."""
-    _nominal(mc_cfg)
     mapper = PulseMapper(mc_cfg)
     rng = np.random.default_rng(77)
     rows, cols = 120, 90

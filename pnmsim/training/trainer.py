@@ -103,10 +103,12 @@ class Trainer:
         saved_tally, saved_records = be.tally, be.records
         be.tally, be.records = Tally(), []          # inference for accuracy: not a phase
         be.training_forward = False
+        be.ranges.observing = False                 # converter statistics: training data only
         try:
             return self.net.evaluate(x, y, self.s.eval_batch)
         finally:
             be.tally, be.records = saved_tally, saved_records
+            be.ranges.observing = True
 
     # ------------------------------------------------------------------ loop
     def run(self, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
@@ -142,6 +144,8 @@ class Trainer:
                 other += st.get("switched", st.get("changed", 0.0))
                 if progress is not None:
                     progress(epoch, bi + 1, nb)
+            if self.hardware:   # converter ranges re-set from this epoch's statistics
+                self.backend.ranges.calibrate()
             e_after = self._energy()
             c_after = dict(self.chip.cycles) if self.chip else {p: 0 for p in PHASES}
             energy = {p: e_after[p] - e_before[p] for p in PHASES}
