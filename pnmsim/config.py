@@ -126,7 +126,8 @@ class UpdateConfig:
     p_max: float = spec(0.999, doc="probability of the saturating pulse used for kappa >= 1",
                         gt=0, lt=1)
     max_pulse_ns: float = spec(20.0, doc="longest write pulse the drivers can produce", gt=0)
-    lr: float = spec(0.01, doc="learning rate of the simulate command's update phase", ge=0)
+    lr: float = spec(0.01, doc="learning rate of the simulate command's update phase when the "
+                     "checkpoint gives no final learning rate", ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)
