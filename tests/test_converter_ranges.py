@@ -64,12 +64,12 @@ def test_embedded_model_carries_ranges_and_optimiser_state() -> None:
 
 @pytest.mark.parametrize("sensing", ["comparators", "adc"])
 def test_forward_values_do_not_depend_on_the_batch(sensing: str) -> None:
-    """Same inputs, same logits whatever the batch (1, 7, 40 samples per call)."""
+    """Same inputs, same logits whatever the batch (1, 5, 12 samples per call)."""
     net, be = _network(api.embedded_model_path(load_workload("mnist_cnn")))
     x, _ = load_embedded_sample()
-    x = x[:40]
+    x = x[:12]
     be.training_forward = sensing == "adc"
-    outs = [net.logits(x, batch_size=b) for b in (1, 7, 40)]
+    outs = [net.logits(x, batch_size=b) for b in (1, 5, 12)]
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_array_equal(outs[0], outs[2])
 
@@ -88,15 +88,17 @@ def test_fallback_ranges_do_not_depend_on_the_batch_size(tmp_path) -> None:
     """A checkpoint without ranges: set by a set-up pass over a fixed number of samples."""
     bare = _without_state(tmp_path)
     accs = []
-    for b in (50, 128):
+    for b in (40, 160):
         cfg = load_arch("reference", overrides=[f"system.batch_size={b}"])
         sim = Simulation(cfg, load_workload("mnist_cnn"), checkpoint=bare, timed=False,
                          phases=("feedforward",))
         x, y = load_embedded_sample()
-        res = sim.run(x[:256], y[:256])
+        res = sim.run(x[:160], y[:160])
         accs.append((res.accuracy, res.loss))
         assert not sim.ranges_loaded
-    assert accs[0] == accs[1]
+    assert accs[0][0] == accs[1][0]
+    # the loss is a mean of per-batch means: equal up to the order of the float additions
+    assert accs[0][1] == pytest.approx(accs[1][1], rel=1e-12)
 
 
 def test_phases_are_validated_and_reported() -> None:
