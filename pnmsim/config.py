@@ -102,7 +102,8 @@ class PeripheryConfig:
         "comparators", doc="inference forward: 2 comparators per neuron (BN folded) or ADC")
     training_forward_sensing: Literal["adc"] = spec(
         "adc", doc="training forward digitises pre-activations for batch-norm statistics")
-    adc_range_sigmas: float = spec(4.0, doc="ADC full scale in std-devs of the sensed signal",
+    adc_range_sigmas: float = spec(4.0, doc="ADC full scale in std-devs of the sensed signal's "
+                                   "statistics (fixed, set once: pnmsim/converter_ranges.py)",
                                    gt=0)
     pulse_resolution_ns: float = spec(0.05, doc="width step of the write pulse generator: "
                                       "pulse widths are whole multiples of it", gt=0, le=10)
