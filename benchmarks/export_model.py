@@ -44,6 +44,7 @@ def add_state(model: Path, data_dir: str | None, batches: int, batch_size: int,
     from pnmsim.config import load_arch
     from pnmsim.datasets import load_dataset
     from pnmsim.simulation import load_weights
+    from pnmsim.training.layers import Adam
     from pnmsim.training.network import Network
     from pnmsim.workload import load_workload
 
@@ -54,6 +55,8 @@ def add_state(model: Path, data_dir: str | None, batches: int, batch_size: int,
     be = ArrayBackend(arch, wl, seed)
     net = Network(wl, be, np.random.default_rng(seed))
     load_weights(net, model)
+    net.adam = Adam()                       # re-estimated from scratch, whatever was stored
+    d = {k: v for k, v in d.items() if not k.startswith(("ranges", "adam"))}
     data = load_dataset("mnist", data_dir, seed=seed)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(data.x_train))

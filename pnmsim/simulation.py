@@ -32,7 +32,8 @@ the reported accuracy does not depend on ``system.batch_size``, and the update p
 is that of a step from the checkpoint, not of a drifting model.
 
 **Converter ranges** are fixed (:mod:`pnmsim.converter_ranges`): those stored with the
-checkpoint, else set by one set-up pass (not counted) over the first
+checkpoint; any group it lacks (all, for an old checkpoint; or one another preset adds) is set
+by one set-up pass (not counted) over the first
 :data:`~pnmsim.converter_ranges.CALIBRATION_SAMPLES` samples, whatever ``system.batch_size``.
 
 The network's weights and batch-norm statistics come from a trained checkpoint when one is
@@ -124,8 +125,9 @@ class Simulation:
             be.records.clear()
             be.training_forward = False
             self.calibrated = True
-        if not self.ranges_loaded:
-            self._calibrate_ranges(x[:CALIBRATION_SAMPLES], y[:CALIBRATION_SAMPLES])
+        # converter groups the checkpoint has no range for (all of them, or those another
+        # preset adds, e.g. digitised partial sums) get one from a set-up pass
+        self._calibrate_ranges(x[:CALIBRATION_SAMPLES], y[:CALIBRATION_SAMPLES])
         be.ranges.observing = False       # fixed from here on
         start_state = self._snapshot() if "update" in self.phases else None
         correct = 0
@@ -190,8 +192,10 @@ class Simulation:
 
     def _calibrate_ranges(self, x: np.ndarray, y: np.ndarray) -> None:
         """Set-up (not counted): fixed converter ranges from one forward and backward pass
-        over a fixed number of samples (a checkpoint without stored ranges)."""
+        over a fixed number of samples, for every converter group the checkpoint gave no range
+        (the stored ones are kept)."""
         be, net = self.backend, self.network
+        stored = dict(be.ranges.fixed)
         be.ranges.reset()
         be.batch_samples = len(x)
         out = net.forward(x, train=True, bn="running")
@@ -199,6 +203,7 @@ class Simulation:
         net.backward(g)
         net._caches = []
         be.ranges.calibrate()
+        be.ranges.fixed.update(stored)
         be.tally.counts.clear()
         be.tally.macs.clear()
         be.records.clear()
