@@ -55,7 +55,9 @@ def _network(ckpt) -> tuple[Network, ArrayBackend]:
 def test_embedded_model_carries_ranges_and_optimiser_state() -> None:
     d = read_npz(api.embedded_model_path(load_workload("mnist_cnn")))
     ranges = json.loads(d["ranges"].tobytes())
-    assert {f"fwd.{i}" for i in range(4)} <= set(ranges)
+    assert {"fwd.0", "fwd.3"} <= set(ranges)
+    # layers 1, 2 span several row tiles: digitised per sensed group (partial sums)
+    assert all(f"fwd.{i}" in ranges or f"psum.{i}" in ranges for i in (1, 2))
     assert {f"dac.{i}" for i in (1, 2, 3)} <= set(ranges)
     assert all(v > 0 for v in ranges.values())
     assert int(d["adam.t"]) > 0
