@@ -43,9 +43,9 @@ def add_state(model: Path, data_dir: str | None, batches: int, batch_size: int,
     from pnmsim.array import ArrayBackend
     from pnmsim.config import load_arch
     from pnmsim.datasets import load_dataset
+    from pnmsim.nn.layers import Adam
+    from pnmsim.nn.network import Network
     from pnmsim.simulation import load_weights
-    from pnmsim.training.layers import Adam
-    from pnmsim.training.network import Network
     from pnmsim.workload import load_workload
 
     with np.load(model) as f:
@@ -64,10 +64,8 @@ def add_state(model: Path, data_dir: str | None, batches: int, batch_size: int,
     be.ranges.reset()
     for b in range(batches):
         sel = idx[b * batch_size:(b + 1) * batch_size]
-        be.training_forward = True
-        be.batch_samples = len(sel)
-        be.records.clear()
-        net.train_step(data.x_train[sel], data.y_train[sel], 0.0)   # lr 0: nothing moves
+        # a training step (batch statistics, ADC forward) at lr 0: nothing moves
+        net.train_step(data.x_train[sel], data.y_train[sel], 0.0, bn="batch")
         print(f"batch {b + 1}/{batches}", flush=True)
     be.ranges.calibrate()
     net.running.update(running)
