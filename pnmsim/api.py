@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pnmsim.array import PHASES
 from pnmsim.config import ArchConfig, load_arch
 from pnmsim.errors import ConfigError, PnmsimError
 from pnmsim.hw.chip import Mode
@@ -73,7 +74,7 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
              overrides: Sequence[str] = (), samples: int | None = None, seed: int = 0,
              dataset: str | None = None, data_dir: str | None = None,
              checkpoint: str | None = None, mode: Mode = "coarse", timed: bool = True,
-             progress: bool = False) -> Results:
+             progress: bool = False, phases: Sequence[str] | None = None) -> Results:
     """Simulate a workload on an architecture; see :class:`pnmsim.simulation.Simulation`."""
     cfg = arch if isinstance(arch, ArchConfig) else load_arch(arch, overrides)
     wl = workload if isinstance(workload, Workload) else load_workload(
@@ -82,7 +83,8 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
     ckpt: str | Path | None = checkpoint
     if ckpt is None:
         ckpt = embedded_model_path(wl)
-    sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt)
+    sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt,
+                     phases=tuple(phases) if phases is not None else PHASES)
     with bar(len(x), "sample", "simulate", enabled=progress) as pb:
         return sim.run(x, y, progress=lambda done, total: pb.update(done - pb.n))
 

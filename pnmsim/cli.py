@@ -140,11 +140,14 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @click.option("--checkpoint", default=None, help="trained weights (.npz from pnmsim train); "
               "default: the embedded trained model when the workload is mnist_cnn")
 @click.option("--fine", is_flag=True, help="fine timing mode (one event per MVM; slow)")
+@click.option("--phases", "phases", default="feedforward,backprop,update", show_default=True,
+              help="phases to run: feedforward (inference only), feedforward,backprop or "
+              "feedforward,backprop,update")
 def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
              overrides: tuple[str, ...],
              samples: int | None, seed: int, fmt: str, out_dir: str | None,
              dataset: str | None, data_dir: str | None, checkpoint: str | None,
-             fine: bool) -> None:
+             fine: bool, phases: str) -> None:
     """Simulate WORKLOAD (default mnist_cnn) on ARCH (default reference): feedforward,
     backprop and update phases with cycles, energy, throughput and TOPs/W."""
     from pnmsim import api
@@ -152,7 +155,8 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
     res = api.simulate(arch, _workload(workload, workload_opt), overrides=overrides,
                        samples=samples, seed=seed, dataset=dataset, data_dir=data_dir,
                        checkpoint=checkpoint,
-                       mode="fine" if fine else "coarse", progress=True)
+                       mode="fine" if fine else "coarse", progress=True,
+                       phases=tuple(p.strip() for p in phases.split(",")))
     if out_dir:
         res.write(out_dir, {"command": " ".join(sys.argv)})
     if fmt == "json":
