@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,8 +74,16 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
              overrides: Sequence[str] = (), samples: int | None = None, seed: int = 0,
              dataset: str | None = None, data_dir: str | None = None,
              checkpoint: str | None = None, mode: Mode = "coarse", timed: bool = True,
-             progress: bool = False) -> Results:
-    """Simulate a workload on an architecture; see :class:`pnmsim.simulation.Simulation`."""
+             progress: bool = False, tracer: Any = None, record: str | Path | None = None,
+             force: bool = False) -> Results:
+    """Simulate a workload on an architecture; see :class:`pnmsim.simulation.Simulation`.
+    ``tracer`` (a :class:`pnmsim.trace.Tracer`) records the schedule's timeline; ``record``
+    writes the run's activity record to that folder (:mod:`pnmsim.replay`; an existing
+    record is replaced only with ``force``)."""
+    if record is not None:
+        from pnmsim.replay.record import check_record_target
+
+        check_record_target(record, force)
     cfg = arch if isinstance(arch, ArchConfig) else load_arch(arch, overrides)
     wl = workload if isinstance(workload, Workload) else load_workload(
         workload or DEFAULT_WORKLOAD)
@@ -83,8 +92,25 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
     if ckpt is None:
         ckpt = embedded_model_path(wl)
     sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt)
+    if tracer is not None:
+        sim.attach_tracer(tracer)
+    if record is not None:
+        if sim.chip is None:
+            raise PnmsimError("--record needs a timed run on the simulated array")
+        sim.recording = []
     with bar(len(x), "sample", "simulate", enabled=progress) as pb:
-        return sim.run(x, y, progress=lambda done, total: pb.update(done - pb.n))
+        res = sim.run(x, y, progress=lambda done, total: pb.update(done - pb.n))
+    if record is not None:
+        from pnmsim.replay.record import weights_fingerprint, write_record
+
+        assert sim.recording is not None
+        write_record(record, cfg, wl, sim.recording, sim.tally,
+                     {"samples": res.samples, "seed": seed, "mode": mode,
+                      "accuracy": res.accuracy, "loss": res.loss,
+                      "weights_source": res.weights_source,
+                      "dataset": dataset or "embedded MNIST sample"},
+                     weights_fingerprint(sim.network.state_dict()), force=force)
+    return res
 
 
 def train(arch: str | ArchConfig | None = None, workload: str | Workload | None = None, *,

@@ -56,6 +56,12 @@ def _workload(positional: str | None, option: str | None) -> str | None:
     return option if option is not None else positional
 
 
+def TRACE_OPTS(f):  # noqa: ANN001, ANN201, N802 - a decorator shared by simulate and train
+    from pnmsim.cli_trace import trace_options
+
+    return trace_options(f)
+
+
 SET = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                    help="override a preset value (validated like the file); repeatable")
 
@@ -140,19 +146,27 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @click.option("--checkpoint", default=None, help="trained weights (.npz from pnmsim train); "
               "default: the embedded trained model when the workload is mnist_cnn")
 @click.option("--fine", is_flag=True, help="fine timing mode (one event per MVM; slow)")
+@TRACE_OPTS
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None,
+              help="store the run's activity record here (for pnmsim replay)")
 def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
              overrides: tuple[str, ...],
              samples: int | None, seed: int, fmt: str, out_dir: str | None,
              dataset: str | None, data_dir: str | None, checkpoint: str | None,
-             fine: bool) -> None:
+             fine: bool, trace: str | None = None, trace_limit: int | None = None,
+             force: bool = False, record_dir: str | None = None) -> None:
     """Simulate WORKLOAD (default mnist_cnn) on ARCH (default reference): feedforward,
     backprop and update phases with cycles, energy, throughput and TOPs/W."""
     from pnmsim import api
+    from pnmsim.cli_trace import finish_trace, start_trace
 
+    tracer = start_trace(trace, trace_limit, force)
     res = api.simulate(arch, _workload(workload, workload_opt), overrides=overrides,
                        samples=samples, seed=seed, dataset=dataset, data_dir=data_dir,
                        checkpoint=checkpoint,
-                       mode="fine" if fine else "coarse", progress=True)
+                       mode="fine" if fine else "coarse", progress=True,
+                       tracer=tracer, record=record_dir, force=force)
+    finish_trace(tracer, trace, force, res)
     if out_dir:
         res.write(out_dir, {"command": " ".join(sys.argv)})
     if fmt == "json":
@@ -222,10 +236,12 @@ def train(arch: str | None, workload: str | None, workload_opt: str | None,
 def _register() -> None:
     from pnmsim.cli_costs import costs
     from pnmsim.cli_explore import compare, sweep
+    from pnmsim.cli_trace import replay
 
     main.add_command(compare)
     main.add_command(sweep)
     main.add_command(costs)
+    main.add_command(replay)
 
 
 _register()

@@ -1,0 +1,210 @@
+"""Timeline trace of the SimPy schedule in Chrome Trace Event Format (Perfetto and
+``chrome://tracing`` open it).
+
+A :class:`Tracer` attached to a :class:`~pnmsim.hw.chip.Chip` receives one span per busy
+interval of every component of the tree: each tile (``chip.tile[07]``), the controller (one
+track per issue slot when it has several: ``chip.controller.slot[1]``), the interconnect and
+the digital unit. Spans are kept in cycles of simulated time and become ``X`` events with
+``ts``/``dur`` in microseconds (cycles / clock MHz) when written; ``args`` carry the phase, the
+layer, the mini-batch and the sample group. ``C`` events give the average power of each
+component class per phase of each mini-batch (that phase's energy from the cost table over its
+duration, in µW).
+
+Time base: the chip's own cycle counters (``sum(chip.cycles)`` at a phase's start) plus the
+SimPy clock's advance within the phase, so a trace's time is the run's simulated time even
+where the chip replays a memoised phase instead of stepping SimPy.
+
+Size is bounded by ``limit`` X events; what is dropped is counted and stated in the file's
+``otherData`` (and by the CLI on stderr). Without a tracer the chip and components do nothing
+more than one ``is None`` test per span.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "pnmsim-trace/1"
+"""``otherData.schema`` of a pnmsim trace (the reader checks it)."""
+TIME_UNIT = "us of simulated time (cycles / clock_mhz)"
+PID = 1
+POWER_UNIT = "uW"
+
+Span = tuple[str, int, int, str, dict[str, Any]]   # (track, ts cycles, dur cycles, name, args)
+
+
+class Tracer:
+    """Collects spans (cycles) and power samples; writes Chrome Trace Event JSON."""
+
+    def __init__(self, clock_mhz: float, limit: int | None = None,
+                 meta: Mapping[str, Any] | None = None) -> None:
+        if limit is not None and limit < 0:
+            raise ValueError(f"trace limit must be >= 0, got {limit}")
+        self.clock_mhz = float(clock_mhz)
+        self.limit = limit
+        self.meta = dict(meta or {})
+        self.spans: list[Span] = []
+        self.dropped = 0
+        self.tracks: dict[str, int] = {}           # track name -> tid (first seen order)
+        self.power: list[tuple[int, str, float]] = []   # (ts cycles, class, uW)
+        self.batch = 0
+        self.active = True
+        self._shift = 0                            # trace cycles - SimPy clock in this phase
+        self._slots: dict[str, list[int]] = {}     # unit -> end cycle of each slot
+        self._capture: list[Span] | None = None
+        self._power_end: int | None = None
+        self._classes: set[str] = set()
+
+    # ------------------------------------------------------------------ spans
+    def begin_phase(self, trace_cycles: int, env_now: float) -> None:
+        """A phase starts at ``trace_cycles`` of the run while SimPy's clock reads env_now."""
+        self._shift = int(trace_cycles - env_now)
+        self._slots.clear()                  # phases start from an idle chip
+
+    def span(self, track: str, env_start: float, cycles: int, name: str,
+             args: dict[str, Any]) -> None:
+        """A busy interval of ``cycles`` on ``track`` starting at SimPy time env_start."""
+        if cycles <= 0:
+            return
+        self._add((track, int(env_start) + self._shift, int(cycles), name,
+                   {**args, "batch": self.batch}))
+
+    def unit_span(self, unit: str, capacity: int, env_start: float, cycles: int, name: str,
+                  args: dict[str, Any]) -> None:
+        """A hold of a unit with ``capacity`` slots: each slot has its own track, and the
+        hold goes to the lowest slot free at its start (spans arrive in start order, and the
+        unit's resource never grants more than ``capacity`` at once, so one is free)."""
+        if cycles <= 0:
+            return
+        track = unit
+        if capacity > 1:
+            ts = int(env_start) + self._shift
+            ends = self._slots.setdefault(unit, [-1] * capacity)
+            k = next(i for i, e in enumerate(ends) if e <= ts)
+            ends[k] = ts + int(cycles)
+            track = f"{unit}.slot[{k}]"
+        self.span(track, env_start, cycles, name, args)
+
+    def _add(self, s: Span) -> None:
+        if self._capture is not None:
+            self._capture.append(s)
+        if s[0] not in self.tracks:
+            self.tracks[s[0]] = len(self.tracks) + 1
+        if self.limit is not None and len(self.spans) >= self.limit:
+            self.dropped += 1
+            return
+        self.spans.append(s)
+
+    # ------------------------------------------------------------------ memoised phases
+    def start_capture(self) -> None:
+        self._capture = []
+
+    def end_capture(self, phase_start: int) -> list[Span]:
+        """The spans since :meth:`start_capture`, relative to the phase's start."""
+        cap, self._capture = self._capture or [], None
+        return [(t, ts - phase_start, d, n, a) for t, ts, d, n, a in cap]
+
+    def replay(self, spans: list[Span], phase_start: int) -> None:
+        """Re-emit a memoised phase's spans at ``phase_start`` (the chip's counters replay the
+        same phase)."""
+        for t, ts, d, n, a in spans:
+            self._add((t, ts + phase_start, d, n, {**a, "batch": self.batch}))
+
+    # ------------------------------------------------------------------ power
+    def phase_power(self, start: int, cycles: int, energy_pj: Mapping[str, float]) -> None:
+        """Average power of each component class over one phase (energy pJ / duration)."""
+        if cycles <= 0:
+            return
+        if self._power_end is not None and self._power_end != start:
+            self._zero(self._power_end)
+        us = cycles / self.clock_mhz
+        for cls in sorted(set(energy_pj) | self._classes):
+            self._classes.add(cls)
+            self.power.append((start, cls, float(energy_pj.get(cls, 0.0)) / us))  # pJ/us = uW
+        self._power_end = start + cycles
+
+    def _zero(self, ts: int) -> None:
+        for cls in sorted(self._classes):
+            self.power.append((ts, cls, 0.0))
+
+    # ------------------------------------------------------------------ output
+    def busy_us(self) -> dict[str, float]:
+        """Sum of the kept X durations per track (µs)."""
+        out: dict[str, float] = {}
+        for t, _, d, _, _ in self.spans:
+            out[t] = out.get(t, 0.0) + d / self.clock_mhz
+        return out
+
+    @property
+    def truncated(self) -> bool:
+        return self.dropped > 0
+
+    def note(self) -> str:
+        if not self.truncated:
+            return ""
+        return (f"trace truncated: kept the first {len(self.spans)} X events of "
+                f"{len(self.spans) + self.dropped} (--trace-limit {self.limit}); "
+                f"{self.dropped} dropped")
+
+    def to_json(self) -> dict[str, Any]:
+        us = 1.0 / self.clock_mhz
+        ev: list[dict[str, Any]] = [
+            {"ph": "M", "pid": PID, "tid": 0, "name": "process_name",
+             "args": {"name": f"pnmsim chip ({self.meta.get('arch', '?')})"}}]
+        for name, tid in sorted(self.tracks.items(), key=lambda kv: _track_order(kv[0])):
+            ev.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
+                       "args": {"name": name}})
+            ev.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_sort_index",
+                       "args": {"sort_index": _track_order(name)[0] * 10000 + tid}})
+        for t, ts, d, n, a in sorted(self.spans, key=lambda s: (s[1], self.tracks[s[0]])):
+            ev.append({"ph": "X", "pid": PID, "tid": self.tracks[t], "name": n,
+                       "cat": a.get("phase", ""), "ts": ts * us, "dur": d * us, "args": a})
+        power = list(self.power)
+        if self._power_end is not None:
+            power += [(self._power_end, c, 0.0) for c in sorted(self._classes)]
+        for ts, cls, v in power:
+            ev.append({"ph": "C", "pid": PID, "name": f"power.{cls}", "ts": ts * us,
+                       "args": {POWER_UNIT: v}})
+        other = {"schema": SCHEMA, "time_unit": TIME_UNIT, "clock_mhz": self.clock_mhz,
+                 "power_unit": POWER_UNIT,
+                 "power": "average power of each component class per phase of each "
+                          "mini-batch: that phase's energy (cost table) / its duration",
+                 "x_events": len(self.spans), "dropped_events": self.dropped,
+                 "limit": self.limit, "truncated": self.truncated, "note": self.note(),
+                 **self.meta}
+        return {"traceEvents": ev, "displayTimeUnit": "ns", "otherData": other}
+
+    def write(self, path: str | Path, force: bool = False) -> Path:
+        """Write the trace atomically; an existing file is kept unless ``force``."""
+        from pnmsim.results import atomic_write
+
+        p = Path(path)
+        check_target(p, force)
+        atomic_write(p, json.dumps(self.to_json(), separators=(",", ":")))
+        return p
+
+
+def _track_order(name: str) -> tuple[int, str]:
+    for k, prefix in enumerate(("chip.controller", "chip.interconnect", "chip.digital",
+                                "chip.tile")):
+        if name.startswith(prefix):
+            return k, name
+    return 9, name
+
+
+def check_target(path: str | Path, force: bool, option: str = "--trace") -> None:
+    """Refuse to overwrite an existing output file unless ``force`` (checked before a run, so
+    nothing is computed for an output that cannot be written)."""
+    from pnmsim.errors import PnmsimError
+
+    p = Path(path)
+    if p.is_dir():
+        raise PnmsimError(f"{option} {p}: is a folder; give a file name (e.g. trace.json)")
+    if p.exists() and not force:
+        raise PnmsimError(f"{option} {p}: exists; choose another file or pass --force to "
+                          "replace it")
+
+
+__all__ = ["SCHEMA", "TIME_UNIT", "Tracer", "check_target"]
