@@ -38,17 +38,17 @@ Span = tuple[str, int, int, str, dict[str, Any]]   # (track, ts cycles, dur cycl
 class Tracer:
     """Collects spans (cycles) and power samples; writes Chrome Trace Event JSON."""
 
-    def __init__(self, clock_mhz: float, limit: int | None = None,
+    def __init__(self, clock_mhz: float = 1.0, limit: int | None = None,
                  meta: Mapping[str, Any] | None = None) -> None:
         if limit is not None and limit < 0:
             raise ValueError(f"trace limit must be >= 0, got {limit}")
-        self.clock_mhz = float(clock_mhz)
+        self.clock_mhz = float(clock_mhz)       # used only when written (spans are cycles)
         self.limit = limit
         self.meta = dict(meta or {})
         self.spans: list[Span] = []
         self.dropped = 0
         self.tracks: dict[str, int] = {}           # track name -> tid (first seen order)
-        self.power: list[tuple[int, str, float]] = []   # (ts cycles, class, uW)
+        self.power: list[tuple[int, str, float, int]] = []  # (ts, class, pJ, cycles)
         self.batch = 0
         self.active = True
         self._shift = 0                            # trace cycles - SimPy clock in this phase
@@ -119,15 +119,14 @@ class Tracer:
             return
         if self._power_end is not None and self._power_end != start:
             self._zero(self._power_end)
-        us = cycles / self.clock_mhz
         for cls in sorted(set(energy_pj) | self._classes):
             self._classes.add(cls)
-            self.power.append((start, cls, float(energy_pj.get(cls, 0.0)) / us))  # pJ/us = uW
+            self.power.append((start, cls, float(energy_pj.get(cls, 0.0)), int(cycles)))
         self._power_end = start + cycles
 
     def _zero(self, ts: int) -> None:
         for cls in sorted(self._classes):
-            self.power.append((ts, cls, 0.0))
+            self.power.append((ts, cls, 0.0, 1))
 
     # ------------------------------------------------------------------ output
     def busy_us(self) -> dict[str, float]:
@@ -163,10 +162,10 @@ class Tracer:
                        "cat": a.get("phase", ""), "ts": ts * us, "dur": d * us, "args": a})
         power = list(self.power)
         if self._power_end is not None:
-            power += [(self._power_end, c, 0.0) for c in sorted(self._classes)]
-        for ts, cls, v in power:
+            power += [(self._power_end, c, 0.0, 1) for c in sorted(self._classes)]
+        for ts, cls, pj, cyc in power:     # pJ / us = uW
             ev.append({"ph": "C", "pid": PID, "name": f"power.{cls}", "ts": ts * us,
-                       "args": {POWER_UNIT: v}})
+                       "args": {POWER_UNIT: pj / (cyc * us)}})
         other = {"schema": SCHEMA, "time_unit": TIME_UNIT, "clock_mhz": self.clock_mhz,
                  "power_unit": POWER_UNIT,
                  "power": "average power of each component class per phase of each "
