@@ -69,8 +69,8 @@ def _functional(arch: str, overrides: tuple[str, ...]) -> tuple[list, dict, dict
     sim = Simulation(cfg, load_workload("tiny_cnn"), seed=3, timed=False)
     sim.recording = []
     rng = np.random.default_rng(5)
-    x = rng.uniform(-1, 1, (12, 1, 8, 8)).astype(np.float32)
-    sim.run(x, rng.integers(0, 4, 12))
+    x = rng.uniform(-1, 1, (6, 1, 8, 8)).astype(np.float32)
+    sim.run(x, rng.integers(0, 4, 6))
     w = {k: v for k, v in sim.network.state_dict().items() if k.startswith("w")}
     return sim.recording, dict(sim.tally.counts), w
 
@@ -94,7 +94,8 @@ def _same_records(a: list, b: list) -> bool:
     return True
 
 
-@pytest.mark.parametrize("arch", ["reference", "outer_product"])
+@pytest.mark.parametrize("arch", ["reference",
+                                  pytest.param("outer_product", marks=pytest.mark.slow)])
 def test_cost_keys_change_no_record_count_or_weight(arch: str) -> None:
     """The classification's claim, checked: a functional run with any cost key changed
     records the same operations and counts and ends with the same weights."""
@@ -245,3 +246,24 @@ def test_mnist_replay_of_a_cost_variant_equals_simulate(tmp_path: Path) -> None:
     cfg = load_arch("reference", ("clock_mhz=700", "circuits.digital.fp32_mul_pj=5"))
     full = api.simulate(cfg, samples=20)
     assert _summary(replay(load_record(rec), cfg)) == _summary(full)
+
+
+# ----------------------------------------------------------------------------- sweep
+def test_sweep_replays_cost_keys_and_equals_the_simulated_sweep(tmp_path: Path) -> None:
+    base = ["sweep", "reference", "--vary", "clock_mhz=500,1000",
+            "--vary", "circuits.converters.adc_fom_fj_per_step=20,50", "--workload", "tiny_cnn",
+            "--dataset", "synthetic", "--samples", "24", "--set", "system.batch_size=10",
+            "--jobs", "1", "--format", "csv"]
+    run = CliRunner()
+    a = run.invoke(main, [*base, "--out", str(tmp_path / "replay")])
+    b = run.invoke(main, [*base, "--out", str(tmp_path / "full"), "--no-replay"])
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert "replayed" in a.stderr and "replayed" not in b.stderr
+    assert (tmp_path / "replay" / "sweep.csv").read_bytes() == \
+        (tmp_path / "full" / "sweep.csv").read_bytes()
+    assert a.stdout == b.stdout
+    # a value key is never replayed
+    c = run.invoke(main, ["sweep", "reference", "--vary", "array.tile_rows=32,64",
+                          "--workload", "tiny_cnn", "--dataset", "synthetic", "--samples", "8",
+                          "--jobs", "1"])
+    assert c.exit_code == 0 and "replayed" not in c.stderr
