@@ -118,8 +118,13 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
           mode: str = "hardware", epochs: int = 10, batch_size: int = 100, lr: float = 0.01,
           lr_end: float = 1e-4, train_limit: int | None = None, test_limit: int | None = None,
           val_size: int = 5000, seed: int = 0, out_dir: str | None = None,
-          resume_dir: str | None = None, progress: bool = False) -> dict:
-    """Train with GXNOR (software) or on the simulated array (hardware); returns the summary."""
+          resume_dir: str | None = None, progress: bool = False, tracer: Any = None,
+          trace_batches: tuple[int, int] | None = None) -> dict:
+    """Train with GXNOR (software) or on the simulated array (hardware); returns the summary.
+    ``tracer`` records the timeline of the mini-batches ``trace_batches`` = [a, b) (counted
+    from 0 over the whole run; None: all)."""
+    if tracer is not None and mode != "hardware":
+        raise PnmsimError("--trace needs --mode hardware (software training has no schedule)")
     from pnmsim.datasets import load_dataset
     from pnmsim.training.trainer import Trainer, TrainSettings
 
@@ -135,6 +140,9 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
         raise PnmsimError(f"{out_dir}: already holds a training run (checkpoint.npz); continue it "
                           "with --resume DIR or choose another --out")
     tr = Trainer(cfg, wl, data, settings, out)
+    if tracer is not None:
+        tr.sim.attach_tracer(tracer)
+        tr.sim.trace_range = trace_batches
     if resume_dir is not None:
         tr.load_checkpoint(resume_dir)
     with bar(0, "batch", "train", enabled=progress) as pb:

@@ -205,14 +205,22 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
               help="continue the run saved in this folder (same settings)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@TRACE_OPTS
+@click.option("--trace-batches", default=None, metavar="A:B",
+              help="with --trace: trace mini-batches A..B-1 only (counted from 0 over the run)")
 def train(arch: str | None, workload: str | None, workload_opt: str | None,
           overrides: tuple[str, ...], dataset: str,
           data_dir: str | None, mode: str, epochs: int, batch_size: int, lr: float,
           lr_end: float | None, train_limit: int | None, test_limit: int | None,
           val_size: int, seed: int, out_dir: str | None, resume_dir: str | None,
-          fmt: str) -> None:
+          fmt: str, trace: str | None = None, trace_limit: int | None = None,
+          force: bool = False, trace_batches: str | None = None) -> None:
     """Train WORKLOAD (default mnist_cnn) with GXNOR, in software or on the simulated array."""
     from pnmsim import api
+    from pnmsim.cli_trace import finish_train_trace, parse_batches, start_trace
+
+    batches = parse_batches(trace_batches, trace)
+    tracer = start_trace(trace, trace_limit, force)
 
     if not (math.isfinite(lr) and lr > 0) or (lr_end is not None
                                               and not (math.isfinite(lr_end) and lr_end > 0)):
@@ -222,7 +230,10 @@ def train(arch: str | None, workload: str | None, workload_opt: str | None,
                         batch_size=batch_size,
                         lr=lr, lr_end=lr_end if lr_end is not None else lr / 100,
                         train_limit=train_limit, test_limit=test_limit, val_size=val_size,
-                        seed=seed, out_dir=out_dir, resume_dir=resume_dir, progress=True)
+                        seed=seed, out_dir=out_dir, resume_dir=resume_dir, progress=True,
+                        tracer=tracer, trace_batches=batches)
+    finish_train_trace(tracer, trace, force, arch, overrides, _workload(workload, workload_opt),
+                       seed, batches)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -78,3 +78,38 @@ def replay(record_dir: str, archs: tuple[str, ...], overrides: tuple[str, ...],
     click.echo(f"replayed {len(results)} preset(s) from {record_dir} "
                f"({rec.manifest['samples']} samples, {rec.manifest['batches']} batches)",
                err=True)
+
+
+def parse_batches(text: str | None, trace: str | None) -> tuple[int, int] | None:
+    """``--trace-batches A:B`` -> (A, B): mini-batches A..B-1 (either side may be empty)."""
+    if text is None:
+        return None
+    if trace is None:
+        raise click.UsageError("--trace-batches needs --trace FILE.json")
+    a, sep, b = text.partition(":")
+    try:
+        lo = int(a) if a.strip() else 0
+        hi = int(b) if b.strip() else 2**62
+    except ValueError:
+        lo = hi = -1
+    if not sep or lo < 0 or hi <= lo:
+        raise click.BadParameter(f"got {text!r}; expected A:B with 0 <= A < B (e.g. 0:5)",
+                                 param_hint="--trace-batches")
+    return lo, hi
+
+
+def finish_train_trace(tracer: Any, path: str | None, force: bool, arch: str | None,
+                       overrides: tuple[str, ...], workload: str | None, seed: int,
+                       batches: tuple[int, int] | None) -> None:
+    if tracer is None:
+        return
+    from types import SimpleNamespace
+
+    from pnmsim.api import DEFAULT_WORKLOAD
+    from pnmsim.config import load_arch
+
+    cfg = load_arch(arch, overrides)
+    res = SimpleNamespace(arch=cfg, workload=SimpleNamespace(name=workload or DEFAULT_WORKLOAD),
+                          samples=None, seed=seed)
+    finish_trace(tracer, path, force, res,
+                 {"batches": list(batches) if batches else "all"})

@@ -81,6 +81,7 @@ class Simulation:
         self.batches = 0          # mini-batches trained through so far
         self.tracer: Any = None   # a pnmsim.trace.Tracer while a timeline is recorded
         self.recording: list[list[OpRecord]] | None = None   # each batch's records (replay)
+        self.trace_range: tuple[int, int] | None = None   # batches [a, b) traced; None: all
 
     def attach_tracer(self, tracer: Any) -> None:
         """Record the chip's schedule (and each phase's power) into a
@@ -116,12 +117,16 @@ class Simulation:
         plus ``cycles`` (per phase, this step)."""
         lr = self.arch.update.lr if lr is None else lr
         self.log.records.clear()
-        before = dict(self.log.tally.counts) if self.tracer is not None else None
+        tracing = self.tracer is not None and (
+            self.trace_range is None or self.trace_range[0] <= self.batches < self.trace_range[1])
+        if self.tracer is not None and self.chip is not None:
+            self.chip.attach_tracer(self.tracer if tracing else None)
+        before = dict(self.log.tally.counts) if tracing else None
         st: dict[str, Any] = dict(self.network.train_step(x, y, lr, bn=bn, log=self.log))
         if self.recording is not None:
             self.recording.append(list(self.log.records))
         t0 = sum(self.chip.cycles.values()) if self.chip is not None else 0
-        if self.tracer is not None:
+        if tracing:
             self.tracer.batch = self.batches
         st["cycles"] = (self.chip.run_batch(list(self.log.records)) if self.chip is not None
                         else {p: 0 for p in PHASES})
@@ -199,7 +204,8 @@ class Simulation:
         t = self.log.tally
         meta = {"tally": [[*k, v] for k, v in t.counts.items()], "macs": dict(t.macs),
                 "chip": self.chip.state() if self.chip is not None else None,
-                "samples": self.samples, "wall_s": self.wall_s, "calibrated": self.calibrated}
+                "samples": self.samples, "wall_s": self.wall_s, "calibrated": self.calibrated,
+                "batches": self.batches}
         d["sim.meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
         return d
 
@@ -218,6 +224,7 @@ class Simulation:
         if self.chip is not None and meta["chip"] is not None:
             self.chip.load_state(meta["chip"])
         self.samples = int(meta["samples"])
+        self.batches = int(meta.get("batches", 0))
         self.wall_s = float(meta["wall_s"])
         self.calibrated = bool(meta["calibrated"])
 

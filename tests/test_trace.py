@@ -170,3 +170,51 @@ def test_mnist_trace_of_20_samples(tmp_path: Path) -> None:
     res, doc, _ = traced("reference", samples=20, tmp=tmp_path, workload="mnist_cnn")
     assert "traceEvents" in doc
     check_schedule(res, doc)
+
+
+def test_trace_of_a_batch_range_matches_that_ranges_busy_cycles(tmp_path: Path) -> None:
+    """train --trace-batches A:B: only batches A..B-1 traced; their X durations per track are
+    the busy cycles the chip's counters gained over those batches; ts is the run's time."""
+    import numpy as np
+
+    from pnmsim.config import load_arch
+    from pnmsim.simulation import Simulation
+    from pnmsim.workload import load_workload
+
+    cfg = load_arch("reference", ("system.issue_group=2",))
+    sim = Simulation(cfg, load_workload("tiny_cnn"), seed=1)
+    tr = Tracer(limit=None)
+    sim.attach_tracer(tr)
+    sim.trace_range = (2, 4)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (30, 1, 8, 8)).astype(np.float32)
+    y = rng.integers(0, 4, 30)
+    sim.calibrate(x[:6])
+    snaps = []
+    for b in range(5):
+        assert sim.chip is not None
+        snaps.append((dict(sim.chip.tile_busy()), dict(sim.chip.busy_cycles()),
+                      sum(sim.chip.cycles.values())))
+        sim.train_step(x[6 * b:6 * b + 6], y[6 * b:6 * b + 6], lr=0.05, bn="batch")
+    snaps.append((dict(sim.chip.tile_busy()), dict(sim.chip.busy_cycles()),
+                  sum(sim.chip.cycles.values())))
+    tr.clock_mhz = cfg.clock_mhz
+    doc = json.loads(tr.write(tmp_path / "t.json").read_text())
+    names, spans = tracks(doc)
+    xs = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert {e["args"]["batch"] for e in xs} == {2, 3}
+    assert min(e["ts"] for e in xs) * cfg.clock_mhz == pytest.approx(snaps[2][2])
+    assert max(e["ts"] + e["dur"] for e in xs) * cfg.clock_mhz <= snaps[4][2] + 1e-6
+    total = {k: sum(d for _, d in sp) * cfg.clock_mhz for k, sp in spans.items()}
+    for tile, busy in snaps[4][0].items():
+        assert total.get(tile, 0.0) == pytest.approx(busy - snaps[2][0][tile], abs=1e-6)
+    assert total["chip.digital"] == pytest.approx(snaps[4][1]["digital"] - snaps[2][1]["digital"])
+
+
+@pytest.mark.parametrize(("value", "needle"), [("5", "A:B"), ("4:2", "A:B"), ("x:3", "A:B")])
+def test_train_trace_batches_bad_value_is_one_line(tmp_path: Path, value: str,
+                                                   needle: str) -> None:
+    r = CliRunner().invoke(main, ["train", "--trace", str(tmp_path / "t.json"),
+                                  "--trace-batches", value])
+    assert r.exit_code == 2 and needle in r.output and "--trace-batches" in r.output
+    assert len(r.output.strip().splitlines()) == 1
