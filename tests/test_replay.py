@@ -201,7 +201,8 @@ def _copy(src: Path, dst: Path) -> Path:
 
 def test_record_holds_config_counts_and_fingerprint(record_dir: Path) -> None:
     m = json.loads((record_dir / "manifest.json").read_text())
-    assert {"weights_sha256", "records_sha256", "tally_sha256"} <= set(m["fingerprint"])
+    assert {"weights_sha256", "records_sha256", "tally_sha256",
+            "config_sha256"} <= set(m["fingerprint"])
     assert m["samples"] == 24 and m["batches"] == 1
     rec = load_record(record_dir)
     assert to_dict(rec.arch) == to_dict(load_arch("reference"))
@@ -221,6 +222,9 @@ def test_record_holds_config_counts_and_fingerprint(record_dir: Path) -> None:
      "records.npz: records_sha256"),
     ("records.npz", lambda p: p.unlink(), "records.npz: missing"),
     ("config.yaml", lambda p: p.write_text("name: x\nbogus: 1\n"), "config.yaml"),
+    ("config.yaml", lambda p: p.write_text(p.read_text().replace("tile_rows: 128",
+                                                                 "tile_rows: 64")),
+     "config.yaml: config_sha256"),
 ])
 def test_corrupt_record_is_one_line(tmp_path: Path, record_dir: Path, name: str, mutate,
                                     needle: str) -> None:  # noqa: ANN001

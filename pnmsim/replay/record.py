@@ -125,12 +125,14 @@ def write_record(path: str | Path, arch: ArchConfig, workload: Workload,
     tally_text = json.dumps(tally_doc, indent=1)
     atomic_write(out / RECORDS, blob)
     atomic_write(out / TALLY, tally_text)
-    atomic_write(out / CONFIG, dump_yaml(arch))
+    config_text = dump_yaml(arch)
+    atomic_write(out / CONFIG, config_text)
     manifest = {"format": FORMAT, "pnmsim_version": __version__,
                 "workload": workload.to_dict(), "batches": len(batches), **info,
                 "fingerprint": {"weights_sha256": weights_sha256,
                                 "records_sha256": _sha(blob),
-                                "tally_sha256": _sha(tally_text.encode())}}
+                                "tally_sha256": _sha(tally_text.encode()),
+                                "config_sha256": _sha(config_text.encode())}}
     atomic_write(out / MANIFEST, json.dumps(manifest, indent=2, default=str))
     return out
 
@@ -178,17 +180,14 @@ def load_record(path: str | Path) -> ActivityRecord:
         workload = workload_from_dict(_field(manifest, mpath, "workload", dict), str(mpath))
     except PnmsimError as e:
         raise _bad(mpath, "workload", str(e)) from None
-    arch = load_arch(d / CONFIG)          # validated like any preset (errors name the file)
-    blob = _read_bytes(d / RECORDS)
-    for name, data, key in ((RECORDS, blob, "records_sha256"),):
+    blob, ttext = _read_bytes(d / RECORDS), _read_bytes(d / TALLY)
+    for name, data, key in ((RECORDS, blob, "records_sha256"), (TALLY, ttext, "tally_sha256"),
+                            (CONFIG, _read_bytes(d / CONFIG), "config_sha256")):
         if _sha(data) != fp.get(key):
             raise _bad(d / name, key, "content does not match the manifest's fingerprint "
                        "(modified or truncated)")
+    arch = load_arch(d / CONFIG)          # validated like any preset (errors name the file)
     tpath = d / TALLY
-    ttext = _read_bytes(tpath)
-    if _sha(ttext) != fp.get("tally_sha256"):
-        raise _bad(tpath, "tally_sha256", "content does not match the manifest's fingerprint "
-                   "(modified or truncated)")
     tally = _tally(tpath, ttext)
     batches = _records(d / RECORDS, blob, int(manifest["batches"]))
     return ActivityRecord(arch=arch, workload=workload, batches=batches, tally=tally,
