@@ -6,9 +6,10 @@ interval of every component of the tree: each tile (``chip.tile[07]``), the cont
 track per issue slot when it has several: ``chip.controller.slot[1]``), the interconnect and
 the digital unit. Spans are kept in cycles of simulated time and become ``X`` events with
 ``ts``/``dur`` in microseconds (cycles / clock MHz) when written; ``args`` carry the phase, the
-layer, the mini-batch and the sample group. ``C`` events give the average power of each
-component class per phase of each mini-batch (that phase's energy from the cost table over its
-duration, in µW).
+layer, the mini-batch and the sample group. ``C`` events (one counter, ``power_w``, one series
+per component class) give the average power of each class per phase of each mini-batch (that
+phase's energy from the cost table over its duration, in W). The schema is
+:mod:`pnmsim.tracefmt`'s (shared with its reader and ``pnmsim timeline``).
 
 Time base: the chip's own cycle counters (``sum(chip.cycles)`` at a phase's start) plus the
 SimPy clock's advance within the phase, so a trace's time is the run's simulated time even
@@ -22,15 +23,26 @@ more than one ``is None`` test per span.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pnmsim.tracefmt import (
+    ARG_PHASE,
+    PH_COMPLETE,
+    PH_COUNTER,
+    PH_METADATA,
+    POWER_COUNTER,
+    TIME_UNIT,
+    TRACE_EVENTS,
+)
+
 SCHEMA = "pnmsim-trace/1"
-"""``otherData.schema`` of a pnmsim trace (the reader checks it)."""
-TIME_UNIT = "us of simulated time (cycles / clock_mhz)"
+"""``otherData.schema`` of a trace written by pnmsim."""
 PID = 1
-POWER_UNIT = "uW"
+POWER_UNIT = "W"
+PJ_PER_US_TO_W = 1e-6      # pJ / us = 1e-12 J / 1e-6 s
 
 Span = tuple[str, int, int, str, dict[str, Any]]   # (track, ts cycles, dur cycles, name, args)
 
@@ -148,32 +160,37 @@ class Tracer:
                 f"{self.dropped} dropped")
 
     def to_json(self) -> dict[str, Any]:
-        us = 1.0 / self.clock_mhz
         ev: list[dict[str, Any]] = [
-            {"ph": "M", "pid": PID, "tid": 0, "name": "process_name",
+            {"ph": PH_METADATA, "pid": PID, "tid": 0, "name": "process_name",
              "args": {"name": f"pnmsim chip ({self.meta.get('arch', '?')})"}}]
         for name, tid in sorted(self.tracks.items(), key=lambda kv: _track_order(kv[0])):
-            ev.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
+            ev.append({"ph": PH_METADATA, "pid": PID, "tid": tid, "name": "thread_name",
                        "args": {"name": name}})
-            ev.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_sort_index",
+            ev.append({"ph": PH_METADATA, "pid": PID, "tid": tid, "name": "thread_sort_index",
                        "args": {"sort_index": _track_order(name)[0] * 10000 + tid}})
         for t, ts, d, n, a in sorted(self.spans, key=lambda s: (s[1], self.tracks[s[0]])):
-            ev.append({"ph": "X", "pid": PID, "tid": self.tracks[t], "name": n,
-                       "cat": a.get("phase", ""), "ts": ts * us, "dur": d * us, "args": a})
-        power = list(self.power)
+            t0, dur = _us_span(ts, d, self.clock_mhz)
+            ev.append({"ph": PH_COMPLETE, "pid": PID, "tid": self.tracks[t], "name": n,
+                       "cat": a.get(ARG_PHASE, ""), "ts": t0, "dur": dur, "args": a})
+        # one counter, one series per component class: each phase's mean power (W)
+        by_ts: dict[int, dict[str, float]] = {}
+        for ts, cls, pj, cyc in self.power:
+            by_ts.setdefault(ts, {})[cls] = pj / (cyc / self.clock_mhz) * PJ_PER_US_TO_W
         if self._power_end is not None:
-            power += [(self._power_end, c, 0.0, 1) for c in sorted(self._classes)]
-        for ts, cls, pj, cyc in power:     # pJ / us = uW
-            ev.append({"ph": "C", "pid": PID, "name": f"power.{cls}", "ts": ts * us,
-                       "args": {POWER_UNIT: pj / (cyc * us)}})
-        other = {"schema": SCHEMA, "time_unit": TIME_UNIT, "clock_mhz": self.clock_mhz,
+            by_ts[self._power_end] = {c: 0.0 for c in sorted(self._classes)}
+        for ts in sorted(by_ts):
+            ev.append({"ph": PH_COUNTER, "pid": PID, "name": POWER_COUNTER,
+                       "ts": ts / self.clock_mhz,
+                       "args": by_ts[ts]})
+        other = {"schema": SCHEMA, "time_unit": f"{TIME_UNIT} of simulated time "
+                 "(cycles / clock_mhz)", "clock_mhz": self.clock_mhz,
                  "power_unit": POWER_UNIT,
                  "power": "average power of each component class per phase of each "
                           "mini-batch: that phase's energy (cost table) / its duration",
                  "x_events": len(self.spans), "dropped_events": self.dropped,
                  "limit": self.limit, "truncated": self.truncated, "note": self.note(),
                  **self.meta}
-        return {"traceEvents": ev, "displayTimeUnit": "ns", "otherData": other}
+        return {TRACE_EVENTS: ev, "displayTimeUnit": "ns", "otherData": other}
 
     def write(self, path: str | Path, force: bool = False) -> Path:
         """Write the trace atomically; an existing file is kept unless ``force``."""
@@ -183,6 +200,16 @@ class Tracer:
         check_target(p, force)
         atomic_write(p, json.dumps(self.to_json(), separators=(",", ":")))
         return p
+
+
+def _us_span(ts: int, cycles: int, clock_mhz: float) -> tuple[float, float]:
+    """(ts, dur) in µs of a span of whole cycles, with ``ts + dur`` never past the µs value
+    of its end cycle (so spans that touch in cycles never overlap in floating point)."""
+    start, end = ts / clock_mhz, (ts + cycles) / clock_mhz
+    dur = end - start
+    while start + dur > end:
+        dur = math.nextafter(dur, 0.0)
+    return start, dur
 
 
 def _track_order(name: str) -> tuple[int, str]:
@@ -206,4 +233,4 @@ def check_target(path: str | Path, force: bool, option: str = "--trace") -> None
                           "replace it")
 
 
-__all__ = ["SCHEMA", "TIME_UNIT", "Tracer", "check_target"]
+__all__ = ["SCHEMA", "Tracer", "check_target"]

@@ -15,6 +15,7 @@ from pnmsim import api
 from pnmsim.cli import main
 from pnmsim.results import Results
 from pnmsim.trace import SCHEMA, Tracer
+from pnmsim.tracefmt import POWER_COUNTER, parse_trace, read_trace
 
 
 def _summary(res: Results) -> dict:
@@ -51,6 +52,8 @@ def check_schedule(res: Results, doc: dict) -> None:
     clock = res.arch.clock_mhz
     names, spans = tracks(doc)
     assert doc["otherData"]["schema"] == SCHEMA
+    parsed = parse_trace(doc)           # the shared schema's strict reader accepts it
+    assert len(parsed.spans) == sum(len(v) for v in spans.values())
     # one named track per tile of the mapping that did any work
     used = {k for k, v in res.tile_busy.items() if v > 0}
     assert used and used <= set(names.values())
@@ -114,7 +117,7 @@ def test_x_events_carry_phase_layer_batch_and_group(tmp_path: Path) -> None:
     assert {e["args"]["batch"] for e in xs} == {0, 1, 2}
     layers = {m.layer.name for m in res.mapping.layers}
     assert {e["args"]["layer"] for e in xs} == layers
-    ff = {tuple(e["args"]["samples"]) for e in xs if e["args"]["phase"] == "feedforward"}
+    ff = {tuple(e["args"]["group"]) for e in xs if e["args"]["phase"] == "feedforward"}
     assert ff == {(0, 4), (4, 8)}             # two issue groups of 4 per batch of 8
     # simulated time: the last X event ends at the run's total cycles
     end = max(e["ts"] + e["dur"] for e in xs)
@@ -126,14 +129,16 @@ def test_power_counters_integrate_to_the_energy_roll_up(tmp_path: Path) -> None:
     cs = defaultdict(list)
     for e in doc["traceEvents"]:
         if e["ph"] == "C":
-            cs[e["name"].removeprefix("power.")].append((e["ts"], e["args"]["uW"]))
-    energy_pj = res.breakdown().sum(axis=1) * 1e12      # J -> pJ per component class
-    assert set(cs) == set(energy_pj.index)
+            assert e["name"] == POWER_COUNTER
+            for cls, w in e["args"].items():
+                cs[cls].append((e["ts"], w))
+    energy_j = res.breakdown().sum(axis=1)              # J per component class
+    assert set(cs) == set(energy_j.index)
     for cls, pts in cs.items():
         pts.sort()
         assert pts[-1][1] == 0.0                       # ends at zero
         integral = sum(v * (t1 - t0) for (t0, v), (t1, _) in zip(pts, pts[1:], strict=False))
-        assert integral == pytest.approx(energy_pj[cls], rel=1e-9), cls   # uW * us = pJ
+        assert integral * 1e-6 == pytest.approx(energy_j[cls], rel=1e-9), cls   # W * us
 
 
 def test_trace_limit_truncates_with_a_note(tmp_path: Path) -> None:
@@ -159,6 +164,11 @@ def test_cli_trace_refuses_to_overwrite_and_notes_truncation(tmp_path: Path) -> 
     r = CliRunner().invoke(main, [*args, "--trace-limit", "5", "--force"])
     assert r.exit_code == 0
     assert "truncated" in r.stderr
+    assert read_trace(t).other["truncated"] is True
+    png = tmp_path / "t.png"                 # pnmsim timeline draws what simulate wrote
+    r = CliRunner().invoke(main, ["timeline", str(t), "--out", str(png)])
+    assert r.exit_code == 0, r.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads(t.read_text())
     assert len([e for e in doc["traceEvents"] if e["ph"] == "X"]) == 5
     assert not list(tmp_path.glob(".*.tmp"))           # written atomically

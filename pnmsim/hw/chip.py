@@ -35,6 +35,7 @@ from pnmsim.hw.components import (
 )
 from pnmsim.mapping import NetworkMapping, bus_words
 from pnmsim.records import PHASES, OpRecord
+from pnmsim.tracefmt import ARG_GROUP, ARG_LAYER, ARG_PHASE
 
 __all__ = ["Chip", "Mode"]
 
@@ -71,9 +72,9 @@ class Chip:
             mp = self.mapping.layers[rec.layer]
             n = group * (rec.vectors // max(rec.samples, 1))
             tag = None if self.tracer is None else (
-                f"{phase} {mp.layer.name}", {"phase": phase, "layer": mp.layer.name,
+                f"{phase} {mp.layer.name}", {ARG_PHASE: phase, ARG_LAYER: mp.layer.name,
                                              "layer_index": rec.layer,
-                                             "samples": [first, first + group]})
+                                             ARG_GROUP: [first, first + group]})
             yield from self.controller.issue(self.arch, mp, tag)
             yield from self.groups[rec.layer].operate(phase, n, rec.sensing, tag)
             yield from self.interconnect.transfer(self.arch, bus_words(self.arch, mp, phase, n),
@@ -83,9 +84,9 @@ class Chip:
         assert rec.facts is not None
         mp = self.mapping.layers[rec.layer]
         tag = None if self.tracer is None else (
-            f"update {mp.layer.name}", {"phase": "update", "layer": mp.layer.name,
+            f"update {mp.layer.name}", {ARG_PHASE: "update", ARG_LAYER: mp.layer.name,
                                         "layer_index": rec.layer,
-                                        "samples": [0, rec.samples]})
+                                        ARG_GROUP: [0, rec.samples]})
         yield from self.controller.issue(self.arch, mp, tag)
         if rec.digital_ops or rec.optimizer_ops:
             yield from self.digital.gradient_and_optimiser(self.arch, rec.digital_ops,
