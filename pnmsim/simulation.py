@@ -69,7 +69,7 @@ from pnmsim.errors import PnmsimError
 from pnmsim.hw.chip import Chip, Mode
 from pnmsim.nn.layers import squared_hinge_loss
 from pnmsim.nn.network import N_BITS, Network, SoftwareBackend
-from pnmsim.records import PHASES, OpLog
+from pnmsim.records import PHASES, OpLog, OpRecord
 from pnmsim.results import Results, read_npz
 from pnmsim.workload import Workload
 
@@ -117,6 +117,18 @@ class Simulation:
         self.chip = Chip(arch, self.backend.mapping, mode) if self.timed else None
         self.samples = 0          # samples trained through so far
         self.wall_s = 0.0
+        self.batches = 0          # mini-batches trained through so far
+        self.tracer: Any = None   # a pnmsim.trace.Tracer while a timeline is recorded
+        self.recording: list[list[OpRecord]] | None = None   # each batch's records (replay)
+        self.trace_range: tuple[int, int] | None = None   # batches [a, b) traced; None: all
+
+    def attach_tracer(self, tracer: Any) -> None:
+        """Record the chip's schedule (and each phase's power) into a
+        :class:`pnmsim.trace.Tracer`; None stops recording. Changes no figure."""
+        if self.chip is None:
+            raise PnmsimError("a timeline trace needs a timed run on the simulated array")
+        self.tracer = tracer
+        self.chip.attach_tracer(tracer)
 
     @property
     def tally(self):  # noqa: ANN201 - the run's Tally
@@ -144,12 +156,42 @@ class Simulation:
         plus ``cycles`` (per phase, this step)."""
         lr = self.arch.update.lr if lr is None else lr
         self.log.records.clear()
+        tracing = self.tracer is not None and (
+            self.trace_range is None or self.trace_range[0] <= self.batches < self.trace_range[1])
+        if self.tracer is not None and self.chip is not None:
+            self.chip.attach_tracer(self.tracer if tracing else None)
+        before = dict(self.log.tally.counts) if tracing else None
         st: dict[str, Any] = dict(self.network.train_step(x, y, lr, bn=bn, log=self.log))
+        if self.recording is not None:
+            self.recording.append(list(self.log.records))
+        t0 = sum(self.chip.cycles.values()) if self.chip is not None else 0
+        if tracing:
+            self.tracer.batch = self.batches
         st["cycles"] = (self.chip.run_batch(list(self.log.records)) if self.chip is not None
                         else {p: 0 for p in PHASES})
+        if before is not None:
+            self._trace_power(before, t0, st["cycles"])
         self.log.records.clear()
         self.samples += len(x)
+        self.batches += 1
         return st
+
+    def _trace_power(self, before: dict, t0: int, cycles: dict[str, int]) -> None:
+        """Each phase's energy per component class (this batch's tally, priced by the cost
+        table) over the phase's duration, into the trace's power counters."""
+        from pnmsim.costs import cost_table
+
+        table = cost_table(self.arch)
+        energy: dict[str, dict[str, float]] = {p: {} for p in PHASES}
+        for k, v in self.log.tally.counts.items():
+            d = v - before.get(k, 0.0)
+            if d:
+                ph, _, cls, action = k
+                e = energy[ph]
+                e[cls] = e.get(cls, 0.0) + d * table.energy_pj(cls, action)
+        for p in PHASES:
+            self.tracer.phase_power(t0, cycles[p], energy[p])
+            t0 += cycles[p]
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
                  ) -> tuple[float, float]:
@@ -275,7 +317,8 @@ class Simulation:
         t = self.log.tally
         meta = {"tally": [[*k, v] for k, v in t.counts.items()], "macs": dict(t.macs),
                 "chip": self.chip.state() if self.chip is not None else None,
-                "samples": self.samples, "wall_s": self.wall_s, "calibrated": self.calibrated}
+                "samples": self.samples, "wall_s": self.wall_s, "calibrated": self.calibrated,
+                "batches": self.batches}
         d["sim.meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
         return d
 
@@ -294,6 +337,7 @@ class Simulation:
         if self.chip is not None and meta["chip"] is not None:
             self.chip.load_state(meta["chip"])
         self.samples = int(meta["samples"])
+        self.batches = int(meta.get("batches", 0))
         self.wall_s = float(meta["wall_s"])
         self.calibrated = bool(meta["calibrated"])
 
