@@ -121,14 +121,18 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
     t.add(ph, "chip.controller", "controller", "issue", mp.tiles * groups)
 
 
-def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray, sign: np.ndarray,
+def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray | None,
+                          sign: np.ndarray | None,
                           col_pulse_ns: np.ndarray, state_aware: bool, state_read_fj: float,
-                          grad_macs: int, m: int, pulse_ns_total: float) -> None:
+                          grad_macs: int, m: int, pulse_ns_total: float,
+                          pulsed_cols: np.ndarray | None = None) -> None:
     """Per-cell writes: the digital gradient and optimiser, then one pulse per cell that
-    changes (polarity sub-steps per column; ``col_pulse_ns`` from the update facts)."""
+    changes (polarity sub-steps per column; ``col_pulse_ns`` from the update facts).
+    ``pulsed_cols``: pulsed cells per (row tile, column) when the write kernel counted them
+    (then ``width`` and ``sign`` are not needed)."""
     lay = mp.layer
     ph = "update"
-    pulsed = (width > 0) & (sign != 0)
+    pulsed = (width > 0) & (sign != 0) if pulsed_cols is None else None
     rs, cs = _row_slices(mp), _col_slices(mp)
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
@@ -136,8 +140,9 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray, sign: n
             if state_aware:   # the periphery reads every cell before writing
                 t.add(ph, f"{tn}.sense_amp", "sense_amp", "read",
                       2 * mp.rows_in(r) * mp.cols_in(c))
-            t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse",
-                  int(np.count_nonzero(pulsed[rs[r], cs[c]])))
+            n_pulsed = (int(pulsed_cols[r, cs[c]].sum()) if pulsed is None  # type: ignore[index]
+                        else int(np.count_nonzero(pulsed[rs[r], cs[c]])))
+            t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse", n_pulsed)
             t.add(ph, f"{tn}.col_driver", "col_driver", "write_pulse",
                   int(np.count_nonzero(col_pulse_ns[r, cs[c]] > 0)))
     if state_aware:

@@ -336,6 +336,51 @@ class Crossbar:
             widths_out.append(pulse)
         return self.apply_pulses(pulse, pol, rng)
 
+    def update_per_cell_fused(self, step: np.ndarray, level_step: float, mapper: PulseMapper,
+                              rng: np.random.Generator, tile_rows: int,
+                              ) -> tuple[Counts, np.ndarray, np.ndarray, np.ndarray, int]:
+        """:meth:`update_per_cell` with a state-aware mapper, for ``step`` in units of the
+        weights (divided by ``level_step`` here) — one numba pass (:func:`kernels.per_cell_write`)
+        that also keeps the conductances current for the cells that switched, instead of
+        recomputing every cell's on the next read. Same draws in the same order as
+        :meth:`apply_pulses` (pulse jitter, current jitter, u1, u2), so the same result bit for
+        bit (tested). Returns the counts, the facts (widest pulse per row tile, column and
+        polarity; columns read), pulsed cells per (row tile, column) and weights changed."""
+        if not mapper.state_aware or self.binary:
+            raise ValueError("the fused per-cell update needs state-aware pulses and a "
+                             "ternary synapse")
+        step = np.ascontiguousarray(step)
+        shape = (self.rows, self.cols)
+        gdiff, gsum = self._conductances()
+        weff = self.effective_weights(np.float32)
+        var = self.arch.variation
+        zp = rng.standard_normal(shape) if var.pulse_jitter_sigma else np.zeros((1, 1))
+        zc = rng.standard_normal(shape) if var.current_jitter_sigma else np.zeros((1, 1))
+        u1 = rng.random(shape)
+        u2 = rng.random(shape)
+        n_rt = -(-self.rows // tile_rows)
+        col = np.zeros((n_rt, self.cols, 2))
+        read = np.zeros((n_rt, self.cols), dtype=bool)
+        pulsed = np.zeros((n_rt, self.cols), dtype=np.int64)
+        out = np.zeros(5)
+        mp, d, s = mapper, self.arch.mtj, self.arch.synapse
+        nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
+                        mp.m, mp.p_max, mp.max_pulse_ns], dtype=np.float64)
+        kernels.per_cell_write(
+            step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
+            float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
+            self.rp1, self.rap1, self.m1.ic0_ua, self.m1.delta,
+            self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta, nom,
+            s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
+            gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out)
+        # conductances and float32 weights are current; line sums and other dtypes are not
+        self._weff = {"float32": weff}
+        self._gsum_rows = None
+        self._gsum_cols = None
+        cnt = Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
+                     pulse_ns_total=float(out[3]))
+        return cnt, col, read, pulsed, int(out[4])
+
     def update_outer_product(self, col_step: np.ndarray, x: np.ndarray, mapper: PulseMapper,
                              rng: np.random.Generator) -> Counts:
         """Scheme (a): one parallel rank-1 step ``dW = x (rows,) outer col_step (cols,)``.

@@ -367,3 +367,126 @@ def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int,
     step = t(full_scale / half)
     q = np.clip(x * t(half / full_scale), -t(half), t(half))
     return (np.rint(q) * step * t(out_scale)).astype(x.dtype)
+
+
+@njit(cache=True)
+def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.ndarray,
+                   u1: np.ndarray, u2: np.ndarray, zp: np.ndarray, zc: np.ndarray,
+                   pulse_sigma: float, current_sigma: float,
+                   rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
+                   rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
+                   nom: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
+                   tau0_ns: float, max_pulse_ns: float,
+                   gdiff: np.ndarray, gsum: np.ndarray, weff: np.ndarray, dg_nominal: float,
+                   tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
+                   pulsed: np.ndarray, out: np.ndarray) -> None:
+    """The whole state-aware per-cell update of one layer in one pass, in place.
+
+    Fuses, cell by cell and with the same floating-point operations in the same order (so the
+    result is bit-identical, tested): the step decomposition of
+    :meth:`pnmsim.crossbar.Crossbar.update_per_cell` (``step / level_step``, kappa, nu, sign),
+    :func:`state_aware_pulses` (nominal parameters in ``nom``: r_p, r_ap, r_access, v_write,
+    ic0, delta, tau_d, m, p_max, max_pulse), the jitter and cap of
+    :meth:`~pnmsim.crossbar.Crossbar.apply_pulses` (normal draws ``zp``/``zc``, read only
+    where the sigma is > 0), :func:`update_cells`, the update facts (widest pulse per row tile,
+    column and polarity; columns read; pulsed cells per row tile and column) and — only for
+    the cells that switched — the conductances ``gdiff``, ``gsum`` and the effective weights
+    ``weff``. ``out`` (length 5): pulses, MTJs switched, write fJ, sum of pulse ns, weights
+    that changed.
+    """
+    r_p, r_ap, r_acc_n, v_wr_n, ic0_n = nom[0], nom[1], nom[2], nom[3], nom[4]
+    delta_n, tau_d_n, m, p_max, max_pulse_n = nom[5], nom[6], nom[7], nom[8], nom[9]
+    a_const = _PI2_4 * delta_n
+    n_pulse = 0.0
+    n_sw = 0.0
+    e_fj = 0.0
+    t_sum = 0.0
+    changed = 0.0
+    rows, cols = s1.shape
+    for r in range(rows):
+        rt = r // tile_rows
+        for c in range(cols):
+            st = np.float64(step[r, c]) / level_step
+            mag = abs(st)
+            kappa = math.floor(mag)
+            v = mag - kappa
+            pc = 1 if st > 0.0 else (-1 if st < 0.0 else 0)
+            if pc == 0:
+                continue
+            b1 = s1[r, c]
+            b2 = s2[r, c]
+            # -- state-aware pulse width (state_aware_pulses)
+            w0 = 0.0
+            need1 = (b1 == 0) if pc > 0 else (b1 == 1)
+            need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+            n_need = int(need1) + int(need2)
+            whole = kappa >= 1.0
+            if n_need > 0 and (v > 0.0 or whole):
+                i_ratio = _series_current_ua(b1, b2, r_p, r_ap, r_p, r_ap, v_wr_n,
+                                             r_acc_n) / ic0_n
+                p = math.tanh(m * v)
+                if whole:
+                    q = p_max
+                elif n_need == 2:
+                    q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
+                else:
+                    q = p
+                q = min(max(q, 0.0), 1.0 - 1e-12)
+                if q > 0.0:
+                    neg_ln_q = -math.log(q)
+                    if neg_ln_q < a_const:
+                        tt = tau_d_n / (2.0 * (i_ratio - 1.0)) * (math.log(a_const)
+                                                                  - math.log(neg_ln_q))
+                        w0 = min(tt, max_pulse_n)
+            if w0 <= 0.0:
+                continue
+            # -- facts
+            k = 0 if pc > 0 else 1
+            if w0 > col_pulse[rt, c, k]:
+                col_pulse[rt, c, k] = w0
+            read_cols[rt, c] = True
+            pulsed[rt, c] += 1
+            # -- jitter and cap (apply_pulses)
+            t = w0
+            if pulse_sigma > 0.0:
+                t = max(t * (1.0 + pulse_sigma * zp[r, c]), 0.0)
+            t = min(t, max_pulse_ns)
+            scale = 1.0
+            if current_sigma > 0.0:
+                scale = max(1.0 * (1.0 + current_sigma * zc[r, c]), 0.0)
+            if t <= 0.0:
+                continue
+            # -- the write (update_cells)
+            i_ua = _series_current_ua(b1, b2, rp1[r, c], rap1[r, c], rp2[r, c], rap2[r, c],
+                                      v_write, r_access) * scale
+            n_pulse += 1.0
+            t_sum += t
+            e_fj += v_write * i_ua * t
+            p1, p2 = _flip_probs(b1, b2, pc, t, i_ua, ic01[r, c], d1[r, c], ic02[r, c],
+                                 d2[r, c], tau_d_ns, tau0_ns)
+            n1 = b1
+            n2 = b2
+            if u1[r, c] < p1:
+                n1 = 1 - b1
+                n_sw += 1.0
+            if u2[r, c] < p2:
+                n2 = 1 - b2
+                n_sw += 1.0
+            if n1 == b1 and n2 == b2:
+                continue
+            s1[r, c] = n1
+            s2[r, c] = n2
+            if n1 - n2 != b1 - b2:
+                changed += 1.0
+            # -- only a switched cell changes conductance (Crossbar._conductances)
+            g1 = 1.0 / rp1[r, c] if n1 == 1 else 1.0 / rap1[r, c]
+            g2 = 1.0 / rp2[r, c] if n2 == 1 else 1.0 / rap2[r, c]
+            gd = g1 - g2
+            gdiff[r, c] = gd
+            gsum[r, c] = g1 + g2
+            weff[r, c] = gd / dg_nominal
+    out[0] = n_pulse
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+    out[4] = changed
