@@ -175,7 +175,7 @@ class ArrayBackend:
         self._active[index] = cnt.active_inputs
         self._last_m[index] = m
         count_forward(log.tally, a, mp, xin, cnt.read_fj, sensing, groups, per,
-                      self._groups(ctx, m, lay))
+                      self._groups(ctx, m, lay), nnz_lines=cnt.extra.get("nnz_lines"))
         log.records.append(OpRecord("feedforward", index, self._samples(ctx, m, lay), m,
                                     sensing=sensing, macs=m * lay.rows * lay.cols))
         return np.asarray(y, dtype=np.float32)
@@ -200,7 +200,9 @@ class ArrayBackend:
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
                 out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, dmax)
             cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
-        count_backward(log.tally, a, mp, dq, cnt.read_fj, self._groups(ctx, m, lay))
+        # dn = dq / dmax drives the same lines as dq (its non-zero counts are dq's)
+        count_backward(log.tally, a, mp, dq, cnt.read_fj, self._groups(ctx, m, lay),
+                       nnz_lines=cnt.extra.get("nnz_lines"))
         log.records.append(OpRecord("backprop", index, self._samples(ctx, m, lay), m,
                                     macs=m * lay.rows * lay.cols))
         return np.asarray(out, dtype=np.float32)

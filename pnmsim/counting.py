@@ -30,8 +30,12 @@ def _col_slices(mp: LayerMapping) -> list[slice]:
     return [slice(c * mp.tile_cols, c * mp.tile_cols + mp.cols_in(c)) for c in range(mp.col_tiles)]
 
 
-def nnz_per_slice(a: np.ndarray, slices: list[slice]) -> list[int]:
-    """Non-zero entries of ``a`` (2-D) in each column slice."""
+def nnz_per_slice(a: np.ndarray, slices: list[slice],
+                  per_col: np.ndarray | None = None) -> list[int]:
+    """Non-zero entries of ``a`` (2-D) in each column slice (``per_col``: the non-zero
+    entries of each column of ``a``, when already counted)."""
+    if per_col is not None:
+        return [int(per_col[s].sum()) for s in slices]
     if len(slices) == 1:
         return [int(np.count_nonzero(a))]
     per_col = np.count_nonzero(a, axis=0)          # one pass over the array
@@ -51,7 +55,8 @@ def buffer_name(mp: LayerMapping) -> str:
 
 
 def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, read_fj: float,
-                  sensing: str, sense_groups: int, per_group: int, groups: int) -> None:
+                  sensing: str, sense_groups: int, per_group: int, groups: int,
+                  nnz_lines: np.ndarray | None = None) -> None:
     """Feedforward of ``x`` (M, rows) through one layer whose row tiles are sensed in
     ``sense_groups`` groups of ``per_group`` (:func:`pnmsim.mapping.sense_groups`): the first
     row tile of each group senses the group's joined column lines; ``groups`` is the number of
@@ -60,7 +65,7 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
     ph = "feedforward"
     m, n = x.shape[0], lay.cols
     t.macs[ph] += m * lay.rows * lay.cols
-    active = nnz_per_slice(x, _row_slices(mp))      # driven input lines per row tile
+    active = nnz_per_slice(x, _row_slices(mp), nnz_lines)   # driven input lines per row tile
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
             tn = tile(mp, r, c)
@@ -96,13 +101,13 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
 
 
 def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray, read_fj: float,
-                   groups: int) -> None:
+                   groups: int, nnz_lines: np.ndarray | None = None) -> None:
     """Transposed read of the quantised errors ``dq`` (M, cols) through one layer."""
     lay = mp.layer
     ph = "backprop"
     m = dq.shape[0]
     t.macs[ph] += m * lay.rows * lay.cols
-    nnz = nnz_per_slice(dq, _col_slices(mp))        # driven column lines per column tile
+    nnz = nnz_per_slice(dq, _col_slices(mp), nnz_lines)   # driven column lines per col tile
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
             tn = tile(mp, r, c)

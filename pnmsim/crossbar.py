@@ -269,10 +269,12 @@ class Crossbar:
         ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
-        x2 = kernels.line_square_sums(x)                    # (lines,) float64
+        x2, nnz = kernels.line_stats(x)             # (lines,) float64 and int64, one pass
         e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum_lines))
-        active = int(round(float(x2.sum()))) if ternary else int(np.count_nonzero(x))
-        return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e)
+        active = int(round(float(x2.sum()))) if ternary else int(nnz.sum())
+        # the driven lines per column of x ride along for the per-tile counts
+        return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e,
+                      extra={"nnz_lines": nnz})  # type: ignore[dict-item]
 
     # ------------------------------------------------------------------ update
     def apply_pulses(self, pulse_ns: np.ndarray, polarity: np.ndarray,

@@ -298,6 +298,43 @@ def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
 _line_sq_sums = njit(cache=True, parallel=True)(_line_sq_sums_body)
 
 
+def _line_stats_body(x: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
+    """:func:`_line_sq_sums_body` (same blocks, same order of additions) that also counts
+    the non-zero entries of each column per block (``nnz[t, j]``), in the same pass."""
+    m, k = x.shape
+    nb = out.shape[0]
+    for t in prange(nb):
+        lo = t * m // nb
+        hi = (t + 1) * m // nb
+        acc = np.zeros(k)
+        cnt = np.zeros(k, dtype=np.int64)
+        for i in range(lo, hi):
+            row = x[i]
+            for j in range(k):
+                v = np.float64(row[j])
+                acc[j] += v * v
+                cnt[j] += v != 0.0
+        out[t, :] = acc
+        nnz[t, :] = cnt
+
+
+_line_stats = njit(cache=True, parallel=True)(_line_stats_body)
+
+
+def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_square_sums` of x (bit-identical) and the non-zero entries per column
+    (int64), from one pass over x."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2 or x.size == 0:
+        k = x.shape[1] if x.ndim == 2 else 0
+        return np.zeros(k), np.zeros(k, dtype=np.int64)
+    blocks = 8 if x.shape[0] >= 4096 else 1
+    part = np.zeros((blocks, x.shape[1]))
+    nnz = np.zeros((blocks, x.shape[1]), dtype=np.int64)
+    _line_stats(x, part, nnz)
+    return part.sum(axis=0), nnz.sum(axis=0)
+
+
 def line_square_sums(x: np.ndarray) -> np.ndarray:
     """Per column of x (M, lines): the sum over rows of x**2, in float64, in one pass.
 
