@@ -1,7 +1,8 @@
 """Profile: where the time of a hardware-mode (or software-mode) training epoch goes.
 
 Runs one epoch (the trainer's step: batch statistics, lr 0.1) under cProfile and prints the
-cumulative time of the phases and of their main parts, per batch and as a share of the epoch.
+cumulative CPU time of the phases and of their main parts, per batch and as a share of the
+epoch (CPU time, not wall time: the machine is shared).
 
     PNMSIM_DATA_DIR=/work/shared/datasets python benchmarks/profile_train.py \
         --workload mnist_cnn --batch-size 100 [--images 2000] [--mode hardware] [-o prof.out]
@@ -69,7 +70,7 @@ def main() -> None:
     b = a.batch_size
     sim.calibrate(x[:b])
     sim.train_step(x[:b], y[:b], 0.1, bn="batch")          # warm-up: numba compile, caches
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)   # CPU time: robust to other processes
     t0 = time.perf_counter()
     prof.enable()
     for s in range(0, len(x), b):

@@ -356,10 +356,18 @@ class Crossbar:
         gdiff, gsum = self._conductances()
         weff = self.effective_weights(np.float32)
         var = self.arch.variation
-        zp = rng.standard_normal(shape) if var.pulse_jitter_sigma else np.zeros((1, 1))
-        zc = rng.standard_normal(shape) if var.current_jitter_sigma else np.zeros((1, 1))
-        u1 = rng.random(shape)
-        u2 = rng.random(shape)
+        # the draws land in buffers kept between calls (the same values as
+        # rng.random(shape): a Generator fills ``out`` from its stream in the same order)
+        buf = getattr(self, "_draw_buf", None)
+        if buf is None:
+            buf = self._draw_buf = np.empty((4, *shape))
+        zp, zc, u1, u2 = buf[0], buf[1], buf[2], buf[3]
+        if var.pulse_jitter_sigma:
+            rng.standard_normal(out=zp)
+        if var.current_jitter_sigma:
+            rng.standard_normal(out=zc)
+        rng.random(out=u1)
+        rng.random(out=u2)
         n_rt = -(-self.rows // tile_rows)
         col = np.zeros((n_rt, self.cols, 2))
         read = np.zeros((n_rt, self.cols), dtype=bool)
