@@ -441,6 +441,15 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     delta_n, tau_d_n, m, p_max, max_pulse_n = nom[5], nom[6], nom[7], nom[8], nom[9]
     a_const = _PI2_4 * delta_n
     log_a = math.log(a_const)
+    # the nominal current and the pulse's time constant depend on the cell's state only:
+    # the same operations as per cell, done once per state (b1, b2)
+    i_tab = np.empty((2, 2))
+    k_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            i_tab[x1, x2] = _series_current_ua(x1, x2, r_p, r_ap, r_p, r_ap, v_wr_n,
+                                               r_acc_n) / ic0_n
+            k_tab[x1, x2] = tau_d_n / (2.0 * (i_tab[x1, x2] - 1.0))
     n_pulse = 0.0
     n_sw = 0.0
     e_fj = 0.0
@@ -468,8 +477,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
             n_need = int(need1) + int(need2)
             whole = kappa >= 1.0
             if n_need > 0 and (v > 0.0 or whole):
-                i_ratio = _series_current_ua(b1, b2, r_p, r_ap, r_p, r_ap, v_wr_n,
-                                             r_acc_n) / ic0_n
+                i_ratio = i_tab[b1, b2]
                 p = math.tanh(m * v)
                 if whole:
                     q = p_max
@@ -481,7 +489,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                 if q > 0.0:
                     neg_ln_q = -math.log(q)
                     if neg_ln_q < a_const:
-                        tt = tau_d_n / (2.0 * (i_ratio - 1.0)) * (log_a - math.log(neg_ln_q))
+                        tt = k_tab[b1, b2] * (log_a - math.log(neg_ln_q))
                         w0 = min(tt, max_pulse_n)
                         shortcut = nominal and i_ratio > 1.0 and tt < max_pulse_n
             if w0 <= 0.0:
