@@ -127,3 +127,56 @@ def test_per_cell_tiles_cycles_equals_per_tile() -> None:
              for r in range(mp.row_tiles) for c in range(mp.col_tiles)]
     want = [timing.per_cell_tile_cycles(arch, facts, *t) for t in tiles]
     assert timing.per_cell_tiles_cycles(arch, facts, tiles) == want
+
+
+def _maxpool_numpy(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy form the numba max-pool replaced (first maximum wins, NaN propagates)."""
+    oh, ow = x.shape[1] // size, x.shape[2] // size
+    y = x[:, 0:oh * size:size, 0:ow * size:size].copy()
+    idx = np.zeros(y.shape, dtype=np.uint8)
+    for o in range(1, size * size):
+        dy, dx = divmod(o, size)
+        v = x[:, dy:oh * size:size, dx:ow * size:size]
+        better = v > y
+        np.maximum(y, v, out=y)
+        idx = np.where(better, np.uint8(o), idx)
+    return y, idx
+
+
+@pytest.mark.parametrize("size, h", [(2, 8), (2, 9), (3, 7)])
+def test_maxpool_kernels_equal_numpy_forms(size: int, h: int) -> None:
+    from pnmsim.nn.layers import maxpool2d_backward_nhwc, maxpool2d_forward_nhwc
+    rng = np.random.default_rng(h)
+    x = rng.integers(-2, 3, (3, h, h, 5)).astype(np.float32)   # many ties
+    x[0, 0, 0, 0] = np.nan
+    y, (idx, shape, s) = maxpool2d_forward_nhwc(x, size)
+    y0, idx0 = _maxpool_numpy(x, size)
+    assert np.array_equal(y, y0, equal_nan=True) and np.array_equal(idx, idx0)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    got = maxpool2d_backward_nhwc(g, (idx, shape, s))
+    n, oh, ow, c = g.shape
+    out = np.zeros((n, oh, size, ow, size, c), dtype=g.dtype)
+    for o in range(size * size):
+        dy, dx = divmod(o, size)
+        np.multiply(g, idx == o, out=out[:, :, dy, :, dx])
+    want = np.zeros(x.shape, np.float32)
+    want[:, :oh * size, :ow * size] = out.reshape(n, oh * size, ow * size, c)
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("k, stride, pad", [(5, 1, 0), (3, 2, 1), (2, 2, 0)])
+def test_col2im_kernel_equals_numpy_form(k: int, stride: int, pad: int) -> None:
+    from pnmsim.nn.layers import col2im_nhwc, conv_out_size
+    rng = np.random.default_rng(k)
+    shape = (2, 9, 9, 3)
+    oh = conv_out_size(9, k, stride, pad)
+    cols = rng.standard_normal((2 * oh * oh, 3 * k * k)).astype(np.float32)
+    got = col2im_nhwc(cols, shape, k, stride, pad)
+    c6 = cols.reshape(2, oh, oh, 3, k, k)
+    out = np.zeros((2, 9 + 2 * pad, 9 + 2 * pad, 3), np.float32)
+    for ky in range(k):
+        for kx in range(k):
+            out[:, ky:ky + stride * (oh - 1) + 1:stride,
+                kx:kx + stride * (oh - 1) + 1:stride] += c6[..., ky, kx]
+    want = out[:, pad:pad + 9, pad:pad + 9]
+    assert np.array_equal(got, want)
