@@ -394,6 +394,9 @@ class Crossbar:
         mp, d, s = mapper, self.arch.mtj, self.arch.synapse
         nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
                         mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns], dtype=np.float64)
+        nominal = (not var.pulse_jitter_sigma and not var.current_jitter_sigma
+                   and s.v_write_v == mp.v_write and s.r_access_ohm == mp.r_access
+                   and d.tau_d_ns == mp.tau_d_ns and self._devices_at(mp))
         kernels.per_cell_write(
             step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
             float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
@@ -401,7 +404,7 @@ class Crossbar:
             self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta, nom,
             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
             self.arch.periphery.pulse_resolution_ns,
-            gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out)
+            gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal)
         # conductances and float32 weights are current; line sums and other dtypes are not
         self._weff = {"float32": weff}
         self._gsum_rows = None
@@ -409,6 +412,21 @@ class Crossbar:
         cnt = Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
                      pulse_ns_total=float(out[3]))
         return cnt, col, read, pulsed, int(out[4])
+
+    def _devices_at(self, mapper: PulseMapper) -> bool:
+        """Whether every device of both MTJs has exactly the mapper's nominal parameters
+        (no device variation); checked once per mapper's values (devices never change)."""
+        key = (mapper.r_p, mapper.r_ap, mapper.ic0, mapper.delta)
+        hit = getattr(self, "_nominal_key", None)
+        if hit is None or hit[0] != key:
+            ok = all(bool(np.all(a == v)) for a, v in (
+                (self.rp1, mapper.r_p), (self.rp2, mapper.r_p), (self.rap1, mapper.r_ap),
+                (self.rap2, mapper.r_ap), (self.m1.ic0_ua, mapper.ic0),
+                (self.m2.ic0_ua, mapper.ic0), (self.m1.delta, mapper.delta),
+                (self.m2.delta, mapper.delta)))
+            self._nominal_key = (key, ok)
+            hit = self._nominal_key
+        return bool(hit[1])
 
     def update_outer_product(self, col_step: np.ndarray, x: np.ndarray, mapper: PulseMapper,
                              rng: np.random.Generator) -> Counts:
