@@ -99,6 +99,11 @@ class ArrayBackend:
     """All weighted layers of a network on simulated MTJ crossbars (no tally, no flags: each
     call reports into its :class:`~pnmsim.records.PhaseContext`'s log)."""
 
+    #: state-aware per-cell updates of ternary layers through the one-pass kernel
+    #: (:meth:`Crossbar.update_per_cell_fused`, bit-identical to the three-step path; tests that
+    #: watch the three steps switch it off)
+    fused_update = True
+
     def __init__(self, arch: ArchConfig, workload: Workload, seed: int) -> None:
         self.arch = arch
         self.workload = workload
@@ -218,8 +223,8 @@ class ArrayBackend:
         log = self._log(ctx)
         t = log.tally
         fused = False
-        before = None if (a.update.scheme == "per_cell" and self.mapper.state_aware
-                          and not self.binary) else L.xbar.weights()
+        before = None if (self.fused_update and a.update.scheme == "per_cell"
+                          and self.mapper.state_aware and not self.binary) else L.xbar.weights()
         m = x.shape[0]
         raw_step = step
         step = np.asarray(step, dtype=np.float64) / self.level_step   # in units of L
@@ -233,7 +238,7 @@ class ArrayBackend:
             if self.mapper.state_aware:   # the periphery reads every cell before writing
                 # each cell read once at V_rd: the crossbar's read energy with every line driven
                 rd = L.xbar._read_counts(np.ones((1, lay.rows)), L.xbar._gsums()[0]).read_fj
-            fused = self.mapper.state_aware and not self.binary
+            fused = self.fused_update and self.mapper.state_aware and not self.binary
             if fused:   # one numba pass, bit-identical to the three steps below (tested)
                 cnt, col, read, pulsed, n_changed = L.xbar.update_per_cell_fused(
                     raw_step, self.level_step, self.mapper, L.rng, mp.tile_rows)
