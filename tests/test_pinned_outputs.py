@@ -1,12 +1,14 @@
 """Speed work must not change results: short hardware training runs pinned bit-for-bit.
 
 The literals below were produced by running this file as a script
-(``python tests/test_pinned_outputs.py``) on commit f58d93c of ``main`` — the ``speed``
+(``python tests/test_pinned_outputs.py``) on commit 05b8f10 of ``main`` — the ``speed``
 branch's latest merge point, which has the ``physics`` branch's changes (mid-pulse current,
-pulse quantisation, fixed converter ranges) but NONE of the speed work (fused update kernel,
+pulse quantisation, fixed converter ranges) and the review fixes of the counts (backprop
+row-line sensing) but NONE of the speed work (fused update kernel,
 incremental conductances, one-pass line statistics, numba pooling and col2im). (The first pins,
 from main @ 0360a0b before the physics landed, were reproduced by the speed branch before that
-merge; the physics changes moved them by design.) They are therefore an independent reference
+merge; the physics changes and the review fixes moved them by design, and each time the
+speed branch reproduced the new pins.) They are therefore an independent reference
 for the optimised code: the optimisations reorder and skip work, they must not change a single
 bit of the accuracy, loss, weights, MTJ states, action counts, energy or cycles.
 
@@ -82,12 +84,12 @@ def run_case(name: str) -> dict[str, object]:
     }
 
 
-# produced by `python tests/test_pinned_outputs.py` on main @ f58d93c (physics merged, none of
-# the speed work); regenerated from the 0360a0b pins when the physics branch landed
+# produced by `python tests/test_pinned_outputs.py` on main @ 05b8f10 (physics and review fixes
+# merged, none of the speed work); regenerated when those landed (0360a0b -> f58d93c -> 05b8f10)
 PINNED: dict[str, dict[str, object]] = {'cnn_reference': {'accuracy': [0.0, 0.0],
-                   'counts_sha': 'd6130319ea688670',
+                   'counts_sha': 'd62a786f0b0b74e7',
                    'cycles': {'backprop': 207986, 'feedforward': 435872, 'update': 557338},
-                   'energy_j': '0.00014820421557126595',
+                   'energy_j': '0.000660115175571266',
                    'loss': [2.144696570899945, 1.6666041513062972],
                    'macs': {'backprop': 60899328.0,
                             'feedforward': 68272128.0,
@@ -95,9 +97,9 @@ PINNED: dict[str, dict[str, object]] = {'cnn_reference': {'accuracy': [0.0, 0.0]
                    'states_sha': 'ed83e23946dd349d',
                    'weights_sha': 'd552d65059cfca30'},
  'mlp_reference': {'accuracy': [0.1, 0.1, 0.0],
-                   'counts_sha': '29ff386dd377ed17',
+                   'counts_sha': '98423de9600264df',
                    'cycles': {'backprop': 17868, 'feedforward': 16593, 'update': 636630},
-                   'energy_j': '0.0002579207802876461',
+                   'energy_j': '0.001141250260287646',
                    'loss': [1.9339354460615528, 1.4372947479308238, 1.3801288021809381],
                    'macs': {'backprop': 16035840.0,
                             'feedforward': 40120320.0,
@@ -105,9 +107,9 @@ PINNED: dict[str, dict[str, object]] = {'cnn_reference': {'accuracy': [0.0, 0.0]
                    'states_sha': '0b59dcc229c2dee2',
                    'weights_sha': 'b67a077d2d0204d0'},
  'mlp_variation': {'accuracy': [0.05, 0.15],
-                   'counts_sha': '3073e4ca883185ad',
+                   'counts_sha': 'a12adfc3af2931e1',
                    'cycles': {'backprop': 11912, 'feedforward': 11062, 'update': 423221},
-                   'energy_j': '0.0001720173598883762',
+                   'energy_j': '0.0007609036798883763',
                    'loss': [2.004488389879375, 1.5951484429100606],
                    'macs': {'backprop': 10690560.0,
                             'feedforward': 26746880.0,
@@ -115,17 +117,17 @@ PINNED: dict[str, dict[str, object]] = {'cnn_reference': {'accuracy': [0.0, 0.0]
                    'states_sha': '4acc59f0e88d5b14',
                    'weights_sha': 'a4c2b91a25c9b0c4'},
  'tinycnn_outer': {'accuracy': [0.25, 0.25],
-                   'counts_sha': 'd4f73e4300ebaa38',
+                   'counts_sha': '21b89ca9061e9f9e',
                    'cycles': {'backprop': 4954, 'feedforward': 14110, 'update': 7594},
-                   'energy_j': '2.2877912268159794e-07',
+                   'energy_j': '2.34939122681598e-07',
                    'loss': [1.5380198717838638, 1.6796099353698468],
                    'macs': {'backprop': 23040.0, 'feedforward': 78336.0, 'update': 78336.0},
                    'states_sha': '9e979e630c1491f2',
                    'weights_sha': 'bc47b319d5755775'},
  'tinymlp_digital': {'accuracy': [0.3333333333333333, 0.25],
-                     'counts_sha': 'aad34283f575222b',
+                     'counts_sha': 'b75286c671317ecb',
                      'cycles': {'backprop': 892, 'feedforward': 1146, 'update': 1663},
-                     'energy_j': '5.670335008450013e-07',
+                     'energy_j': '2.4977535008450017e-06',
                      'loss': [1.9035470994081722, 1.4219802994300477],
                      'macs': {'backprop': 3072.0, 'feedforward': 52224.0, 'update': 52224.0},
                      'states_sha': '7d87fe89addbcb10',
