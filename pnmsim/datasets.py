@@ -17,7 +17,6 @@ examples run without any download: :func:`load_embedded_sample`.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import pickle
@@ -208,9 +207,12 @@ def _candidate_dirs(name: str, root: Path) -> list[Path]:
     return dirs
 
 
-def _find_in(name: str, folder: Path) -> dict[str, Path] | None:
+def _find_in(name: str, folder: Path, roles: tuple[str, ...] | None = None
+             ) -> dict[str, Path] | None:
     found: dict[str, Path] = {}
     for role, filename in dataset_files(name).items():
+        if roles is not None and role not in roles:
+            continue
         options = [folder / filename]
         if filename.endswith(".gz"):
             options.append(folder / filename[: -len(".gz")])
@@ -221,16 +223,19 @@ def _find_in(name: str, folder: Path) -> dict[str, Path] | None:
     return found
 
 
-def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-    """Role -> path of every file of ``name``, all taken from the first folder that has them all."""
+def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None,
+                   roles: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Role -> path of every file of ``name`` (or of ``roles`` only), all taken from the first
+    folder that has them all."""
     _check_name(name)
     root = resolve_data_dir(data_dir)
     searched = _candidate_dirs(name, root)
     for folder in searched:
-        found = _find_in(name, folder)
+        found = _find_in(name, folder, roles)
         if found is not None:
             return found
-    expected = ", ".join(dataset_files(name).values())
+    expected = ", ".join(f for r, f in dataset_files(name).items()
+                         if roles is None or r in roles)
     if name in ("mnist", "fashion-mnist"):
         expected += " (gzipped or not)"
     folders = ", ".join(str(d) for d in searched)
@@ -245,17 +250,17 @@ def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) ->
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The file's content, transparently gunzipped when it starts with the gzip magic."""
+    """The file's content, transparently gunzipped when it starts with the gzip magic (regular
+    files only, bounded in size: :mod:`pnmsim.safeload`)."""
+    from pnmsim.errors import PnmsimError
+    from pnmsim.safeload import DATA_MAX_BYTES, read_bytes
+
     try:
-        with path.open("rb") as fh:
-            head = fh.read(2)
-            fh.seek(0)
-            if head == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    return gz.read()
-            return fh.read()
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DatasetError(f"{path}: truncated or corrupt gzip/file data ({exc})") from exc
+        return read_bytes(path, str(path), "dataset file", DATA_MAX_BYTES, gunzip=True)
+    except DatasetError:
+        raise
+    except PnmsimError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
@@ -512,6 +517,31 @@ def load_dataset(
         y_test=y_te[:test_end].astype(np.int64),
         classes=CLASSES,
     )
+
+
+TEST_ROLES: dict[str, tuple[str, ...]] = {
+    "mnist": ("test_images", "test_labels"), "fashion-mnist": ("test_images", "test_labels"),
+    "cifar10": ("test_batch",), "svhn": ("test",),
+}
+
+
+def load_test_set(name: str, data_dir: str | os.PathLike[str] | None = None,
+                  limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The test split of ``name`` alone (float32 images in [-1, 1], int64 labels), for
+    inference-style runs: a folder holding only the test files is enough."""
+    _check_name(name)
+    _check_count(name, "test_limit", limit)
+    files = locate_dataset(name, data_dir, TEST_ROLES[name])
+    if name in ("mnist", "fashion-mnist"):
+        x = read_idx_images(files["test_images"])[:, None, :, :]
+        y = read_idx_labels(files["test_labels"])
+        _check_counts(x, y, files["test_images"], files["test_labels"])
+    elif name == "cifar10":
+        x, y = read_cifar_batch(files["test_batch"])
+    else:
+        x, y = read_svhn_mat(files["test"])
+    end = len(x) if limit is None else min(limit, len(x))
+    return _scale(x[:end]), y[:end].astype(np.int64)
 
 
 def load_embedded_sample() -> tuple[np.ndarray, np.ndarray]:

@@ -244,12 +244,14 @@ def compare_text(cmp: Comparison) -> str:
 def write_comparison(cmp: Comparison, out_dir: str | Path,
                      extra_meta: dict[str, Any] | None = None) -> Path:
     """compare.csv, compare.json and each architecture's simulate outputs in OUT/<label>/."""
+    from pnmsim.jsonsafe import dumps
+    from pnmsim.outdir import ensure_dir, write_marker
     from pnmsim.results import atomic_write
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
+    write_marker(out, "compare")
     atomic_write(out / "compare.csv", cmp.table.to_csv(index=False))
-    atomic_write(out / "compare.json", json.dumps(cmp.to_json(), indent=2))
+    atomic_write(out / "compare.json", dumps(cmp.to_json())[0])
     for label, res in cmp.results.items():
         res.write(out / _safe_name(label), extra_meta)
     return out
@@ -619,6 +621,29 @@ def _guard(p: Point, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise PnmsimError(f"sweep point {p.label}: {e}") from None
 
 
+def check_sweep_out(spec: SweepSpec, out_dir: str | Path, force: bool = False) -> None:
+    """Refuse an --out that holds another run, or a sweep with other settings (a rerun with
+    the same settings resumes it) unless ``force``."""
+    from pnmsim.outdir import check_out, read_marker, run_kind
+
+    out = check_out(out_dir, "--out", "sweep", force=force, same_kind_ok=True)
+    if force or not out.is_dir() or run_kind(out) != "sweep":
+        return
+    mark = read_marker(out)
+    saved = mark.get("spec") if mark else None
+    if saved is None:
+        try:
+            saved = json.loads((out / "sweep.json").read_text()).get("spec_fingerprint")
+        except (OSError, ValueError, AttributeError):
+            saved = None
+    mine = json.loads(json.dumps(spec.fingerprint(), default=str))
+    if saved is not None and saved != mine:
+        diff = next((k for k in mine if saved.get(k) != mine[k]), "settings") \
+            if isinstance(saved, dict) else "settings"
+        raise PnmsimError(f"--out {out_dir}: holds a sweep with a different {diff}; allowed: "
+                          "the same settings (to resume it), a new folder, or --force")
+
+
 def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | None = None, *,
               jobs: int = 1, scheduler: str | None = None, progress: bool = False,
               extra_meta: dict[str, Any] | None = None) -> SweepOutcome:
@@ -632,6 +657,10 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
     pdir = out / "points" if out is not None else None
     records: dict[str, dict[str, Any]] = {}
     reused: list[str] = []
+    if out is not None:
+        from pnmsim.outdir import write_marker
+
+        write_marker(out, "sweep", spec=json.loads(json.dumps(spec.fingerprint(), default=str)))
     if pdir is not None:
         for tmp in pdir.glob(".*.tmp"):      # left by a sweep killed in mid-write
             tmp.unlink(missing_ok=True)
