@@ -49,6 +49,7 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
+DATASET_CHOICES = ["mnist", "fashion-mnist", "cifar10", "svhn", "synthetic"]
 SEED = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 FORCE = click.option("--force", is_flag=True,
                      help="write into --out even when it holds another pnmsim run")
@@ -92,7 +93,10 @@ def validate(file: str, overrides: tuple[str, ...], dump: bool) -> None:
         if overrides:
             raise click.BadParameter(f"{file} is a workload; --set overrides preset keys only",
                                      param_hint="--set")
+        from pnmsim.resources import check_fit
+
         w = load_workload(file)
+        check_fit(w, 1, 1, True, "network (one sample)")
         if dump:
             click.echo(yaml.safe_dump(w.to_dict(), sort_keys=False), nl=False)
             return
@@ -152,7 +156,8 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="write tables, resolved config and run metadata here (a new folder)")
 @FORCE
-@click.option("--dataset", default=None, help="take inputs from a dataset's test split "
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None,
+              help="take inputs from a dataset's test split "
               "(mnist, fashion-mnist, cifar10, svhn) instead of the embedded MNIST sample")
 @click.option("--data-dir", default=None, help="dataset folder (else $PNMSIM_DATA_DIR)")
 @click.option("--checkpoint", default=None, help="trained weights (.npz from pnmsim train); "

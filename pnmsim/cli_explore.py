@@ -17,6 +17,7 @@ from pnmsim.errors import ConfigError
 
 SET = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                    help="override a preset value (validated like the file); repeatable")
+DATASET_CHOICES = ["mnist", "fashion-mnist", "cifar10", "svhn", "synthetic"]
 FORMAT = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
                       default="table", show_default=True)
 
@@ -34,7 +35,8 @@ def _plot_path(plot: str | None) -> None:
               help="samples to simulate (default: the embedded MNIST sample, 512)")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 @SET
-@click.option("--dataset", default=None, help="take inputs from a dataset's test split "
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None,
+              help="take inputs from a dataset's test split "
               "(mnist, fashion-mnist, cifar10, svhn, synthetic) instead of the embedded sample")
 @click.option("--data-dir", default=None, help="dataset folder (else $PNMSIM_DATA_DIR)")
 @FORMAT
@@ -101,7 +103,8 @@ def compare(archs: tuple[str, ...], workload: str | None, samples: int | None, s
               show_default=True, help="energy: simulate each point; accuracy: train each "
               "point on the hardware model and report test accuracy next to its energy")
 @FORMAT
-@click.option("--dataset", default=None, help="energy: inputs from this dataset's test split "
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None,
+              help="energy: inputs from this dataset's test split "
               "(default the embedded sample); accuracy: training data (default mnist)")
 @click.option("--data-dir", default=None, help="dataset folder (else $PNMSIM_DATA_DIR)")
 @click.option("--epochs", type=click.IntRange(1, 100_000), default=1, show_default=True,

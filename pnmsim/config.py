@@ -279,7 +279,13 @@ def _load_tree(path: Path, origins: _Origins, seen: tuple[Path, ...] = (),
                                               for p in parts):
         raise ConfigError(shown, "parts", parts, "a list of YAML paths relative to this file")
     merged: dict = {}
-    for p in parts:
+    for i, p in enumerate(parts):
+        from pnmsim.safeload import regular_file
+
+        try:
+            regular_file(path.parent / p, str(p), "YAML file")
+        except ConfigError as e:
+            raise ConfigError(shown, f"parts[{i}]", p, f"{e.allowed} (got {e.value})") from None
         sub = _load_tree((path.parent / p), origins, seen + (real,), count)
         merged = _merge(merged, sub, None, origins)
     return _merge(merged, data, shown, origins)
@@ -542,6 +548,18 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def _as_text(raw: str) -> str:
+    """The string a ``--set`` value means for a string key: the YAML string when it is one
+    (``'123'`` -> ``123``), else the text as typed (``123``, ``1e5``, ``true``)."""
+    from pnmsim.safeload import parse_yaml
+
+    try:
+        v = parse_yaml(raw, "--set") if raw.strip() else ""
+    except PnmsimError:
+        v = None
+    return v if isinstance(v, str) else raw.strip()
+
+
 def _apply_set(tree: dict, key: str, value: Any, origins: _Origins,
                raw: str | None = None) -> dict:
     parts = key.split(".")
@@ -561,8 +579,8 @@ def _apply_set(tree: dict, key: str, value: Any, origins: _Origins,
         else:
             raise ConfigError("--set", key, value, f"a path ending at {'.'.join(parts[:i])}")
         if i == len(parts) - 1:
-            if hint is str and not isinstance(value, str) and raw is not None:
-                value = raw.strip()    # a string key takes the text as typed (name=123)
+            if hint is str and raw is not None:
+                value = _as_text(raw)    # a string key takes the text as typed (name=123)
             node[p] = value
         else:
             if not isinstance(node.get(p), dict):
@@ -618,9 +636,21 @@ def load_arch(name_or_path: str | Path | None = None,
     tree, origins = load_arch_tree(name_or_path, overrides)
     tree.pop("source", None)
     cfg = _build(ArchConfig, tree, "", origins)
-    _check_cross(cfg, origins)
-    _check_read(cfg, origins)
+    _check_all(cfg, origins, overrides)
     return cfg
+
+
+def _check_all(cfg: ArchConfig, origins: _Origins, overrides: typing.Sequence[str]) -> None:
+    """Cross-key constraints; a failure caused together with ``--set`` values says so."""
+    try:
+        _check_cross(cfg, origins)
+        _check_read(cfg, origins)
+    except ConfigError as e:
+        if not overrides or e.source == "--set":
+            raise
+        keys = ", ".join(o.split("=", 1)[0] for o in overrides)
+        raise ConfigError(e.source, e.key, e.value, f"{e.allowed} (with --set {keys})"
+                          ) from None
 
 
 def with_overrides(cfg: ArchConfig, overrides: typing.Sequence[str]) -> ArchConfig:
@@ -631,8 +661,7 @@ def with_overrides(cfg: ArchConfig, overrides: typing.Sequence[str]) -> ArchConf
         k, v = parse_set(item)
         tree = _apply_set(tree, k, v, origins, item.split("=", 1)[1])
     out = _build(ArchConfig, tree, "", origins)
-    _check_cross(out, origins)
-    _check_read(out, origins)
+    _check_all(out, origins, overrides)
     return out
 
 

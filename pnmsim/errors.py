@@ -19,6 +19,8 @@ _REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
 def short_repr(value: object) -> str:
     """A bounded, one-line ``repr``: never walks more than a few levels and items of a value,
     so an alias bomb or a huge array cannot hang an error message."""
+    if isinstance(value, str) and getattr(value, "plain", False):
+        return " ".join(value.split())[:240]     # a description, shown as-is (bounded)
     try:
         shown = _REPR.repr(value)
     except Exception:     # a foreign object whose __repr__ fails

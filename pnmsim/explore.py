@@ -630,14 +630,16 @@ def check_sweep_out(spec: SweepSpec, out_dir: str | Path, force: bool = False) -
     if force or not out.is_dir() or run_kind(out) != "sweep":
         return
     mark = read_marker(out)
-    saved = mark.get("spec") if mark else None
-    if saved is None:
-        try:
-            saved = json.loads((out / "sweep.json").read_text()).get("spec_fingerprint")
-        except (OSError, ValueError, AttributeError):
-            saved = None
     mine = json.loads(json.dumps(spec.fingerprint(), default=str))
-    if saved is not None and saved != mine:
+    saved = mark.get("spec") if mark else None
+    if saved is None:         # a sweep folder written before run markers: its sweep.json
+        try:
+            full = json.loads((out / "sweep.json").read_text())["spec"]
+            saved = {k: full[k] for k in mine}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise PnmsimError(f"--out {out_dir}: holds a pnmsim sweep run whose settings "
+                              "cannot be read; allowed: a new folder, or --force") from None
+    if saved != mine:
         diff = next((k for k in mine if saved.get(k) != mine[k]), "settings") \
             if isinstance(saved, dict) else "settings"
         raise PnmsimError(f"--out {out_dir}: holds a sweep with a different {diff}; allowed: "

@@ -96,7 +96,8 @@ def check_fit(workload: Any, batch: int, samples: int, hardware: bool, what: str
             + weight_bytes(workload, hardware))
     budget = memory_budget()
     if need > budget:
-        raise ConfigError(f"workload {workload.name}", "(memory)", _gib(need),
+        where = getattr(workload, "origin", "") or f"workload {workload.name}"
+        raise ConfigError(where, "(memory)", _gib(need),
                           f"a {what} that fits in {_gib(budget)} (inputs, weights and a "
                           f"mini-batch of {batch} samples' tensors; reduce the batch, the "
                           f"samples or the network, or set ${ENV_BUDGET})")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import re
 import stat
 import zipfile
 import zlib
@@ -180,6 +181,12 @@ class StrictLoader(yaml.SafeLoader):
 
 
 StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+# YAML 1.2 reads 1e3 and 5e-9 (exponent, no decimal point) as floats; PyYAML's YAML 1.1 rules
+# read them as strings, which would refuse a number a user plainly wrote.
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
 StrictLoader.add_constructor("tag:yaml.org,2002:map", StrictLoader.construct_yaml_map)
 
 
@@ -228,7 +235,7 @@ def parse_yaml(text: str, shown: str) -> Any:
         if node is None:
             return None
         if _expanded_nodes(node) > YAML_MAX_NODES:
-            raise _fail(shown, f"(yaml): the document expands (through aliases) to more "
+            raise _fail(shown, "the document expands (through aliases) to more "
                               f"than {YAML_MAX_NODES} nodes", "a plain document")
         return loader.construct_document(node)
     except yaml.YAMLError as e:
@@ -242,7 +249,7 @@ def parse_yaml(text: str, shown: str) -> Any:
         raise _fail(shown, "(yaml): nesting too deep", f"at most "
                           f"{YAML_MAX_DEPTH} levels") from None
     except (ValueError, OverflowError) as e:
-        raise _fail(shown, f"(yaml): a scalar cannot be read ({str(e)[:120]})",
+        raise _fail(shown, f"a scalar that cannot be read ({str(e)[:120]})",
                     "well-formed YAML") from None
     finally:
         loader.dispose()
@@ -250,6 +257,8 @@ def parse_yaml(text: str, shown: str) -> Any:
 
 class _Plain(str):
     """A string shown without quotes in :class:`ConfigError`."""
+
+    plain = True
 
     def __repr__(self) -> str:
         return str(self)

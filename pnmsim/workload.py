@@ -46,7 +46,7 @@ independent of the architecture config.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,8 @@ class Workload:
     weights: str
     """``ternary`` ({-1, 0, +1} weights and activations) or ``binary`` ({-1, +1})"""
     layers: tuple[LayerSpec, ...]
+    origin: str = field(default="", compare=False)
+    """the file it was loaded from (for messages; not part of the workload's identity)"""
 
     def weighted_layers(self) -> tuple[WeightedLayer, ...]:
         out: list[WeightedLayer] = []
@@ -267,7 +269,8 @@ def workload_from_dict(data: Any, source: str = "<dict>") -> Workload:
                           f"at most {MAX_LAYERS} layers")
     layers = _build_layers(source, raw_layers, (c, h, w), classes)
     return Workload(name=name, source=src, input_shape=(c, h, w), classes=classes,
-                    weights=str(weights), layers=layers)
+                    weights=str(weights), layers=layers,
+                    origin=source if source != "<dict>" else "")
 
 
 def _build_layers(source: str, raw_layers: list[Any], input_shape: tuple[int, int, int],
