@@ -198,9 +198,15 @@ class Gen:
         path, v = self.rng.choice(self.numeric)
         val = self.rng.choice(["1e-300", "1e-30", "1e-9", "0.5", "1", "2", "7", "1e5", "1e9",
                                "1e14", "9e14", "2147483647", "4096", "0", "-0.0", "1e-320"])
-        return Case("extreme value", ["simulate", "reference", "tiny_mlp", "--dataset",
-                                      "synthetic", "--samples", "4", "--set", f"{path}={val}"],
-                    None, path, timeout=60)
+        cmd = self.rng.choice([
+            ["simulate", "reference", "tiny_mlp", "--dataset", "synthetic", "--samples", "4"],
+            ["simulate", "reference", "tiny_cnn", "--dataset", "synthetic", "--samples", "3",
+             "--fine", "--format", "json"],
+            ["device", "reference", "--points", "5"],
+            ["compare", "reference", "--workload", "tiny_mlp", "--dataset", "synthetic",
+             "--samples", "2", "--format", "json"]])
+        return Case("extreme value", [*cmd, "--set", f"{path}={val}"], None, path, timeout=90,
+                    json_out="json" in cmd)
 
     def vary(self) -> Case:
         path, _ = self.rng.choice(self.numeric)

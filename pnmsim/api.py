@@ -44,8 +44,8 @@ def load_inputs(workload: Workload, samples: int | None, dataset: str | None,
     from pnmsim.resources import check_fit
 
     shape = tuple(workload.input_shape)
-    check_fit(workload, 1, samples or 512, False, "set of inputs")
     if dataset == "synthetic":
+        check_fit(workload, 1, samples or 512, False, "set of inputs")
         n = samples or 512
         rng = np.random.default_rng(seed)
         x = rng.uniform(-1, 1, size=(n, *shape)).astype(np.float32)
@@ -90,8 +90,8 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
         workload or DEFAULT_WORKLOAD)
     from pnmsim.resources import check_simulation_fit
 
-    check_simulation_fit(cfg, wl, samples or 512)
     x, y = load_inputs(wl, samples, dataset, data_dir, seed)
+    check_simulation_fit(cfg, wl, len(x))
     ckpt: str | Path | None = checkpoint
     if ckpt is None:
         ckpt = embedded_model_path(wl)

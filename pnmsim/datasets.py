@@ -171,13 +171,20 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     ``XDG_CACHE_HOME`` is unset or empty). The folder need not exist.
     """
     if data_dir is not None and str(data_dir) != "":
-        return Path(data_dir).expanduser()
+        return _expand(Path(data_dir), "--data-dir")
     env = os.environ.get(ENV_VAR, "")
     if env:
-        return Path(env).expanduser()
+        return _expand(Path(env), f"${ENV_VAR}")
     cache = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(cache).expanduser() if cache else Path.home() / ".cache"
     return base / "pnmsim" / "datasets"
+
+
+def _expand(path: Path, what: str) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError as e:     # ~user of an unknown user
+        raise DatasetError(f"{what} {path}: {e}; allowed: an existing folder") from None
 
 
 def dataset_files(name: str) -> dict[str, str]:
@@ -259,6 +266,17 @@ def _read_bytes(path: Path) -> bytes:
         return read_bytes(path, str(path), "dataset file", DATA_MAX_BYTES, gunzip=True)
     except DatasetError:
         raise
+    except PnmsimError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def _check_file(path: Path) -> None:
+    """A regular file within the size limit (:mod:`pnmsim.safeload`), as a DatasetError."""
+    from pnmsim.errors import PnmsimError
+    from pnmsim.safeload import DATA_MAX_BYTES, regular_file
+
+    try:
+        regular_file(path, str(path), "dataset file", DATA_MAX_BYTES)
     except PnmsimError as exc:
         raise DatasetError(str(exc)) from None
 
@@ -358,6 +376,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def read_cifar_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images ``(N, 3, 32, 32)`` and uint8 labels from one CIFAR-10 python batch file."""
     path = Path(path)
+    _check_file(path)
     try:
         with path.open("rb") as fh:
             batch = _NumpyOnlyUnpickler(fh, encoding="bytes").load()
@@ -416,6 +435,7 @@ def read_svhn_mat(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]
         raise DatasetError(
             f"{path}: reading SVHN .mat files needs scipy (pip install scipy)"
         ) from exc
+    _check_file(path)
     try:
         mat = loadmat(path)
     except Exception as exc:  # scipy raises many types (MatReadError, ValueError, zlib...)

@@ -98,9 +98,10 @@ def check_fit(workload: Any, batch: int, samples: int, hardware: bool, what: str
     if need > budget:
         where = getattr(workload, "origin", "") or f"workload {workload.name}"
         raise ConfigError(where, "(memory)", _gib(need),
-                          f"a {what} that fits in {_gib(budget)} (inputs, weights and a "
-                          f"mini-batch of {batch} samples' tensors; reduce the batch, the "
-                          f"samples or the network, or set ${ENV_BUDGET})")
+                          f"a {what} that fits in {_gib(budget)} (inputs of {samples} "
+                          f"samples (--samples), weights and a mini-batch of {batch} samples' "
+                          f"tensors; reduce the batch, --samples or the network, or set "
+                          f"${ENV_BUDGET})")
     return need
 
 
