@@ -483,7 +483,8 @@ def _check_count(name: str, key: str, value: int | None, allow_none: bool = True
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise DatasetError(f"{name}: {key} must be a non-negative integer; got {value!r}")
+        raise DatasetError(f"{name}: --{key.replace('_', '-')}: got {value!r}; allowed: a "
+                           "non-negative integer")
 
 
 def load_dataset(
@@ -517,8 +518,8 @@ def load_dataset(
     n = len(x_all)
     if val_size >= n:
         raise DatasetError(
-            f"{name}: val_size={val_size} leaves no training data; "
-            f"the training set has {n} examples"
+            f"{name}: --val-size {val_size} leaves no training data; allowed: 0..{n - 1} "
+            f"(the training set has {n} examples)"
         )
     perm = np.random.default_rng(seed).permutation(n)
     val_idx = perm[:val_size]

@@ -243,8 +243,8 @@ def parse_yaml(text: str, shown: str) -> Any:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None \
             else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(shown, "(yaml)", _Plain(str(problem)[:200] + where), "valid YAML "
-                          "(no duplicate keys, no alias bombs)") from None
+        raise ConfigError(shown, "(yaml)", _Plain(str(problem)[:200] + where), "well-formed YAML "
+                          "(valid YAML: no duplicate keys, no alias bombs)") from None
     except RecursionError:
         raise _fail(shown, "(yaml): nesting too deep", f"at most "
                           f"{YAML_MAX_DEPTH} levels") from None

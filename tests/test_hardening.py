@@ -34,7 +34,7 @@ from pnmsim.safeload import (
 )
 from pnmsim.workload import load_workload, workload_from_dict
 
-FAST = settings(max_examples=40, deadline=None,
+FAST = settings(max_examples=25, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
