@@ -375,7 +375,7 @@ UPPER_BOUNDS: dict[str, float] = {
     "ops_per_mac": 64,                         # ops per MAC: 2 by convention
     "costs.*.*.latency_cycles": 10**6,         # 1 ms at 1 GHz per action
     "costs.*.*.energy_pj": 1e9,                # 1 mJ per action
-    "array.max_tiles": 10**6,
+    "array.max_tiles": 65_536,                 # ISAAC-scale chips hold ~16k crossbars
     "system.bus_words_per_cycle": 10**6,
     "system.controller_issue_slots": 10**6,
     "system.batch_size": 10**6,
