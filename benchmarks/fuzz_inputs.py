@@ -203,6 +203,7 @@ class Gen:
             ["simulate", "reference", "tiny_cnn", "--dataset", "synthetic", "--samples", "3",
              "--fine", "--format", "json"],
             ["device", "reference", "--points", "5"],
+            ["costs", "reference", "--format", "json"],
             ["compare", "reference", "--workload", "tiny_mlp", "--dataset", "synthetic",
              "--samples", "2", "--format", "json"]])
         return Case("extreme value", [*cmd, "--set", f"{path}={val}"], None, path, timeout=90,
@@ -221,14 +222,14 @@ class Gen:
         raw = self.rng.choice(["[&a [1,1,1,1,1,1,1,1,1], [*a,*a,*a,*a,*a,*a,*a,*a,*a]]",
                                "[" * 5000 + "]" * 5000, "&a [*a]", "{a: 1, a: 2}",
                                "!!python/object/apply:os.system ['true']", "1" * 6000])
-        key = self.rng.choice(["name", "clock_mhz", "mtj", "costs.adc.convert"])
+        key = self.rng.choice(["name", "clock_mhz", "mtj", "circuits.lines"])
         return Case("--set yaml", ["validate", "reference", "--set", f"{key}={raw}"],
                     None if key == "name" else False, "--set", timeout=10)
 
     def nested_type(self) -> Case:
         t = copy.deepcopy(self.tree)
-        key = self.rng.choice(["mtj", "costs", "array", "update", "costs.adc",
-                               "costs.adc.convert", "variation"])
+        key = self.rng.choice(["mtj", "circuits", "array", "update", "circuits.lines",
+                               "circuits.digital.buffer_kb", "variation"])
         _set_path(t, key, self.rng.choice([5, "x", [1, 2], None, {"zzz": 1}]))
         f = self.file(_dump(t))
         return Case("preset type", ["validate", str(f)], False, f.name)
@@ -265,7 +266,7 @@ class Gen:
         return Case("--set valid", ["validate", "reference", "--set", "=".join(choice)], True)
 
     def set_unknown(self) -> Case:
-        key = self.rng.choice(["nokey", "mtj.nokey", "mtj.tmr.deeper", "costs.nope.x",
+        key = self.rng.choice(["nokey", "mtj.nokey", "mtj.tmr.deeper", "circuits.nope.x",
                                ".x", "a..b", "", "array"])
         return Case("--set key", ["validate", "reference", "--set", f"{key}=1"], False)
 

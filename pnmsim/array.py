@@ -6,8 +6,9 @@ The GXNOR network engine (:mod:`pnmsim.training.network`) calls :meth:`ArrayBack
 :meth:`ArrayBackend.update` (stochastic MTJ writes). Each call
 
 * computes the values through the crossbar physics and the converters' quantisation,
-* tallies every hardware action into :attr:`ArrayBackend.tally` (priced later, once, by
-  :mod:`pnmsim.results`), and
+* tallies every hardware action and physical quantity (fJ of reads and writes, ns of write
+  pulses) into :attr:`ArrayBackend.tally` — priced later, once, by :mod:`pnmsim.costs` and
+  rolled up by :mod:`pnmsim.results`; no price or latency is looked up here — and
 * appends an :class:`OpRecord` with what the timed model (:mod:`pnmsim.hw`) needs to schedule
   the operation: vectors, samples and the data-dependent pulse latencies.
 
@@ -25,6 +26,9 @@ Converters (science.md §5):
 * forward sensing: ``comparators`` (inference, BN folded into two thresholds per neuron: exact
   in value) or ``adc`` (training forward: pre-activations digitised for batch statistics); the
   last layer (no activation) is always digitised;
+* partial sums of a layer split over row tiles: ``analog`` joins up to
+  ``array.max_analog_fanin`` tiles' column lines on one sensed line; more tiles (or
+  ``digital``) are sensed per group, digitised and added digitally (thresholds then digital);
 * ADC full scale is ``adc_range_sigmas`` standard deviations of the sensed signal of that call
   (an ideal auto-ranging converter; the range choice is a knob of the preset);
 * backprop: errors quantised by ``dac_bits`` DACs (full scale = max |delta| of the call), row
@@ -43,8 +47,8 @@ import numpy as np
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.crossbar import Counts, Crossbar, PulseMapper
-from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network
-from pnmsim.units import ns_array_to_cycles, ns_to_cycles
+from pnmsim.mapping import LayerMapping, NetworkMapping, bus_words, map_network, sense_groups
+from pnmsim.units import ns_array_to_cycles
 from pnmsim.workload import WeightedLayer, Workload
 
 Phase = Literal["feedforward", "backprop", "update"]
@@ -60,7 +64,11 @@ class OpRecord:
     samples: int               # samples in the mini-batch
     vectors: int               # matrix-vector products (samples * positions)
     sensing: str = ""          # "comparators" | "adc" (feedforward)
-    update_cycles: int = 0     # data-dependent write latency of the whole layer (update)
+    update_cycles: int = 0     # write latency of the layer, when given directly (tests)
+    # update facts the hardware model turns into cycles (hw.timing.write_cycles): per tile,
+    # (cycles covering its pulse widths, driver pulses, columns read before writing)
+    write_tiles: tuple[tuple[int, int, int], ...] = ()
+    state_reads: bool = False  # the per-cell update reads each written column first
     digital_ops: int = 0       # digital gradient MACs (per-cell update)
     optimizer_ops: int = 0     # optimiser parameter updates (per-cell update)
     macs: int = 0              # synapse MACs this op stands for (ops = ops_per_mac * macs)
@@ -166,9 +174,9 @@ class ArrayBackend:
             sensing = a.periphery.training_forward_sensing
         else:
             sensing = "adc" if last else a.periphery.forward_sensing
-        digital_psum = a.array.partial_sums == "digital" and mp.row_tiles > 1
-        if digital_psum:   # every row tile digitises its partial sums, then they are added
-            parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows)
+        groups, per = sense_groups(a, mp)
+        if groups > 1:   # every sensed group of row tiles is digitised, then they are added
+            parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows * per)
             y = self._adc(parts).sum(axis=0)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
@@ -176,7 +184,7 @@ class ArrayBackend:
                 y = self._adc(y)
         self._active[index] = cnt.active_inputs
         self._last_m[index] = m
-        self._count_forward(index, x, cnt, sensing, digital_psum)
+        self._count_forward(index, x, cnt, sensing, groups)
         self.records.append(OpRecord("feedforward", index, self._samples(m, lay), m,
                                      sensing=sensing, macs=m * lay.rows * lay.cols))
         return np.asarray(y, dtype=np.float32)
@@ -221,14 +229,14 @@ class ArrayBackend:
         if a.update.scheme == "per_cell":
             got: list[np.ndarray] = []
             if self.mapper.state_aware:   # the periphery reads every cell before writing
-                _, gsum = L.xbar._conductances()
-                rd = a.synapse.v_read_v ** 2 * a.synapse.read_ns * 1e6 * float(gsum.sum())
+                # each cell read once at V_rd: the crossbar's read energy with every line driven
+                rd = L.xbar._read_counts(np.ones((1, lay.rows)), L.xbar._gsums()[0]).read_fj
                 self.tally.add(ph, f"{name}.synapse", "synapse", "read_fj", rd)
                 self.tally.add(ph, f"{name}.sense_amp", "sense_amp", "read",
                                2 * lay.rows * lay.cols)
             cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
             width = got[0]
-            cyc, col_pulses = self._per_cell_cycles(width, np.sign(step), mp)
+            tiles, col_pulses = self._per_cell_writes(width, np.sign(step), mp)
             # dW = x^T delta with x the layer's input of this batch's forward (counted there)
             nnz_x = self._active.get(index)
             if nnz_x is None or x.shape[0] != self._last_m.get(index):
@@ -246,7 +254,7 @@ class ArrayBackend:
             t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
             t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse", cnt.pulses)
             t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse", col_pulses)
-            steps_done = 1
+            t.add(ph, f"{name}.pulse_gen", "pulse_gen", "ns", cnt.pulse_ns_total)
             digital = (grad_macs, lay.rows * lay.cols)
         else:
             # plain SGD, one rank-1 step per input vector: dW_v = -lr * x_v delta_v^T (delta
@@ -260,24 +268,30 @@ class ArrayBackend:
             cnt = L.xbar.update_outer_products(col_steps, xs, self.mapper, L.rng)
             active = (widths > 0).any(axis=1) & (xs != 0).any(axis=1)
             per_vec = ns_array_to_cycles(widths.max(axis=1, initial=0.0), clock)
-            drv = a.cost("row_driver", "write_pulse").latency_cycles
-            cyc = int((2 * (per_vec + drv) * active).sum())   # two polarity sub-steps
+            n_act = int(active.sum())   # two polarity sub-steps per active vector
+            tiles = [(2 * int(per_vec[active].sum()), 2 * n_act, 0)]
             t = self.tally
             t.add(ph, f"{name}.buffer", "buffer", "read", m * (lay.rows + lay.cols))
             t.add(ph, f"{name}.row_driver", "row_driver", "write_pulse",
                   2 * int(np.count_nonzero(xs[active])) * mp.col_tiles)
             t.add(ph, f"{name}.col_driver", "col_driver", "write_pulse",
                   2 * int(np.count_nonzero(widths[active])) * mp.row_tiles)
-            steps_done = int(active.sum())
+            # column drivers time each pulse (both polarity sub-steps) in every row tile
+            t.add(ph, f"{name}.pulse_gen", "pulse_gen", "ns",
+                  2 * float(widths[active].sum()) * mp.row_tiles)
             digital = (0, 0)
         self.tally.add(ph, f"{name}.synapse", "synapse", "write_fj", cnt.write_fj)
         self.tally.add(ph, "chip.controller", "controller", "issue", mp.tiles)   # one per tile
         if lay.first:   # its batch-norm backward ran in backprop, without a transposed read
             self.tally.add("backprop", "chip.digital", "digital", "bn", m * lay.cols)
-        macs = lay.rows * lay.cols * steps_done
+        # ops convention (the workload's, not the hardware's): weight-gradient MACs, one per
+        # synapse per input vector of the batch, whatever the update scheme or step size
+        macs = m * lay.rows * lay.cols
         self.tally.macs[ph] += macs
         self.records.append(OpRecord("update", index, self._samples(m, lay), m,
-                                     update_cycles=int(cyc), digital_ops=int(digital[0]),
+                                     write_tiles=tuple(tiles),
+                                     state_reads=a.update.scheme == "per_cell"
+                                     and self.mapper.state_aware, digital_ops=int(digital[0]),
                                      optimizer_ops=int(digital[1]), macs=macs))
         changed = int(np.count_nonzero(L.xbar.weights() != before))
         return {"changed": float(changed), "pulses": float(cnt.pulses),
@@ -304,7 +318,7 @@ class ArrayBackend:
 
     # ------------------------------------------------------------------ counting
     def _count_forward(self, index: int, x: np.ndarray, cnt: Counts, sensing: str,
-                       digital_psum: bool) -> None:
+                       groups: int) -> None:
         L = self._layers[index]
         lay, mp = L.spec, L.map
         t, ph, name = self.tally, "feedforward", lay.name
@@ -313,14 +327,16 @@ class ArrayBackend:
         t.macs[ph] += m * lay.rows * lay.cols
         t.add(ph, f"{name}.row_driver", "row_driver", "drive", active * mp.col_tiles)
         if lay.first:
-            t.add(ph, f"{name}.dac", "dac", "convert", active * mp.col_tiles)
+            t.add(ph, f"{name}.dac", "dac", "convert_input", active * mp.col_tiles)
         t.add(ph, f"{name}.synapse", "synapse", "read_fj", cnt.read_fj)
-        # every sensed line needs its virtual-ground amplifier, whatever converts it after
-        t.add(ph, f"{name}.line_sense", "line_sense", "sense",
-              m * n * (mp.row_tiles if digital_psum else 1))
+        # every sensed line needs its virtual-ground amplifier, whatever converts it after;
+        # analog partial sums join the other row tiles' lines of a group onto it
+        t.add(ph, f"{name}.line_sense", "line_sense", "sense", m * n * groups)
+        t.add(ph, f"{name}.psum", "psum", "join", m * n * (mp.row_tiles - groups))
+        digital_psum = groups > 1
         if digital_psum:
-            t.add(ph, f"{name}.adc", "adc", "convert", m * n * mp.row_tiles)
-            t.add(ph, f"{name}.accumulator", "accumulator", "add", m * n * (mp.row_tiles - 1))
+            t.add(ph, f"{name}.adc", "adc", "convert", m * n * groups)
+            t.add(ph, f"{name}.accumulator", "accumulator", "add", m * n * (groups - 1))
             if sensing == "comparators":   # thresholds applied digitally: two subtractions
                 t.add(ph, f"{name}.accumulator", "accumulator", "add", 2 * m * n)
         elif sensing == "comparators":
@@ -355,20 +371,15 @@ class ArrayBackend:
         t.add(ph, "chip.bus", "bus", "transfer", bus_words(self.arch, mp, ph, m))
         t.add(ph, "chip.controller", "controller", "issue", mp.tiles * self._groups(m, lay))
 
-    def _per_cell_cycles(self, width: np.ndarray, sign: np.ndarray,
-                         mp: LayerMapping) -> tuple[int, int]:
+    def _per_cell_writes(self, width: np.ndarray, sign: np.ndarray,
+                         mp: LayerMapping) -> tuple[list[tuple[int, int, int]], int]:
         """Per-cell writes go column by column inside each tile (all rows of a column in
         parallel, one sub-step per polarity); tiles work in parallel. With state-aware pulses
-        each column is first read (read pulse + sense amplifiers). Returns the slowest tile's
-        cycles and the number of column-driver pulses (per tile, column and polarity)."""
-        a = self.arch
-        clock = a.clock_mhz
-        drv = a.cost("col_driver", "write_pulse").latency_cycles
-        read = 0
-        if self.mapper.state_aware:
-            read = ns_to_cycles(a.synapse.read_ns, clock) + a.cost("sense_amp",
-                                                                   "read").latency_cycles
-        worst = 0
+        each written column is first read. Returns, per tile, (cycles of its pulse widths,
+        column pulses, columns read) — :func:`pnmsim.hw.timing.write_cycles` adds the drivers'
+        and reads' latencies — and the total number of column-driver pulses."""
+        clock = self.arch.clock_mhz
+        tiles: list[tuple[int, int, int]] = []
         col_pulses = 0
         for r in range(mp.row_tiles):
             r0, r1 = r * mp.tile_rows, min((r + 1) * mp.tile_rows, mp.layer.rows)
@@ -376,11 +387,13 @@ class ArrayBackend:
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, mp.layer.cols)
                 w = width[r0:r1, c0:c1]
                 s = sign[r0:r1, c0:c1]
-                tot = read * int((w > 0).any(axis=0).sum())
+                reads = int((w > 0).any(axis=0).sum())
+                pulse_cyc = pulses = 0
                 for pol in (1, -1):
                     wm = np.where(s == pol, w, 0.0).max(axis=0, initial=0.0)
                     cyc = ns_array_to_cycles(wm, clock)
-                    tot += int((cyc + drv * (cyc > 0)).sum())
-                    col_pulses += int((cyc > 0).sum())
-                worst = max(worst, tot)
-        return worst, col_pulses
+                    pulse_cyc += int(cyc.sum())
+                    pulses += int((cyc > 0).sum())
+                col_pulses += pulses
+                tiles.append((pulse_cyc, pulses, reads))
+        return tiles, col_pulses

@@ -254,10 +254,12 @@ def train(arch: str | None, workload: str | None, overrides: tuple[str, ...], da
 
 
 def _register() -> None:
+    from pnmsim.cli_costs import costs
     from pnmsim.cli_explore import compare, sweep
 
     main.add_command(compare)
     main.add_command(sweep)
+    main.add_command(costs)
 
 
 _register()

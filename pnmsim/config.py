@@ -93,6 +93,10 @@ class ArrayConfig:
                           gt=0)
     partial_sums: Literal["digital", "analog"] = spec(
         "digital", doc="combine split columns after ADC (digital) or by current summation")
+    max_analog_fanin: int = spec(4, doc="most row tiles whose column lines one sense circuit "
+                                 "joins (analog partial sums); larger layers are sensed in "
+                                 "groups of this many tiles, digitised and added digitally",
+                                 gt=0, le=4096)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,35 +140,81 @@ class UpdateConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CostEntry:
-    """Price of one action of one component class."""
+class ConverterCircuits:
+    """ADCs and DACs (pnmsim.costs.converters)."""
 
-    energy_pj: float = spec(doc="energy per action", ge=0)
-    latency_cycles: int = spec(0, doc="cycles the action occupies its component", ge=0)
+    adc_fom_fj_per_step: float = spec(doc="ADC Walden figure of merit: energy per conversion "
+                                      "step, E = FOM x 2^bits", gt=0, le=1000)
+    adc_sample_cycles: int = spec(1, doc="clock cycles a SAR ADC spends sampling before its "
+                                  "bit decisions (one decision per clock cycle)", ge=0, le=16)
+    dac_fj_per_level: float = spec(doc="DAC energy per output level (binary-weighted array): "
+                                   "E = e_level x 2^bits; the DAC settles the line it drives "
+                                   "to 1/2 LSB in (bits + 1) ln2 R_driver C_line", gt=0, le=1000)
 
 
-COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
-    # class: actions the hardware model counts (every one must be priced in the preset)
-    "synapse": ("read_fj", "write_fj"),
-    "row_driver": ("drive", "write_pulse"),
-    "col_driver": ("drive", "write_pulse"),
-    "dac": ("convert",),
-    "line_sense": ("sense",),
-    "comparator": ("compare",),
-    "sense_amp": ("read",),
-    "adc": ("convert",),
-    "accumulator": ("add",),
-    "digital": ("bn", "grad_mac", "grad_mac_fp32", "optimizer"),
-    "buffer": ("read", "write"),
-    "periphery_memory": ("read", "write"),
-    "bus": ("transfer",),
-    "controller": ("issue",),
-}
-ARRAY_SCOPE: frozenset[str] = frozenset(
-    {"synapse", "row_driver", "col_driver", "dac", "line_sense", "comparator", "sense_amp",
-     "adc"})
-"""Component classes counted in 'array-level' TOPs/W: the synapse arrays and the drivers and
-sense circuits they need (the scope of the paper's 18.3 / 3 TOPs/W figures)."""
+@dataclass(frozen=True, kw_only=True)
+class LineCircuits:
+    """Crossbar lines and their drivers (pnmsim.costs.lines, pnmsim.costs.write)."""
+
+    cell_pitch_um: float = spec(doc="synapse cell pitch along a line", gt=0, le=100)
+    wire_cap_ff_per_um: float = spec(doc="wire capacitance per um of line", gt=0, le=10)
+    cell_cap_ff: float = spec(doc="capacitance each cell's access device adds to a line",
+                              ge=0, le=100)
+    driver_r_ohm: float = spec(doc="line driver output resistance (settling tau = R C)", gt=0)
+    settle_taus: float = spec(4.6, doc="time constants a driven line needs to settle "
+                              "(4.6 tau = 1 %)", gt=0, le=50)
+    driver_logic_fj: float = spec(doc="driver enable/decode logic energy per drive or pulse",
+                                  ge=0, le=10000)
+    pulse_stage_fj: float = spec(doc="pulse generator energy per delay stage of width "
+                                 "periphery.pulse_resolution_ns", ge=0, le=1000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SensingCircuits:
+    """Line sensing, comparators and the analog partial-sum combine (pnmsim.costs.sensing)."""
+
+    amp_bias_uw_per_ff: float = spec(doc="bias power of a sensed line's virtual-ground "
+                                     "amplifier per fF of line it settles (gm = 2 pi GBW C), "
+                                     "held for the sense window synapse.read_ns", ge=0, le=10000)
+    comparator_fj: float = spec(doc="energy of one latch comparator decision", ge=0, le=10000)
+    comparator_ns: float = spec(doc="latch comparator decision time", gt=0, le=100)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigitalCircuits:
+    """Digital periphery: arithmetic, SRAM, bus, controller (pnmsim.costs.digital)."""
+
+    int_add_32b_pj: float = spec(doc="32-bit integer add (scaled linearly to other widths)",
+                                 gt=0, le=100)
+    accumulator_bits: int = spec(doc="partial-sum accumulator width", gt=0, le=64)
+    fp32_add_pj: float = spec(doc="fp32 add", gt=0, le=100)
+    fp32_mul_pj: float = spec(doc="fp32 multiply", gt=0, le=100)
+    optimizer_muls: int = spec(doc="fp32 multiplies (sqrt and divide counted as one each) of "
+                               "one optimiser parameter update", ge=0, le=1000)
+    optimizer_adds: int = spec(doc="fp32 adds of one optimiser parameter update", ge=0, le=1000)
+    optimizer_cycles: int = spec(doc="dependent steps of one optimiser update (its latency)",
+                                 gt=0, le=1000)
+    sram_8kb_64b_pj: float = spec(doc="64-bit read of an 8 KB SRAM; a macro of S KB costs "
+                                  "sqrt(S / 8) times as much", gt=0, le=1000)
+    buffer_kb: float = spec(doc="tile input/output buffer macro size", gt=0, le=1e6)
+    buffer_word_bits: int = spec(doc="buffer word width", gt=0, le=1024)
+    periphery_memory_kb: float = spec(doc="periphery memory (BN, optimiser state) macro size",
+                                      gt=0, le=1e6)
+    periphery_word_bits: int = spec(doc="periphery memory word width", gt=0, le=1024)
+    bus_fj_per_bit: float = spec(doc="inter-tile bus energy per bit moved", gt=0, le=1e5)
+    bus_word_bits: int = spec(doc="bits per bus word", gt=0, le=1024)
+    controller_issue_pj: float = spec(doc="controller energy to issue one tile operation",
+                                      ge=0, le=1e4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CircuitConfig:
+    """Circuit parameters the cost model (pnmsim.costs) derives every price from."""
+
+    converters: ConverterCircuits = spec(doc="ADCs and DACs")
+    lines: LineCircuits = spec(doc="lines, drivers, pulse generator")
+    sensing: SensingCircuits = spec(doc="sense amplifiers and comparators")
+    digital: DigitalCircuits = spec(doc="digital periphery")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,10 +246,7 @@ class ArchConfig:
     periphery: PeripheryConfig = spec(doc="converters and sense circuits")
     update: UpdateConfig = spec(doc="weight update scheme")
     system: SystemConfig = spec(doc="buffers, bus, controller")
-    costs: dict[str, dict[str, CostEntry]] = spec(doc="energy/latency per (class, action)")
-
-    def cost(self, cls: str, action: str) -> CostEntry:
-        return self.costs[cls][action]
+    circuits: CircuitConfig = spec(doc="circuit parameters of the cost model (pnmsim.costs)")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -373,8 +420,7 @@ FLOAT_CAP = 1e15
 UPPER_BOUNDS: dict[str, float] = {
     # key path ("*" matches one level): inclusive upper bound (why)
     "ops_per_mac": 64,                         # ops per MAC: 2 by convention
-    "costs.*.*.latency_cycles": 10**6,         # 1 ms at 1 GHz per action
-    "costs.*.*.energy_pj": 1e9,                # 1 mJ per action
+    "circuits.lines.driver_r_ohm": 1e9,        # 1 GOhm driver: lines would never settle
     "array.max_tiles": 65_536,                 # ISAAC-scale chips hold ~16k crossbars
     "system.bus_words_per_cycle": 10**6,
     "system.controller_issue_slots": 10**6,
@@ -468,7 +514,7 @@ def _build(cls: type, data: Any, path: str, origins: _Origins) -> Any:
 
 
 def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
-    """Constraints between keys and the completeness of the cost table."""
+    """Constraints between keys."""
     if cfg.periphery.adcs_per_tile > cfg.array.tile_cols:
         raise ConfigError(origins.of("periphery.adcs_per_tile"), "periphery.adcs_per_tile",
                           cfg.periphery.adcs_per_tile,
@@ -477,20 +523,6 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
         raise ConfigError(origins.of("periphery.adcs_per_tile"), "periphery.adcs_per_tile",
                           cfg.periphery.adcs_per_tile,
                           f"a divisor of array.tile_cols ({cfg.array.tile_cols})")
-    for cls, actions in cfg.costs.items():
-        if cls not in COMPONENT_CLASSES:
-            raise ConfigError(origins.of(f"costs.{cls}"), f"costs.{cls}", cls,
-                              "one of " + ", ".join(COMPONENT_CLASSES))
-        for a in actions:
-            if a not in COMPONENT_CLASSES[cls]:
-                raise ConfigError(origins.of(f"costs.{cls}.{a}"), f"costs.{cls}.{a}", a,
-                                  f"actions of {cls}: " + ", ".join(COMPONENT_CLASSES[cls]))
-    for cls, actions in COMPONENT_CLASSES.items():
-        for a in actions:
-            if a not in cfg.costs.get(cls, {}):
-                raise ConfigError(origins.default, f"costs.{cls}.{a}", "(missing)",
-                                  "an entry {energy_pj, latency_cycles}: every action the "
-                                  "hardware counts must be priced")
     up = cfg.update
     if up.pulse_mapping == "affine" and (up.affine_t0_ns is None) != (up.affine_k_ns is None):
         raise ConfigError(origins.of("update.affine_k_ns"), "update.affine_k_ns",

@@ -6,7 +6,7 @@ one :class:`Crossbar`; the tile grid only decides how partial sums are formed
 (:meth:`Crossbar.read_blocks`) and how actions are counted (``pnmsim.hw``).
 
 Every operation returns its values **and** the counts of the hardware actions it performed
-(:class:`Counts`), which the cost table prices in :mod:`pnmsim.results`.
+(:class:`Counts`), which the cost model (:mod:`pnmsim.costs`) prices.
 
 Physics (science.md §4): a cell is two MTJs with per-device conductances G1, G2; the GXNOR read
 drives branch 1 with ``u = x V_rd`` and branch 2 with ``-u``, so the line current is
@@ -24,9 +24,9 @@ import numpy as np
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.device import mtj
+from pnmsim.units import FJ_PER_V2_S_NS
 
-# V^2 * S * ns = 1e-9 J = 1e6 fJ
-_FJ_PER_V2_S_NS = 1e6
+_FJ_PER_V2_S_NS = FJ_PER_V2_S_NS   # V^2 * S * ns -> fJ (units)
 
 
 @dataclass

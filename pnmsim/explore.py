@@ -17,8 +17,11 @@ Row columns (shared by compare and sweep): ``tiles``, ``synapses`` (weights held
 tiles*adcs_per_tile``, ``comparators = 2*tile_cols*tiles``, ``dacs_drivers =
 tiles*(tile_rows+tile_cols)``, then for each phase P of feedforward, backprop, update and total:
 ``cycles_P``, ``cycles_per_sample_P``, ``seconds_per_sample_P``, ``energy_j_P``,
-``energy_per_sample_j_P``, ``tops_per_w_array_P``, ``tops_per_w_system_P``, ``samples_per_s_P``;
-and ``throughput_samples_per_s`` (= ``samples_per_s_total``).
+``energy_per_sample_j_P``, ``ops_P``, ``tops_per_w_synapse_P``, ``tops_per_w_array_P``,
+``tops_per_w_system_P``, ``samples_per_s_P``; ``throughput_samples_per_s`` (=
+``samples_per_s_total``); and prices of the cost model (``adc_convert_pj``,
+``adc_convert_cycles``, ``dac_convert_pj``, ``dac_convert_cycles``, ``dac_convert_ns``,
+``line_read_pj``).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ from pnmsim.errors import ConfigError, PnmsimError
 PHASES = ("feedforward", "backprop", "update")
 ALL_PHASES = (*PHASES, "total")
 PHASE_KEYS = ("cycles", "cycles_per_sample", "seconds_per_sample", "energy_j",
-              "energy_per_sample_j", "tops_per_w_array", "tops_per_w_system", "samples_per_s")
+              "energy_per_sample_j", "ops", "tops_per_w_synapse", "tops_per_w_array",
+              "tops_per_w_system", "samples_per_s")
 ACCURACY_KEYS = ("final_test_accuracy", "best_test_accuracy", "max_test_accuracy", "best_epoch",
                  "train_samples", "test_samples")
 METRICS = ("energy", "accuracy")
@@ -83,11 +87,28 @@ def _phase_columns(phases: dict[str, dict[str, float]], samples: int) -> dict[st
         row[f"seconds_per_sample_{p}"] = _div(sec, samples)
         row[f"energy_j_{p}"] = e
         row[f"energy_per_sample_j_{p}"] = _div(e, samples)
+        row[f"ops_{p}"] = float(m["ops"])
+        row[f"tops_per_w_synapse_{p}"] = float(m.get("tops_per_w_synapse", 0.0))
         row[f"tops_per_w_array_{p}"] = float(m["tops_per_w_array"])
         row[f"tops_per_w_system_{p}"] = float(m["tops_per_w_system"])
         row[f"samples_per_s_{p}"] = _div(samples, sec)
     row["throughput_samples_per_s"] = row["samples_per_s_total"]
     return row
+
+
+def _cost_columns(cfg: ArchConfig) -> dict[str, Any]:
+    """Prices of the cost model that sweeps move: converters (energy per conversion, latency
+    in cycles and ns) and one line read (row drive + the column line's sense amplifier)."""
+    from pnmsim.costs import cost_table
+
+    t = cost_table(cfg)
+    return {"adc_convert_pj": t.energy_pj("adc", "convert"),
+            "adc_convert_cycles": t.cycles("adc", "convert"),
+            "dac_convert_pj": t.energy_pj("dac", "convert"),
+            "dac_convert_cycles": t.cycles("dac", "convert"),
+            "dac_convert_ns": t["dac", "convert"].latency_ns,
+            "line_read_pj": t.energy_pj("row_driver", "drive")
+            + t.energy_pj("line_sense", "sense")}
 
 
 def results_row(res: Any) -> dict[str, Any]:
@@ -103,6 +124,7 @@ def results_row(res: Any) -> dict[str, Any]:
         **area_proxy(res.arch, int(s["tiles"])),
     }
     row.update(_phase_columns(phases, res.samples))
+    row.update(_cost_columns(res.arch))
     row["accuracy_on_samples"] = float(s["accuracy_on_samples"])
     for k, v in sorted(s["component_utilisation"].items()):
         row[f"util_{k}"] = float(v)
@@ -131,6 +153,7 @@ def training_row(cfg: ArchConfig, workload: Any, summary: dict[str, Any]) -> dic
     if phases is None:
         raise PnmsimError("--metric accuracy needs a hardware training summary with phases")
     row.update(_phase_columns(phases, samples))
+    row.update(_cost_columns(cfg))
     return row
 
 
@@ -229,6 +252,8 @@ def compare_text(cmp: Comparison) -> str:
         cols = {f"cycles_per_sample_{p}": "cycles/sample",
                 f"seconds_per_sample_{p}": "s/sample",
                 f"energy_per_sample_j_{p}": "J/sample",
+                f"ops_{p}": "ops",
+                f"tops_per_w_synapse_{p}": "TOPs/W synapse",
                 f"tops_per_w_array_{p}": "TOPs/W array",
                 f"tops_per_w_system_{p}": "TOPs/W system",
                 f"energy_per_sample_j_{p}_ratio": "J ratio",
@@ -713,11 +738,17 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
 def sweep_columns(table: pd.DataFrame, keys: Sequence[str], metric: str) -> list[str]:
     """The columns shown by the sweep command's table format."""
     cols = [*keys, "tiles", "array_utilisation", "energy_per_sample_j_total",
+            "energy_per_sample_j_backprop", "cycles_per_sample_backprop",
+            "adc_convert_pj", "adc_convert_cycles", "dac_convert_pj",
             "tops_per_w_array_feedforward", "tops_per_w_array_update",
             "throughput_samples_per_s"]
     if metric == "accuracy":
         cols += ["final_test_accuracy", "best_test_accuracy"]
-    return [c for c in cols if c in table.columns]
+    # the backprop and converter columns only where the sweep moves them
+    varying = {"energy_per_sample_j_backprop", "cycles_per_sample_backprop", "adc_convert_pj",
+               "adc_convert_cycles", "dac_convert_pj"}
+    return [c for c in cols if c in table.columns
+            and (c not in varying or table[c].nunique() > 1)]
 
 
 # ----------------------------------------------------------------------------- plots

@@ -87,11 +87,21 @@ def map_network(workload: Workload, arch: ArchConfig) -> NetworkMapping:
     return NetworkMapping(layers=tuple(out), max_tiles=arch.array.max_tiles)
 
 
+def sense_groups(arch: ArchConfig, mp: LayerMapping) -> tuple[int, int]:
+    """How a layer's forward partial sums are formed: (groups, row tiles per group). Each group
+    of row tiles is sensed as one line (analog partial sums join at most
+    ``array.max_analog_fanin`` tiles; digital partial sums sense every tile alone); more than
+    one group means the groups are digitised and added digitally."""
+    per = 1 if arch.array.partial_sums == "digital" else arch.array.max_analog_fanin
+    per = min(per, mp.row_tiles)
+    return -(-mp.row_tiles // per), per
+
+
 def bus_words(arch: ArchConfig, mp: LayerMapping, phase: str, vectors: int) -> int:
     """Words a layer's operation moves over the shared bus for ``vectors`` products: its outputs
-    (feedforward: cols per product, plus the partial sums of every further row tile when they
-    are combined digitally; backprop: rows per product from every column tile)."""
+    (feedforward: cols per product, plus the partial sums of every further sensed group of row
+    tiles when they are combined digitally; backprop: rows per product from every column tile)."""
     if phase == "feedforward":
-        parts = mp.row_tiles if (arch.array.partial_sums == "digital" and mp.row_tiles > 1) else 1
+        parts = sense_groups(arch, mp)[0]
         return vectors * mp.layer.cols * parts
     return vectors * mp.layer.rows * mp.col_tiles

@@ -1,14 +1,15 @@
 """Results: tidy tables, the energy roll-up and every throughput / efficiency formula, once.
 
 * counts: one row per (phase, component, component_class, action) with the action count;
-* energy = count x cost-table energy (pJ), computed here and nowhere else;
-* ops = ops_per_mac x synapse MACs of the phase. Feedforward and backprop: one MAC per synapse
-  per matrix-vector product. Update: one MAC per synapse per update step (the weight change
-  ``dw = eta * delta * x`` accumulated into the synapse) — one step per mini-batch for the
-  per-cell scheme, one per input vector for the outer-product scheme;
-* TOPs/W = ops / energy(J) / 1e12, at array level (synapse arrays and the drivers, converters
-  and sense circuits they need: ``config.ARRAY_SCOPE``, the scope of the paper's figures) and at
-  system level (everything: buffers, bus, controller, digital periphery too);
+* energy = count x the cost model's energy (pJ, :func:`pnmsim.costs.cost_table`), rolled up here
+  and nowhere else;
+* ops (one convention, defined by the workload, never by the hardware) = ops_per_mac x MACs:
+  feedforward, the synapse MACs (rows x cols per matrix-vector product); backprop, the error
+  MACs (the same per transposed product); update, the weight-gradient MACs (rows x cols per
+  input vector of the batch) — identical for every update scheme, learning rate and batch split;
+* TOPs/W = ops / energy(J) / 1e12 at three nested scopes (:mod:`pnmsim.costs.table`):
+  ``synapse`` (cells and access devices), ``array`` (plus drivers, pulse generators,
+  converters, sensing and partial-sum circuits) and ``system`` (everything);
 * seconds = cycles / clock (the only place cycles become seconds).
 """
 
@@ -27,7 +28,8 @@ import pandas as pd
 
 from pnmsim import __version__
 from pnmsim.array import PHASES, Tally
-from pnmsim.config import ARRAY_SCOPE, ArchConfig, dump_yaml
+from pnmsim.config import ArchConfig, dump_yaml
+from pnmsim.costs import SCOPES, cost_table, in_scope, scope_of
 from pnmsim.mapping import NetworkMapping
 from pnmsim.units import PJ_PER_J, cycles_to_seconds
 from pnmsim.workload import Workload
@@ -35,6 +37,9 @@ from pnmsim.workload import Workload
 
 def _safe_div(a: float, b: float) -> float:
     return a / b if b else 0.0
+
+
+_ENERGY_KEY = {"synapse": "energy_j_synapse", "array": "energy_j_array", "system": "energy_j"}
 
 
 @dataclasses.dataclass
@@ -60,11 +65,10 @@ class Results:
         rows = self.tally.rows()
         df = pd.DataFrame(rows, columns=["phase", "component", "component_class", "action",
                                          "count"])
-        price = {(c, a): e.energy_pj for c, acts in self.arch.costs.items()
-                 for a, e in acts.items()}
-        df["energy_pj"] = [cnt * price[(c, a)] for c, a, cnt in
+        table = cost_table(self.arch)
+        df["energy_pj"] = [cnt * table.energy_pj(c, a) for c, a, cnt in
                            zip(df["component_class"], df["action"], df["count"], strict=True)]
-        df["scope"] = ["array" if c in ARRAY_SCOPE else "system" for c in df["component_class"]]
+        df["scope"] = [scope_of(c) for c in df["component_class"]]
         return df
 
     def breakdown(self) -> pd.DataFrame:
@@ -82,33 +86,33 @@ class Results:
         out: dict[str, dict[str, float]] = {}
         for p in PHASES:
             sub = df[df["phase"] == p]
-            e_all = float(sub["energy_pj"].sum()) / PJ_PER_J
-            e_arr = float(sub.loc[sub["scope"] == "array", "energy_pj"].sum()) / PJ_PER_J
+            e = {sc: float(sub.loc[[in_scope(c, sc) for c in sub["component_class"]],
+                                   "energy_pj"].sum()) / PJ_PER_J for sc in SCOPES}
             ops = self.arch.ops_per_mac * float(self.tally.macs.get(p, 0.0))
             cyc = int(self.cycles.get(p, 0))
             sec = cycles_to_seconds(cyc, clock)
-            out[p] = self._metrics(cyc, sec, e_all, e_arr, ops)
+            out[p] = self._metrics(cyc, sec, e, ops)
         tot_c = sum(int(self.cycles.get(p, 0)) for p in PHASES)
-        tot = self._metrics(tot_c, cycles_to_seconds(tot_c, clock),
-                            sum(m["energy_j"] for m in out.values()),
-                            sum(m["energy_j_array"] for m in out.values()),
-                            sum(m["ops"] for m in out.values()))
-        out["total"] = tot
+        tot_e = {sc: sum(m[_ENERGY_KEY[sc]] for m in out.values()) for sc in SCOPES}
+        out["total"] = self._metrics(tot_c, cycles_to_seconds(tot_c, clock), tot_e,
+                                     sum(m["ops"] for m in out.values()))
         return out
 
-    def _metrics(self, cyc: int, sec: float, e_all: float, e_arr: float,
+    def _metrics(self, cyc: int, sec: float, e: dict[str, float],
                  ops: float) -> dict[str, float]:
         return {
             "cycles": cyc,
             "seconds": sec,
-            "energy_j": e_all,
-            "energy_j_array": e_arr,
+            "energy_j": e["system"],
+            "energy_j_array": e["array"],
+            "energy_j_synapse": e["synapse"],
             "ops": ops,
             "tops": _safe_div(ops, sec) / 1e12,
-            "tops_per_w_array": _safe_div(ops, e_arr) / 1e12,
-            "tops_per_w_system": _safe_div(ops, e_all) / 1e12,
+            "tops_per_w_synapse": _safe_div(ops, e["synapse"]) / 1e12,
+            "tops_per_w_array": _safe_div(ops, e["array"]) / 1e12,
+            "tops_per_w_system": _safe_div(ops, e["system"]) / 1e12,
             "samples_per_s": _safe_div(self.samples, sec),
-            "energy_per_sample_j": _safe_div(e_all, self.samples),
+            "energy_per_sample_j": _safe_div(e["system"], self.samples),
         }
 
     def utilisation(self) -> dict[str, float]:
@@ -124,18 +128,20 @@ class Results:
     def summary(self) -> dict[str, Any]:
         """The JSON object of ``pnmsim simulate --format json``."""
         pm = self.phase_metrics()
-        keys = ("cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_array",
-                "tops_per_w_system")
+        extra = ("samples_per_s", "energy_j_array", "energy_j_synapse")
+        keys = ("cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_synapse",
+                "tops_per_w_array", "tops_per_w_system")
         return {
             "arch": self.arch.name,
             "workload": self.workload.name,
             "samples": self.samples,
             "seed": self.seed,
             "ops_per_mac": self.arch.ops_per_mac,
-            "ops_convention": f"1 synapse MAC = {self.arch.ops_per_mac} ops",
-            "phases": {p: {k: pm[p][k] for k in (*keys, "samples_per_s", "energy_j_array")}
-                       for p in PHASES},
-            "total": {k: pm["total"][k] for k in (*keys, "samples_per_s", "energy_j_array")},
+            "ops_convention": f"ops = {self.arch.ops_per_mac} x MACs of the workload: synapse "
+                              "MACs (feedforward), error MACs (backprop), weight-gradient MACs "
+                              "(update)",
+            "phases": {p: {k: pm[p][k] for k in (*keys, *extra)} for p in PHASES},
+            "total": {k: pm["total"][k] for k in (*keys, *extra)},
             "tiles": self.mapping.tiles,
             "synapses": self.mapping.synapses,
             "array_utilisation": self.mapping.utilisation,
@@ -153,8 +159,8 @@ class Results:
         pm = self.phase_metrics()
         df = pd.DataFrame(pm).T
         df.index.name = "phase"
-        return df[["cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_array",
-                   "tops_per_w_system", "samples_per_s"]]
+        return df[["cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_synapse",
+                   "tops_per_w_array", "tops_per_w_system", "samples_per_s"]]
 
     def text(self) -> str:
         """Human-readable report."""

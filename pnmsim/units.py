@@ -14,6 +14,7 @@ import numpy as np
 
 FJ_PER_PJ = 1000.0
 PJ_PER_J = 1e12
+FJ_PER_V2_S_NS = 1e6      # V^2 x S x ns = 1e-9 J = 1e6 fJ (a cell's read energy V^2 G t)
 
 
 def cycle_ns(clock_mhz: float) -> float:

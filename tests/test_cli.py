@@ -36,10 +36,46 @@ def assert_user_error(res: Result, *needles: str) -> str:
     return lines[0]
 
 
+# ----------------------------------------------------------------------------- costs
+
+
+def test_costs_json_lists_every_action() -> None:
+    from pnmsim.costs import COMPONENT_CLASSES
+
+    res = invoke(["costs", "reference", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    got = {(r["component"], r["action"]) for r in d["costs"]}
+    assert got == {(c, a) for c, acts in COMPONENT_CLASSES.items() for a in acts}
+    for r in d["costs"]:
+        assert {"energy_pj", "latency_cycles", "formula", "inputs"} <= set(r)
+        assert r["energy_pj"] >= 0 and r["formula"]
+    adc = next(r for r in d["costs"] if r["component"] == "adc")
+    assert adc["energy_pj"] == pytest.approx(6.1e-3 * 2**8)
+    assert adc["inputs"]["periphery.adc_bits"] == 8
+
+
+def test_costs_table_csv_and_set() -> None:
+    res = invoke(["costs", "--set", "periphery.adc_bits=6", "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = res.stdout.splitlines()
+    assert rows[0].startswith("component,action,scope,energy_pj,latency_cycles")
+    adc = next(r for r in rows if r.startswith("adc,convert,"))
+    assert float(adc.split(",")[3]) == pytest.approx(6.1e-3 * 2**6)
+    assert int(adc.split(",")[4]) == 7
+    res = invoke(["costs", "tile256"])
+    assert res.exit_code == 0 and "line_sense" in res.stdout and "formula" in res.stdout
+
+
+def test_costs_bad_set_is_one_line() -> None:
+    assert_user_error(invoke(["costs", "--set", "circuits.lines.cell_pitch_um=-1"]),
+                      "circuits.lines.cell_pitch_um", "> 0")
+
+
 # ----------------------------------------------------------------------------- simulate
 
-PHASE_KEYS = {"cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_array",
-              "tops_per_w_system"}
+PHASE_KEYS = {"cycles", "seconds", "energy_j", "ops", "tops", "tops_per_w_synapse",
+              "tops_per_w_array", "tops_per_w_system"}
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +97,8 @@ def test_simulate_json_keys(sim_json: dict) -> None:
         assert m["seconds"] == pytest.approx(m["cycles"] / 1e9, rel=1e-12)   # 1000 MHz
         assert m["tops_per_w_system"] == pytest.approx(m["ops"] / m["energy_j"] / 1e12)
         assert m["tops"] == pytest.approx(m["ops"] / m["seconds"] / 1e12)
+    for m in (*d["phases"].values(), d["total"]):
+        assert m["tops_per_w_synapse"] >= m["tops_per_w_array"] >= m["tops_per_w_system"] > 0
     assert PHASE_KEYS <= set(d["total"])
     assert d["total"]["cycles"] == sum(d["phases"][p]["cycles"] for p in PHASES)
     assert d["total"]["ops"] == sum(d["phases"][p]["ops"] for p in PHASES)

@@ -99,14 +99,10 @@ def test_reference_loads_with_its_values() -> None:
             assert getattr(sub, key) == value, f"{section}.{key}"
     assert cfg.clock_mhz == tree["clock_mhz"]
     assert isinstance(cfg.array.tile_rows, int) and isinstance(cfg.mtj.r_parallel_ohm, float)
-    for cls, actions in tree["costs"].items():
-        for a, entry in actions.items():
-            assert cfg.cost(cls, a).energy_pj == entry["energy_pj"]
-            assert cfg.cost(cls, a).latency_cycles == entry.get("latency_cycles", 0)
-    # every action the hardware counts is priced
-    for cls, actions in config.COMPONENT_CLASSES.items():
-        for a in actions:
-            assert cfg.cost(cls, a).energy_pj >= 0
+    for group, values in tree["circuits"].items():
+        sub = getattr(cfg.circuits, group)
+        for key, value in values.items():
+            assert getattr(sub, key) == value, f"circuits.{group}.{key}"
 
 
 def test_load_by_name_and_by_path_agree() -> None:
@@ -177,9 +173,13 @@ BAD_VALUES: list[tuple[str, Any, tuple[str, ...]]] = [
     ("variation.distribution", "uniform", ("'uniform'", "lognormal", "normal")),
     ("update.affine_t0_ns", "x", ("'x'", "a number or null")),
     ("mtj", 5, ("5", "a mapping with keys", "r_parallel_ohm")),
-    ("costs", [1, 2], ("[1, 2]", "a mapping")),
-    ("costs.adc.convert.energy_pj", -1.0, ("-1.0", ">= 0")),
-    ("costs.adc.convert.latency_cycles", 1.5, ("1.5", "an integer")),
+    ("circuits", [1, 2], ("[1, 2]", "a mapping with keys", "converters")),
+    ("circuits.converters.adc_fom_fj_per_step", -1.0, ("-1.0", "> 0")),
+    ("circuits.converters.adc_sample_cycles", 1.5, ("1.5", "an integer")),
+    ("circuits.sensing.amp_bias_uw_per_ff", -2.0, ("-2.0", ">= 0")),
+    ("circuits.lines.cell_pitch_um", 0, ("0", "> 0")),
+    ("circuits.digital.accumulator_bits", 0, ("0", "> 0")),
+    ("array.max_analog_fanin", 0, ("0", "> 0")),
     ("mtj.tau_d_ns", float("inf"), ("inf", "a finite number")),
 ]
 
@@ -209,7 +209,8 @@ def test_int_accepted_for_float(tmp_path: Path) -> None:
     assert cfg.mtj.r_parallel_ohm == 2000.0 and isinstance(cfg.mtj.r_parallel_ohm, float)
 
 
-@pytest.mark.parametrize("key", ["bogus_top", "mtj.r_parallel_ohmm", "costs.adc.convert.joules"])
+@pytest.mark.parametrize("key", ["bogus_top", "mtj.r_parallel_ohmm",
+                                 "circuits.converters.adc_joules", "costs"])
 def test_unknown_key(tmp_path: Path, key: str) -> None:
     tree = _reference_tree()
     _set(tree, key, 7)
@@ -219,11 +220,11 @@ def test_unknown_key(tmp_path: Path, key: str) -> None:
         # the allowed list names the real keys of the section
         _assert_msg(err, "r_parallel_ohm", "tmr", "delta", "ic0_ua", "tau_d_ns", "tau0_ns")
     if key == "bogus_top":
-        _assert_msg(err, "the preset", "clock_mhz", "mtj", "costs")
+        _assert_msg(err, "the preset", "clock_mhz", "mtj", "circuits")
 
 
 @pytest.mark.parametrize("key", ["mtj.delta", "synapse.v_write_v", "array.tile_rows", "name",
-                                 "costs.adc.convert.energy_pj", "update.scheme"])
+                                 "circuits.sensing.comparator_fj", "update.scheme"])
 def test_missing_required_value(tmp_path: Path, key: str) -> None:
     tree = _reference_tree()
     _delete(tree, key)
@@ -260,35 +261,6 @@ def test_empty_file_is_missing_everything(tmp_path: Path) -> None:
     p.write_text("")
     err = _error(p)
     _assert_msg(err, "empty.yaml", "got '(missing)'", "a required value")
-
-
-@pytest.mark.parametrize(("cls", "action"), [(c, a) for c, acts in
-                                             config.COMPONENT_CLASSES.items() for a in acts])
-def test_every_action_must_be_priced(tmp_path: Path, cls: str, action: str) -> None:
-    tree = _reference_tree()
-    del tree["costs"][cls][action]
-    err = _error(_write(tmp_path, tree))
-    _assert_msg(err, "bad_preset.yaml", f"costs.{cls}.{action}", "(missing)", "priced")
-
-
-def test_missing_cost_class(tmp_path: Path) -> None:
-    tree = _reference_tree()
-    del tree["costs"]["comparator"]
-    err = _error(_write(tmp_path, tree))
-    _assert_msg(err, "bad_preset.yaml", "costs.comparator.compare", "priced")
-
-
-def test_unknown_cost_class_and_action(tmp_path: Path) -> None:
-    tree = _reference_tree()
-    tree["costs"]["gpu"] = {"flop": {"energy_pj": 1.0}}
-    err = _error(_write(tmp_path, tree))
-    _assert_msg(err, "bad_preset.yaml", "costs.gpu", "'gpu'", "synapse", "controller")
-
-    tree = _reference_tree()
-    tree["costs"]["adc"]["warm_up"] = {"energy_pj": 1.0}
-    err = _error(_write(tmp_path, tree))
-    _assert_msg(err, "bad_preset.yaml", "costs.adc.warm_up", "'warm_up'", "actions of adc",
-                "convert")
 
 
 @pytest.mark.parametrize(("n", "needle"), [(7, "a divisor of array.tile_cols (128)"),
@@ -474,13 +446,14 @@ def test_valid_override_changes_value() -> None:
     cfg = load_arch("reference", overrides=["mtj.tmr=2.0", "update.scheme=per_cell",
                                             "array.tile_rows=64", "update.affine_t0_ns=1.5",
                                             "update.affine_k_ns=2",
-                                            "costs.adc.convert.energy_pj=3"])
+                                            "circuits.converters.adc_fom_fj_per_step=3"])
     assert cfg.mtj.tmr == 2.0
     assert cfg.update.scheme == "per_cell"
     assert cfg.array.tile_rows == 64
     assert (cfg.update.affine_t0_ns, cfg.update.affine_k_ns) == (1.5, 2.0)
-    assert cfg.cost("adc", "convert").energy_pj == 3.0
-    assert cfg.cost("adc", "convert").latency_cycles == 8   # sibling kept
+    assert cfg.circuits.converters.adc_fom_fj_per_step == 3.0
+    assert cfg.circuits.converters.dac_fj_per_level == \
+        base.circuits.converters.dac_fj_per_level   # sibling kept
     assert cfg.mtj.delta == base.mtj.delta
     assert cfg.array.tile_cols == base.array.tile_cols
 
@@ -570,7 +543,7 @@ def test_dump_yaml_round_trip_with_overrides(tmp_path: Path) -> None:
 def test_describe_schema_covers_every_leaf() -> None:
     keys = {k for k, _, _ in config.describe_schema()}
     assert {"mtj.r_parallel_ohm", "update.p_max", "array.tile_rows", "clock_mhz",
-            "costs"} <= keys
+            "circuits.converters.adc_fom_fj_per_step", "array.max_analog_fanin"} <= keys
     assert all(doc for _, _, doc in config.describe_schema())
 
 

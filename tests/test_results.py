@@ -1,11 +1,11 @@
 """The results roll-up with expectations written as arithmetic: energy = count x price (prices
-read from the preset YAML here), array scope, TOPs/W and throughput formulas, ops per phase
-from the workload's shapes, seconds from cycles, and the output folder."""
+computed from the preset YAML's circuit parameters by tests._prices, not by pnmsim.costs), the
+three scopes on a hand-built tally, TOPs/W and throughput formulas, ops per phase from the
+workload's shapes, counts from the shapes, seconds from cycles, and the output folder."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -13,31 +13,79 @@ import pytest
 
 import pnmsim
 from pnmsim import api
+from pnmsim.array import Tally
 from pnmsim.config import load_arch
+from pnmsim.mapping import map_network
 from pnmsim.results import Results
 from pnmsim.simulation import Simulation
 from pnmsim.workload import load_workload
 from tests._presets import raw_preset
+from tests._prices import energy
 
 PHASES = ("feedforward", "backprop", "update")
-# the array scope of the paper's figures: cells, their drivers, converters and sense circuits
-# (sense_amp: the state reads of the per-cell update, a sense circuit like the comparators)
-ARRAY_CLASSES = {"synapse", "row_driver", "col_driver", "dac", "line_sense", "comparator",
-                 "sense_amp", "adc"}
-
-
+# scopes: the cells (and their access devices); the array adds drivers, pulse generators,
+# converters, sensing and partial-sum circuits; the system adds everything else
+SYNAPSE_CLASSES = {"synapse"}
+ARRAY_CLASSES = SYNAPSE_CLASSES | {"row_driver", "col_driver", "pulse_gen", "dac", "line_sense",
+                                   "psum", "comparator", "sense_amp", "adc", "accumulator"}
 
 
 def prices(name: str) -> dict[tuple[str, str], float]:
-    costs = raw_preset(name)["costs"]
-    return {(c, a): float(e["energy_pj"]) for c, acts in costs.items() for a, e in acts.items()}
+    return energy(name)
+
+
+def test_roll_up_of_a_hand_built_tally() -> None:
+    """Energy per scope and TOPs/W of a tally written by hand, priced by arithmetic."""
+    arch = load_arch("reference")
+    wl = load_workload("tiny_mlp")
+    pr = prices("reference")
+    t = Tally()
+    t.add("feedforward", "l0.synapse", "synapse", "read_fj", 1000.0)
+    t.add("feedforward", "l0.line_sense", "line_sense", "sense", 10)
+    t.add("feedforward", "l0.psum", "psum", "join", 3)
+    t.add("feedforward", "l0.buffer", "buffer", "read", 4)
+    t.add("backprop", "l0.synapse", "synapse", "read_fj", 20.0)
+    t.add("backprop", "l0.adc", "adc", "convert", 2)
+    t.add("backprop", "l0.accumulator", "accumulator", "add", 5)
+    t.add("backprop", "chip.bus", "bus", "transfer", 6)
+    t.add("update", "l0.synapse", "synapse", "write_fj", 500.0)
+    t.add("update", "l0.pulse_gen", "pulse_gen", "ns", 3.0)
+    t.add("update", "l0.row_driver", "row_driver", "write_pulse", 8)
+    t.add("update", "chip.digital", "digital", "grad_mac", 7)
+    t.macs.update({"feedforward": 100.0, "backprop": 50.0, "update": 100.0})
+    res = Results(arch, wl, samples=2, seed=0, tally=t, cycles={p: 1000 for p in PHASES},
+                  mapping=map_network(wl, arch), busy={}, events=0, wall_s=0.0)
+    syn = {"feedforward": 1000 * 1e-3, "backprop": 20 * 1e-3, "update": 500 * 1e-3}
+    arr = {"feedforward": syn["feedforward"] + 10 * pr[("line_sense", "sense")]
+           + 3 * pr[("psum", "join")],
+           "backprop": syn["backprop"] + 2 * pr[("adc", "convert")]
+           + 5 * pr[("accumulator", "add")],
+           "update": syn["update"] + 3.0 * pr[("pulse_gen", "ns")]
+           + 8 * pr[("row_driver", "write_pulse")]}
+    tot = {"feedforward": arr["feedforward"] + 4 * pr[("buffer", "read")],
+           "backprop": arr["backprop"] + 6 * pr[("bus", "transfer")],
+           "update": arr["update"] + 7 * pr[("digital", "grad_mac")]}
+    pm = res.phase_metrics()
+    opm = raw_preset("reference")["ops_per_mac"]
+    for p in PHASES:
+        m = pm[p]
+        assert m["energy_j_synapse"] == pytest.approx(syn[p] / 1e12, rel=1e-12)
+        assert m["energy_j_array"] == pytest.approx(arr[p] / 1e12, rel=1e-12)
+        assert m["energy_j"] == pytest.approx(tot[p] / 1e12, rel=1e-12)
+        assert m["ops"] == opm * t.macs[p]
+        for scope, e in (("synapse", syn), ("array", arr), ("system", tot)):
+            assert m[f"tops_per_w_{scope}"] == pytest.approx(m["ops"] / (e[p] / 1e12) / 1e12,
+                                                              rel=1e-12)
+        assert m["tops_per_w_synapse"] > m["tops_per_w_array"] > m["tops_per_w_system"]
+    assert pm["total"]["energy_j_synapse"] == pytest.approx(sum(syn.values()) / 1e12, rel=1e-12)
+    assert pm["total"]["energy_j"] == pytest.approx(sum(tot.values()) / 1e12, rel=1e-12)
 
 
 # (preset, workload, samples, batch_size)
 RUNS = [("reference", "tiny_cnn", 25, 10),          # per-cell update, 3 mini-batches
         ("digital_psum", "mnist_mlp", 20, 100),     # split layers, digital partial sums
         ("outer_product", "tiny_mlp", 12, 5),       # one update step per active vector
-        ("tile256", "tiny_cnn", 9, 4)]              # tile256 overrides driver energies
+        ("tile256", "tiny_cnn", 9, 4)]              # longer lines: larger line prices
 
 
 @pytest.fixture(scope="module", params=RUNS, ids=[f"{r[0]}-{r[1]}" for r in RUNS])
@@ -54,23 +102,40 @@ def run(request) -> tuple[str, str, int, int, Results]:
     return name, wl_name, n, b, res
 
 
-def test_energy_is_count_times_price(run) -> None:
-    name, _, _, _, res = run
-    price = prices(name)
-    per_phase = {p: 0.0 for p in PHASES}
-    arr = {p: 0.0 for p in PHASES}
-    for phase, _comp, cls, action, count in res.tally.rows():
-        e = count * price[(cls, action)]
-        per_phase[phase] += e
-        if cls in ARRAY_CLASSES:
-            arr[phase] += e
-    pm = res.phase_metrics()
-    for p in PHASES:
-        assert pm[p]["energy_j"] == pytest.approx(per_phase[p] / 1e12, rel=1e-12)
-        assert pm[p]["energy_j_array"] == pytest.approx(arr[p] / 1e12, rel=1e-12)
-        assert 0 < arr[p] < per_phase[p]
-    assert pm["total"]["energy_j"] == pytest.approx(sum(per_phase.values()) / 1e12, rel=1e-12)
-    assert pm["total"]["energy_j_array"] == pytest.approx(sum(arr.values()) / 1e12, rel=1e-12)
+def test_scopes_nest_on_real_runs(run) -> None:
+    """Every phase spends energy at every scope, and the scopes nest."""
+    pm = run[4].phase_metrics()
+    for p in (*PHASES, "total"):
+        m = pm[p]
+        assert 0 < m["energy_j_synapse"] < m["energy_j_array"] < m["energy_j"]
+        assert m["tops_per_w_synapse"] > m["tops_per_w_array"] > m["tops_per_w_system"] > 0
+
+
+def test_forward_sensing_counts_from_shapes() -> None:
+    """mnist_mlp (784-512-512-10, row tiles 7, 4, 4) on the reference (analog fan-in 4), 6
+    samples, inference sensing: layer 0 is sensed in ceil(7/4) = 2 groups (7 - 2 = 5 joined
+    lines per output), digitised and added, thresholds applied digitally (2 subtractions);
+    layers 1 and 2 join their 4 tiles on one line (3 joins) and use comparators (layer 1) or
+    the ADC (last layer)."""
+    n = 6
+    res = api.simulate("reference", "mnist_mlp", samples=n, timed=False)
+    c = res.counts()
+    ff = c[c["phase"] == "feedforward"]
+
+    def cnt(layer: str, cls: str, action: str) -> float:
+        sel = ff[(ff["component"] == f"{layer}.{cls}") & (ff["action"] == action)]
+        return float(sel["count"].sum())
+
+    names = [w.name for w in load_workload("mnist_mlp").weighted_layers()]
+    assert cnt(names[0], "line_sense", "sense") == n * 512 * 2
+    assert cnt(names[0], "psum", "join") == n * 512 * (7 - 2)
+    assert cnt(names[0], "adc", "convert") == n * 512 * 2
+    assert cnt(names[0], "accumulator", "add") == n * 512 * (2 - 1) + 2 * n * 512
+    assert cnt(names[0], "comparator", "compare") == 0
+    assert cnt(names[1], "line_sense", "sense") == n * 512
+    assert cnt(names[1], "psum", "join") == n * 512 * 3
+    assert cnt(names[1], "comparator", "compare") == 2 * n * 512
+    assert cnt(names[2], "adc", "convert") == n * 10
 
 
 def test_counts_table_prices_and_scope(run) -> None:
@@ -82,7 +147,8 @@ def test_counts_table_prices_and_scope(run) -> None:
     for row in df.itertuples(index=False):
         assert row.energy_pj == pytest.approx(row.count * price[(row.component_class,
                                                                   row.action)], rel=1e-12)
-        assert row.scope == ("array" if row.component_class in ARRAY_CLASSES else "system")
+        assert row.scope == ("synapse" if row.component_class in SYNAPSE_CLASSES else
+                             "array" if row.component_class in ARRAY_CLASSES else "system")
     assert set(df["phase"]) == set(PHASES)
     # breakdown: J by class x phase, columns summing to the phase energies
     bd = res.breakdown()
@@ -122,13 +188,8 @@ def test_ops_from_workload_shapes(run) -> None:
     bp = sum(w.rows * w.cols * w.positions for w in wls[1:])     # no backprop into the input
     assert pm["feedforward"]["ops"] == opm * n * ff
     assert pm["backprop"]["ops"] == opm * n * bp
-    batches = math.ceil(n / b)
-    synapses = sum(w.rows * w.cols for w in wls)
-    scheme = raw_preset(name)["update"]["scheme"]
-    if scheme == "per_cell":      # one update step per mini-batch
-        assert pm["update"]["ops"] == opm * batches * synapses
-    else:                         # one step per active input vector, at most every vector
-        assert 0 < pm["update"]["ops"] <= opm * n * ff
+    # weight-gradient MACs: rows x cols per input vector, whatever the scheme and batch split
+    assert pm["update"]["ops"] == opm * n * ff
 
 
 def test_ops_written_out_for_mnist_mlp() -> None:
@@ -138,7 +199,7 @@ def test_ops_written_out_for_mnist_mlp() -> None:
     opm = raw_preset("reference")["ops_per_mac"]
     assert pm["feedforward"]["ops"] == opm * 20 * (784 * 512 + 512 * 512 + 512 * 10)
     assert pm["backprop"]["ops"] == opm * 20 * (512 * 512 + 512 * 10)
-    assert pm["update"]["ops"] == opm * 1 * (784 * 512 + 512 * 512 + 512 * 10)
+    assert pm["update"]["ops"] == opm * 20 * (784 * 512 + 512 * 512 + 512 * 10)
 
 
 def test_write_output_folder(run, tmp_path) -> None:

@@ -22,6 +22,7 @@ from pnmsim.mapping import map_network
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 from pnmsim.workload import load_workload
 from tests._presets import raw_preset
+from tests._prices import latency
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -29,7 +30,8 @@ from tests._presets import raw_preset
 
 
 def lat(tree: dict, cls: str, action: str) -> int:
-    return int(tree["costs"][cls][action].get("latency_cycles", 0))
+    """Latency in cycles, from the preset's circuit parameters by plain arithmetic."""
+    return latency(tree, cls, action)
 
 
 def recurrence(stages: list[int], n: int) -> int:
@@ -84,16 +86,17 @@ def test_fine_pipeline_realises_recurrence(stages: list[int], n: int) -> None:
 
 
 def test_forward_stages_reference_written_out() -> None:
-    """mnist_mlp on the reference: 784x512 (7x4 tiles), 512x512 (4x4), 512x10 (4x1)."""
+    """mnist_mlp on the reference with an analog fan-in of 8: 784x512 (7x4 tiles), 512x512
+    (4x4), 512x10 (4x1), every layer's row tiles joined on one sensed line."""
     t = raw_preset("reference")
-    arch = load_arch("reference")
+    arch = load_arch("reference", ["array.max_analog_fanin=8"])
     assert t["array"]["partial_sums"] == "analog"
     mps = map_network(load_workload("mnist_mlp"), arch).layers
     assert [(m.row_tiles, m.col_tiles) for m in mps] == [(7, 4), (4, 4), (4, 1)]
     tc, adcs = t["array"]["tile_cols"], t["periphery"]["adcs_per_tile"]
     read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
     drive = lat(t, "row_driver", "drive")
-    dac = lat(t, "dac", "convert")
+    dac = lat(t, "dac", "convert_input")
     adc = lat(t, "adc", "convert")
     cmp_ = lat(t, "comparator", "compare")
     bn = lat(t, "digital", "bn")
@@ -113,6 +116,26 @@ def test_forward_stages_reference_written_out() -> None:
         [drive, read, math.ceil(10 / adcs) * adc, bn])
 
 
+def test_forward_stages_beyond_analog_fanin_are_digital() -> None:
+    """The reference joins at most max_analog_fanin row tiles: 7 row tiles at fan-in 4 are two
+    sensed groups, digitised and added (one accumulator level, plus the digital threshold)."""
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    assert t["array"]["max_analog_fanin"] == 4
+    mps = map_network(load_workload("mnist_mlp"), arch).layers
+    tc, adcs = t["array"]["tile_cols"], t["periphery"]["adcs_per_tile"]
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
+    drive, dac = lat(t, "row_driver", "drive"), lat(t, "dac", "convert_input")
+    adc, acc = lat(t, "adc", "convert"), lat(t, "accumulator", "add")
+    sense = math.ceil(tc / adcs) * adc
+    assert mps[0].row_tiles == 7          # ceil(7 / 4) = 2 groups: ceil(log2 2) = 1 level
+    assert timing.forward_stages(arch, mps[0], "comparators") == [
+        s for s in (drive + dac, read, sense, acc + acc) if s > 0]
+    assert mps[1].row_tiles == 4          # exactly the fan-in: analog, comparators
+    assert timing.forward_stages(arch, mps[1], "comparators") == [
+        s for s in (drive, read, lat(t, "comparator", "compare")) if s > 0]
+
+
 def test_forward_stages_digital_psum_written_out() -> None:
     t = raw_preset("digital_psum")
     arch = load_arch("digital_psum")
@@ -120,7 +143,7 @@ def test_forward_stages_digital_psum_written_out() -> None:
     mps = map_network(load_workload("mnist_mlp"), arch).layers
     adcs = t["periphery"]["adcs_per_tile"]
     read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
-    drive, dac = lat(t, "row_driver", "drive"), lat(t, "dac", "convert")
+    drive, dac = lat(t, "row_driver", "drive"), lat(t, "dac", "convert_input")
     adc, acc, bn = lat(t, "adc", "convert"), lat(t, "accumulator", "add"), lat(t, "digital", "bn")
     tc = t["array"]["tile_cols"]
     # 7 row tiles -> ceil(log2 7) = 3 accumulator levels; comparators: +1 digital threshold
@@ -184,10 +207,10 @@ def test_issue_bus_digital_cycles_written_out() -> None:
 @pytest.mark.parametrize("sensing", ["comparators", "adc"])
 def test_tile_op_not_done_one_cycle_early(mode: str, n: int, sensing: str) -> None:
     t = raw_preset("reference")
-    arch = load_arch("reference")
+    arch = load_arch("reference", ["array.max_analog_fanin=8"])   # 7 row tiles joined
     env, lt = layer_env(arch, "mnist_mlp", 0, mode)
     read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
-    first = lat(t, "row_driver", "drive") + lat(t, "dac", "convert")
+    first = lat(t, "row_driver", "drive") + lat(t, "dac", "convert_input")
     if sensing == "comparators":
         stages = [first, read, lat(t, "comparator", "compare")]
     else:
@@ -233,7 +256,7 @@ def test_bus_contention_delays_by_one_service_time() -> None:
     chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch))
     env = chip.env
     words = 3 * arch.system.bus_words_per_cycle + 1
-    c = 4 * arch.cost("bus", "transfer").latency_cycles
+    c = 4 * lat(raw_preset("reference"), "bus", "transfer")
     assert timing.bus_cycles(arch, words) == c
     done: list[float] = []
 
@@ -282,7 +305,7 @@ def _tiny_costs() -> tuple[int, int, int, int, int, int, int, int, int]:
     t = raw_preset("reference")
     read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0)
     return (lat(t, "controller", "issue"), lat(t, "row_driver", "drive"),
-            lat(t, "dac", "convert"), read, lat(t, "comparator", "compare"),
+            lat(t, "dac", "convert_input"), read, lat(t, "comparator", "compare"),
             lat(t, "adc", "convert"), lat(t, "digital", "bn"), lat(t, "bus", "transfer"),
             t["periphery"]["adcs_per_tile"])
 
@@ -308,28 +331,28 @@ def test_feedforward_two_samples_pipeline_across_layers(mode: str) -> None:
     reference preset (asserted first, so a changed preset fails loudly here)."""
     issue, drv, dac, read, cmp_, adc, bn, bus, adcs = _tiny_costs()
     arch = load_arch("reference", ["system.issue_group=1"])
-    if (issue, drv, dac, read, cmp_, adc, bn, bus, adcs) != (1, 1, 1, 1, 1, 8, 1, 1, 8) or \
+    if (issue, drv, dac, read, cmp_, adc, bn, bus, adcs) != (1, 1, 1, 1, 1, 9, 1, 1, 8) or \
             arch.system.bus_words_per_cycle != 16:
         pytest.skip("schedule written out for the reference cost table")
     chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch), mode)  # type: ignore[arg-type]
     recs = [OpRecord("feedforward", 0, 2, 2, sensing="comparators"),
             OpRecord("feedforward", 1, 2, 2, sensing="adc")]
-    # layer 0: stages [2,1,1] -> 4; layer 1: [1,1,8,1] -> 11; bus 32 words -> 2, 4 words -> 1
-    # A: ctrl 0-1, L0 1-5, bus 5-7, ctrl 7-8, L1 8-19, bus 19-20
-    # B: ctrl 1-2, L0 5-9 (waits for A), bus 9-11, ctrl 11-12, L1 19-30 (waits), bus 30-31
-    assert chip.run_batch(recs)["feedforward"] == 31
+    # layer 0: stages [2,1,1] -> 4; layer 1: [1,1,9,1] -> 12; bus 32 words -> 2, 4 words -> 1
+    # A: ctrl 0-1, L0 1-5, bus 5-7, ctrl 7-8, L1 8-20, bus 20-21
+    # B: ctrl 1-2, L0 5-9 (waits for A), bus 9-11, ctrl 11-12, L1 20-32 (waits), bus 32-33
+    assert chip.run_batch(recs)["feedforward"] == 33
     # one issue group of both samples: ctrl 0-1, L0 n=2: 4+2 -> 1-7, bus 64 words 7-11,
-    # ctrl 11-12, L1 n=2: 11+8 -> 12-31, bus 8 words 31-32
+    # ctrl 11-12, L1 n=2: 12+9 -> 12-33, bus 8 words 33-34
     arch2 = load_arch("reference", ["system.issue_group=2"])
     chip2 = Chip(arch2, map_network(load_workload("tiny_mlp"), arch2), mode)  # type: ignore
-    assert chip2.run_batch(recs)["feedforward"] == 32
+    assert chip2.run_batch(recs)["feedforward"] == 34
 
 
 def test_update_phase_hand_schedule() -> None:
     """Layers update in parallel processes; the digital periphery is shared."""
     arch = load_arch("reference")
-    if (arch.cost("controller", "issue").latency_cycles, arch.cost("digital",
-                                                                   "grad_mac").latency_cycles,
+    t = raw_preset("reference")
+    if (lat(t, "controller", "issue"), lat(t, "digital", "grad_mac"),
             arch.system.digital_lanes) != (1, 1, 64):
         pytest.skip("schedule written out for the reference cost table")
     chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch))
@@ -404,3 +427,18 @@ def test_ns_to_cycles_covers_and_is_tight(t_ns: float, clock_mhz: float) -> None
 @given(st.integers(1, 10000), st.sampled_from([100.0, 1000.0, 1200.0, 3000.0]))
 def test_whole_cycles_are_exact(k: int, clock_mhz: float) -> None:
     assert ns_to_cycles(k * (1000.0 / clock_mhz), clock_mhz) == k
+
+
+def test_write_cycles_written_out() -> None:
+    """Slowest tile of a write step: pulse-width cycles + one driver edge per pulse + (read
+    window + sense latch) per column read first."""
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    drv = lat(t, "col_driver", "write_pulse")
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0) + lat(t, "sense_amp",
+                                                                            "read")
+    tiles = [(10, 3, 2), (5, 8, 0)]
+    assert timing.write_cycles(arch, tiles, state_reads=True) == max(
+        10 + 3 * drv + 2 * read, 5 + 8 * drv)
+    assert timing.write_cycles(arch, tiles) == max(10 + 3 * drv, 5 + 8 * drv)
+    assert timing.write_cycles(arch, []) == 0

@@ -139,7 +139,9 @@ class Chip:
         yield from self.controller.hold(self.env, timing.issue_cycles(self.arch, mp))
         yield from self.digital.hold(self.env, timing.digital_cycles(self.arch, rec.digital_ops,
                                                                    rec.optimizer_ops))
-        yield from self.layers[rec.layer].write(rec.update_cycles)
+        yield from self.layers[rec.layer].write(
+            rec.update_cycles + timing.write_cycles(self.arch, list(rec.write_tiles),
+                                                    rec.state_reads))
 
     def _phase(self, phase: str, recs: list[OpRecord]) -> Generator[Any, Any, None]:
         if not recs:
@@ -178,7 +180,8 @@ class Chip:
         backprop) is replayed from a memo — the same cycles, busy cycles and event count the
         SimPy run produced — instead of being simulated again."""
         key = (phase, tuple((r.layer, r.samples, r.vectors, r.sensing, r.update_cycles,
-                             r.digital_ops, r.optimizer_ops) for r in recs))
+                             r.write_tiles, r.state_reads, r.digital_ops, r.optimizer_ops)
+                            for r in recs))
         hit = self._memo.get(key) if self.mode == "coarse" else None
         if hit is not None:
             cycles, deltas = hit

@@ -213,6 +213,7 @@ class Trainer:
             pm = res.phase_metrics()
             out["ops_per_mac"] = self.arch.ops_per_mac
             out["phases"] = {p: {k: pm[p][k] for k in ("cycles", "seconds", "energy_j", "ops",
+                                                       "tops_per_w_synapse",
                                                        "tops_per_w_array",
                                                        "tops_per_w_system")}
                              for p in (*PHASES, "total")}
