@@ -229,7 +229,7 @@ class Gen:
     def nested_type(self) -> Case:
         t = copy.deepcopy(self.tree)
         key = self.rng.choice(["mtj", "circuits", "array", "update", "circuits.lines",
-                               "circuits.digital.buffer_kb", "variation"])
+                               "circuits.digital", "variation"])
         _set_path(t, key, self.rng.choice([5, "x", [1, 2], None, {"zzz": 1}]))
         f = self.file(_dump(t))
         return Case("preset type", ["validate", str(f)], False, f.name)

@@ -94,8 +94,9 @@ def compare(archs: tuple[str, ...], workload: str | None, samples: int | None, s
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="run the points on this Dask distributed scheduler (tcp://host:port)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="sweep.csv (+ sweep.parquet), timings.csv, points/<id>.json; a rerun "
-                   "with the same --out skips the points already done")
+              help="sweep.csv (+ sweep.parquet), timings.csv, points/<id>.json (a new folder)")
+@click.option("--resume", is_flag=True, help="continue the sweep in --out: reuse the points "
+              "it finished (same settings), compute the rest")
 @click.option("--force", is_flag=True, help="write into --out even when it holds another run "
               "(or a sweep with other settings)")
 @click.option("--plot", default=None, metavar="FILE.png", help="the metrics vs the first key")
@@ -121,7 +122,7 @@ def compare(archs: tuple[str, ...], workload: str | None, samples: int | None, s
               help="--metric accuracy: learning rate of epoch 1 (decays to lr/100)")
 def sweep(arch: str, vary: tuple[str, ...], workload: str | None, samples: int | None,
           seed: int, overrides: tuple[str, ...], jobs: int | None, scheduler: str | None,
-          out_dir: str | None, force: bool, plot: str | None, metric: str, fmt: str,
+          out_dir: str | None, resume: bool, force: bool, plot: str | None, metric: str, fmt: str,
           dataset: str | None,
           data_dir: str | None, epochs: int, train_limit: int | None, test_limit: int | None,
           val_size: int, batch_size: int, lr: float) -> None:
@@ -142,15 +143,17 @@ def sweep(arch: str, vary: tuple[str, ...], workload: str | None, samples: int |
         epochs=epochs, train_limit=train_limit, test_limit=test_limit, val_size=val_size,
         batch_size=batch_size, lr=lr)
     points = explore.plan_sweep(spec, axes)
+    if resume and out_dir is None:
+        raise click.BadParameter("needs --out DIR, the sweep to continue", param_hint="--resume")
     if out_dir is not None:
-        explore.check_sweep_out(spec, out_dir, force)
+        explore.check_sweep_out(spec, out_dir, force, resume)
     n_jobs = jobs if jobs is not None else min(os.cpu_count() or 1, len(points))
     try:
         outcome = explore.run_sweep(spec, points, out_dir, jobs=n_jobs, scheduler=scheduler,
                                     progress=True, extra_meta={"command": " ".join(sys.argv)})
     except KeyboardInterrupt:
-        hint = (f"; the finished points are in {out_dir}/points: rerun with the same --out to "
-                "resume" if out_dir else "")
+        hint = (f"; the finished points are in {out_dir}/points: rerun with --resume and the "
+                "same --out to continue" if out_dir else "")
         click.echo(f"interrupted{hint}", err=True)
         sys.exit(130)
     click.echo(f"sweep: {len(points)} points, {len(outcome.computed)} computed, "

@@ -588,8 +588,8 @@ def _iter_local(spec: SweepSpec, todo: Sequence[Point],
                 res = fut.result()
             except BrokenProcessPool:
                 raise PnmsimError(f"sweep point {p.label}: a worker process died (out of "
-                                  "memory?); finished points are saved, rerun with the same "
-                                  "--out to resume") from None
+                                  "memory?); finished points are saved, rerun with --resume "
+                                  "and the same --out") from None
             except Exception as e:
                 # stop starting points, but keep (and save) those already running
                 if failed is None:
@@ -646,13 +646,14 @@ def _guard(p: Point, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise PnmsimError(f"sweep point {p.label}: {e}") from None
 
 
-def check_sweep_out(spec: SweepSpec, out_dir: str | Path, force: bool = False) -> None:
-    """Refuse an --out that holds another run, or a sweep with other settings (a rerun with
-    the same settings resumes it) unless ``force``."""
-    from pnmsim.outdir import check_out, read_marker, run_kind
+def check_sweep_out(spec: SweepSpec, out_dir: str | Path, force: bool = False,
+                    resume: bool = False) -> None:
+    """Refuse an --out that holds another run unless ``force``; a sweep folder is continued
+    only with ``resume`` and the same settings."""
+    from pnmsim.outdir import _only_marker, check_out, read_marker, run_kind
 
-    out = check_out(out_dir, "--out", "sweep", force=force, same_kind_ok=True)
-    if force or not out.is_dir() or run_kind(out) != "sweep":
+    out = check_out(out_dir, "--out", "sweep", force=force, same_kind_ok=resume)
+    if force or not out.is_dir() or run_kind(out) != "sweep" or _only_marker(out):
         return
     mark = read_marker(out)
     mine = json.loads(json.dumps(spec.fingerprint(), default=str))

@@ -5,8 +5,8 @@ folder is refused (one line naming the option and the folder, exit 2) when it is
 be written, or already holds a pnmsim run -- recognised by its run marker
 (:data:`RUN_MARKER`, written by every run) or, for folders written before markers existed, by
 the files a run leaves (``checkpoint.npz``, ``summary.json``, ``sweep.json`` ...) -- unless the
-command says so: ``--force`` (replace), ``--resume`` (train continues its own run) or a sweep
-rerun with the same settings (which reuses the finished points). A folder holding unrelated
+command says so: ``--force`` (replace) or ``--resume`` (train continues its own run; sweep reuses
+the points it finished, with the same settings). A folder holding unrelated
 files is accepted only when none of the files the command writes is already there.
 """
 
@@ -94,10 +94,11 @@ def check_out(out: str | os.PathLike[str], option: str, kind: str, *, force: boo
         there = run_kind(p)
         if there is not None and not _only_marker(p):
             if not force and not (same_kind_ok and there == kind):
+                hint = {"train": " (train --resume DIR continues it)",
+                        "sweep": " (sweep --resume continues it)"}
                 raise OutputError(f"{shown}: already holds a pnmsim {there} run; allowed: a "
                                   "new or empty folder, or --force to write over it"
-                                  + (" (--resume DIR continues a training run)"
-                                     if there == "train" and kind == "train" else ""))
+                                  + (hint.get(there, "") if there == kind else ""))
         elif not force:
             clash = [f for f in (*WRITES.get(kind, ()), *extra_files) if (p / f).exists()]
             if clash:
