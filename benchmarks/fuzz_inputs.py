@@ -567,7 +567,7 @@ def _out_cases(g: Gen, runner: CliRunner, n: int) -> list[Case]:
     for i in range(n):
         target_kind = kinds[i % len(kinds)]
         target = made[target_kind]
-        mode = g.rng.choice(["into", "into", "resume_other", "file", "force"])
+        mode = g.rng.choice(["into", "into", "resume_other", "file", "force", "resume_same"])
         w = g.rng.choice(sorted(writers))
         if mode == "into":
             out.append(Case(f"out {w} into {target_kind}", [*writers[w], "--out", str(target)],
@@ -577,6 +577,10 @@ def _out_cases(g: Gen, runner: CliRunner, n: int) -> list[Case]:
             out.append(Case("out --resume B --out A", [*writers["train"], "--out", str(other),
                                                        "--resume", str(made["train"])],
                             False, "--out", guard=[made["train"]], timeout=120))
+        elif mode == "resume_same" and "sweep" in made:
+            out.append(Case("out sweep --resume same", [*writers["sweep"], "--out",
+                                                        str(made["sweep"]), "--resume"],
+                            True, timeout=120))
         elif mode == "file":
             f = g.file("precious\n", ".txt")
             out.append(Case(f"out {w} to a file", [*writers[w], "--out", str(f)], False,
