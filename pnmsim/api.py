@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from pnmsim.config import ArchConfig, load_arch
 from pnmsim.errors import ConfigError, PnmsimError
 from pnmsim.hw.chip import Mode
+from pnmsim.progress import bar
 from pnmsim.results import Results
 from pnmsim.simulation import Simulation
 from pnmsim.workload import Workload, load_workload
@@ -71,14 +71,6 @@ def load_inputs(workload: Workload, samples: int | None, dataset: str | None,
     return x, y
 
 
-def _progress(done: int, total: int) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\rsimulated {done}/{total} samples")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | None = None, *,
              overrides: Sequence[str] = (), samples: int | None = None, seed: int = 0,
              dataset: str | None = None, data_dir: str | None = None,
@@ -96,7 +88,8 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
     if ckpt is None:
         ckpt = embedded_model_path(wl)
     sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt)
-    return sim.run(x, y, progress=_progress if progress else None)
+    with bar(len(x), "sample", "simulate", enabled=progress) as pb:
+        return sim.run(x, y, progress=lambda done, total: pb.update(done - pb.n))
 
 
 def train(arch: str | ArchConfig | None = None, workload: str | Workload | None = None, *,
@@ -131,22 +124,13 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
         from pnmsim.outdir import write_marker
 
         write_marker(out, "train", mode=mode, dataset=dataset)
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    with bar(0, "batch", "train", enabled=progress) as pb:
+        def _p(epoch: int, done: int, total: int) -> None:
+            if pb.total != total or done == 1:
+                pb.reset(total=total)
+                pb.set_description(f"epoch {epoch}/{epochs}")
+            pb.update(1)
 
-        bar = tqdm(total=0, unit="batch", leave=False, file=sys.stderr, disable=None)
-
-    def _p(epoch: int, done: int, total: int) -> None:
-        if bar is None:
-            return
-        if bar.total != total or done == 1:
-            bar.reset(total=total)
-            bar.set_description(f"epoch {epoch}/{epochs}")
-        bar.update(1)
-
-    summary = tr.run(progress=_p if bar is not None else None)
-    if bar is not None:
-        bar.close()
+        summary = tr.run(progress=_p)
     tr.write_outputs()
     return summary

@@ -16,7 +16,8 @@ check every array a network will take -- presence, dtype kind, shape and value s
 * random-generator states: JSON that a PCG64 generator accepts.
 
 :func:`check_meta` checks ``trainer.meta`` (types, ranges, an epoch within ``--epochs``, a log
-row per epoch). Each problem is one line naming the file and the key.
+row per epoch) and :func:`check_sim_meta` the simulation counters ``sim.meta`` (tally, cycles,
+busy counters of the chip). Each problem is one line naming the file and the key.
 """
 
 from __future__ import annotations
@@ -157,22 +158,15 @@ def _num(path: Any, key: str, v: Any, lo: float, hi: float, integer: bool = Fals
     return v
 
 
-def check_meta(meta: Any, path: Any, epochs: int, hardware: bool, n_layers: int) -> None:
+def check_meta(meta: Any, path: Any, epochs: int) -> None:
     """The ``trainer.meta`` mapping of a checkpoint (see the module doc)."""
     key = "trainer.meta"
     if not isinstance(meta, dict):
         raise _err(path, key, type(meta).__name__, "a JSON object")
     need = {"epoch": int, "log": list, "wall_s": (int, float), "settings": dict,
             "data_rng": dict, "net_rng": dict}
-    if hardware:
-        need.update({"tally": list, "macs": dict, "cycles": dict, "busy": dict})
-    for k, tp in need.items():
-        if k not in meta:
-            raise _err(path, f"{key}.{k}", "missing", "a checkpoint written by pnmsim train")
-        if not isinstance(meta[k], tp) or isinstance(meta[k], bool):
-            raise _err(path, f"{key}.{k}", f"a {type(meta[k]).__name__}",
-                       f"a {getattr(tp, '__name__', 'number')}")
-    ep = _num(path, f"{key}.epoch", meta["epoch"], 0, MAX_EPOCHS, integer=True)
+    _typed(meta, path, key, need)
+    ep = int(_num(path, f"{key}.epoch", meta["epoch"], 0, MAX_EPOCHS, integer=True))
     if ep > epochs:
         raise _err(path, f"{key}.epoch", f"run already at epoch {ep}",
                    f"--epochs >= {ep} to resume it")
@@ -194,24 +188,54 @@ def check_meta(meta: Any, path: Any, epochs: int, hardware: bool, n_layers: int)
     run = meta.get("run", {})
     if not isinstance(run, dict):
         raise _err(path, f"{key}.run", type(run).__name__, "a mapping")
-    if not hardware:
+
+
+def _typed(meta: dict, path: Any, key: str, need: dict[str, Any]) -> None:
+    for k, tp in need.items():
+        if k not in meta:
+            raise _err(path, f"{key}.{k}", "missing", "a checkpoint written by pnmsim")
+        if not isinstance(meta[k], tp) or (isinstance(meta[k], bool) and tp is not bool):
+            raise _err(path, f"{key}.{k}", f"a {type(meta[k]).__name__}",
+                       f"a {getattr(tp, '__name__', 'number')}")
+
+
+def check_sim_meta(d: Mapping[str, np.ndarray], path: Any, n_counters: int | None) -> None:
+    """``sim.meta``: the simulation's tally and the chip's cycle and busy counters
+    (``n_counters``: tiles + controller, interconnect, digital, events; None: no chip)."""
+    key = "sim.meta"
+    if key not in d:
         return
+    raw = np.asarray(d[key])
+    try:
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError("not JSON bytes")
+        meta = json.loads(raw.tobytes())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise _err(path, key, "not readable JSON", "simulation counters written by pnmsim"
+                   ) from None
+    if not isinstance(meta, dict):
+        raise _err(path, key, type(meta).__name__, "a JSON object")
+    _typed(meta, path, key, {"tally": list, "macs": dict, "samples": int,
+                             "wall_s": (int, float), "calibrated": bool})
+    _num(path, f"{key}.samples", meta["samples"], 0, 1e15, integer=True)
+    _num(path, f"{key}.wall_s", meta["wall_s"], 0, 1e12)
     for i, ent in enumerate(meta["tally"]):
         if (not isinstance(ent, list) or len(ent) < 2
                 or not all(isinstance(x, str) for x in ent[:-1])):
             raise _err(path, f"{key}.tally[{i}]", "malformed entry", "[names..., count]")
         _num(path, f"{key}.tally[{i}]", ent[-1], 0, 1e300)
-    for k in ("macs", "cycles"):
-        for name, v in meta[k].items():
-            _num(path, f"{key}.{k}.{name}", v, 0, 1e300, integer=(k == "cycles"))
-    busy = meta["busy"]
-    for k in ("tiles", "controller", "bus", "digital", "events"):
-        if k not in busy:
-            raise _err(path, f"{key}.busy.{k}", "missing", "the busy cycles of a hardware run")
-    tiles = busy["tiles"]
-    if not isinstance(tiles, list) or len(tiles) != n_layers:
-        raise _err(path, f"{key}.busy.tiles", "wrong length", f"a list of {n_layers} numbers")
-    for i, v in enumerate(tiles):
-        _num(path, f"{key}.busy.tiles[{i}]", v, 0, 1e300)
-    for k in ("controller", "bus", "digital", "events"):
-        _num(path, f"{key}.busy.{k}", busy[k], 0, 1e300)
+    for name, v in meta["macs"].items():
+        _num(path, f"{key}.macs.{name}", v, 0, 1e300)
+    chip = meta.get("chip")
+    if n_counters is None or chip is None:
+        return
+    if not isinstance(chip, dict) or not isinstance(chip.get("cycles"), dict) \
+            or not isinstance(chip.get("counters"), list):
+        raise _err(path, f"{key}.chip", "malformed", "{cycles: {...}, counters: [...]}")
+    for name, v in chip["cycles"].items():
+        _num(path, f"{key}.chip.cycles.{name}", v, 0, 1e300, integer=True)
+    if len(chip["counters"]) != n_counters:
+        raise _err(path, f"{key}.chip.counters", f"{len(chip['counters'])} values",
+                   f"{n_counters} (this chip's tiles and units)")
+    for i, v in enumerate(chip["counters"]):
+        _num(path, f"{key}.chip.counters[{i}]", v, 0, 1e300, integer=True)

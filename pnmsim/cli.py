@@ -19,6 +19,7 @@ import click
 import numpy as np
 
 from pnmsim import __version__
+from pnmsim.cli_explore import WORKLOAD_HELP
 from pnmsim.cliopts import FiniteFloat, emit_json
 from pnmsim.errors import PnmsimError
 
@@ -62,6 +63,19 @@ def main() -> None:
 
 
 ARCH = click.argument("arch", required=False)
+WORKLOAD = click.option("--workload", "workload_opt", default=None, metavar="NAME|YAML",
+                        help=WORKLOAD_HELP + "; the positional WORKLOAD is the same")
+
+
+def _workload(positional: str | None, option: str | None) -> str | None:
+    """The workload of simulate/train: ``--workload`` (as in compare and sweep); the older
+    positional WORKLOAD is still accepted when it agrees."""
+    if positional is not None and option is not None and positional != option:
+        raise click.BadParameter(f"given twice ({positional!r} and {option!r}); use "
+                                 "--workload NAME", param_hint="--workload")
+    return option if option is not None else positional
+
+
 SET = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                    help="override a preset value (validated like the file); repeatable")
 
@@ -147,6 +161,7 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @main.command()
 @ARCH
 @click.argument("workload", required=False)
+@WORKLOAD
 @SET
 @click.option("--samples", type=click.IntRange(1), default=None,
               help="samples to simulate (default: the embedded MNIST sample, 512)")
@@ -163,7 +178,8 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @click.option("--checkpoint", default=None, help="trained weights (.npz from pnmsim train); "
               "default: the embedded trained model when the workload is mnist_cnn")
 @click.option("--fine", is_flag=True, help="fine timing mode (one event per MVM; slow)")
-def simulate(arch: str | None, workload: str | None, overrides: tuple[str, ...],
+def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
+             overrides: tuple[str, ...],
              samples: int | None, seed: int, fmt: str, out_dir: str | None,
              force: bool, dataset: str | None, data_dir: str | None, checkpoint: str | None,
              fine: bool) -> None:
@@ -174,8 +190,9 @@ def simulate(arch: str | None, workload: str | None, overrides: tuple[str, ...],
 
     if out_dir is not None:
         check_out(out_dir, "--out", "simulate", force=force)
-    res = api.simulate(arch, workload, overrides=overrides, samples=samples, seed=seed,
-                       dataset=dataset, data_dir=data_dir, checkpoint=checkpoint,
+    res = api.simulate(arch, _workload(workload, workload_opt), overrides=overrides,
+                       samples=samples, seed=seed, dataset=dataset, data_dir=data_dir,
+                       checkpoint=checkpoint,
                        mode="fine" if fine else "coarse", progress=True)
     if out_dir:
         res.write(out_dir, {"command": " ".join(sys.argv)})
@@ -191,6 +208,7 @@ def simulate(arch: str | None, workload: str | None, overrides: tuple[str, ...],
 @main.command()
 @ARCH
 @click.argument("workload", required=False)
+@WORKLOAD
 @SET
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist", "cifar10", "svhn"]),
               default="mnist", show_default=True)
@@ -215,7 +233,8 @@ def simulate(arch: str | None, workload: str | None, overrides: tuple[str, ...],
 @FORCE
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def train(arch: str | None, workload: str | None, overrides: tuple[str, ...], dataset: str,
+def train(arch: str | None, workload: str | None, workload_opt: str | None,
+          overrides: tuple[str, ...], dataset: str,
           data_dir: str | None, mode: str, epochs: int, batch_size: int, lr: float,
           lr_end: float | None, train_limit: int | None, test_limit: int | None,
           val_size: int, seed: int, out_dir: str | None, resume_dir: str | None,
@@ -237,8 +256,9 @@ def train(arch: str | None, workload: str | None, overrides: tuple[str, ...], da
         out_dir = None
     elif out_dir is not None:
         check_out(out_dir, "--out", "train", force=force)
-    summary = api.train(arch, workload, overrides=overrides, dataset=dataset,
-                        data_dir=data_dir, mode=mode, epochs=epochs, batch_size=batch_size,
+    summary = api.train(arch, _workload(workload, workload_opt), overrides=overrides,
+                        dataset=dataset, data_dir=data_dir, mode=mode, epochs=epochs,
+                        batch_size=batch_size,
                         lr=lr, lr_end=lr_end if lr_end is not None else lr / 100,
                         train_limit=train_limit, test_limit=test_limit, val_size=val_size,
                         seed=seed, out_dir=out_dir, resume_dir=resume_dir, progress=True,

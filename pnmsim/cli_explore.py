@@ -15,6 +15,8 @@ import click
 from pnmsim.cliopts import FiniteFloat
 from pnmsim.errors import ConfigError
 
+WORKLOAD_HELP = "workload name or YAML (default mnist_cnn)"
+
 SET = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
                    help="override a preset value (validated like the file); repeatable")
 DATASET_CHOICES = ["mnist", "fashion-mnist", "cifar10", "svhn", "synthetic"]
@@ -30,7 +32,7 @@ def _plot_path(plot: str | None) -> None:
 # ----------------------------------------------------------------------------- compare
 @click.command()
 @click.argument("archs", nargs=-1, required=True, metavar="ARCH...")
-@click.option("--workload", default=None, help="workload name or YAML (default mnist_cnn)")
+@click.option("--workload", default=None, help=WORKLOAD_HELP, metavar="NAME|YAML")
 @click.option("--samples", type=click.IntRange(1), default=None,
               help="samples to simulate (default: the embedded MNIST sample, 512)")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
@@ -59,12 +61,15 @@ def compare(archs: tuple[str, ...], workload: str | None, samples: int | None, s
     if out_dir is not None:
         check_out(out_dir, "--out", "compare", force=force)
 
-    def _note(label: str) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"simulating {label}", err=True)
+    from pnmsim.progress import bar
 
-    cmp = explore.compare(archs, workload, overrides=overrides, samples=samples, seed=seed,
-                          dataset=dataset, data_dir=data_dir, progress=_note)
+    with bar(len(archs), "arch", "compare") as pb:
+        def _note(label: str) -> None:
+            pb.set_postfix_str(label)
+            pb.update(1)
+
+        cmp = explore.compare(archs, workload, overrides=overrides, samples=samples,
+                              seed=seed, dataset=dataset, data_dir=data_dir, progress=_note)
     if out_dir:
         explore.write_comparison(cmp, out_dir, {"command": " ".join(sys.argv)})
     if plot:
@@ -83,7 +88,7 @@ def compare(archs: tuple[str, ...], workload: str | None, samples: int | None, s
 @click.option("--vary", "vary", multiple=True, required=True, metavar="KEY.PATH=V1,V2,...",
               help="values of one preset key (cross product over several --vary); "
                    "KEY1+KEY2=V1,V2 varies both keys together")
-@click.option("--workload", default=None, help="workload name or YAML (default mnist_cnn)")
+@click.option("--workload", default=None, help=WORKLOAD_HELP, metavar="NAME|YAML")
 @click.option("--samples", type=click.IntRange(1), default=None,
               help="samples per point (default: the embedded MNIST sample, 512)")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,

@@ -17,6 +17,11 @@ integers and :data:`FLOAT_CAP` for reals), so no value can overflow a later comp
 
 Why frozen dataclasses and not pydantic: the schema is small, the loader below is ~150 lines,
 and it gives exactly the one-line messages the project wants without a heavy dependency.
+
+Why one module over ~500 lines: most of it is the declared schema (one frozen class per preset
+section, one line of doc per parameter); the schema and the loader that validates against it
+change together, and splitting the declarations from their checks would scatter each
+parameter's definition over two files.
 """
 
 from __future__ import annotations

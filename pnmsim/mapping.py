@@ -105,3 +105,8 @@ def bus_words(arch: ArchConfig, mp: LayerMapping, phase: str, vectors: int) -> i
         parts = sense_groups(arch, mp)[0]
         return vectors * mp.layer.cols * parts
     return vectors * mp.layer.rows * mp.col_tiles
+
+
+def tile_name(index: int) -> str:
+    """The component-tree name of global tile ``index``: ``chip.tile[07]``."""
+    return f"chip.tile[{index:02d}]"

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from pnmsim import __version__
-from pnmsim.array import PHASES, Tally
 from pnmsim.config import ArchConfig, dump_yaml
 from pnmsim.costs import SCOPES, cost_table, in_scope, scope_of
 from pnmsim.mapping import NetworkMapping
+from pnmsim.records import PHASES, Tally
 from pnmsim.units import PJ_PER_J, cycles_to_seconds
 from pnmsim.workload import Workload
 
@@ -58,6 +58,7 @@ class Results:
     loss: float = 0.0
     timed: bool = True
     weights_source: str = ""
+    tile_busy: dict[str, int] = dataclasses.field(default_factory=dict)
 
     # ------------------------------------------------------------------ tables
     def counts(self) -> pd.DataFrame:
@@ -118,12 +119,17 @@ class Results:
     def utilisation(self) -> dict[str, float]:
         """Busy fraction of each component class over the whole run."""
         total = sum(int(self.cycles.get(p, 0)) for p in PHASES)
-        n_layers = len(self.mapping.layers)
         out = {}
         for k, v in self.busy.items():
-            inst = n_layers if k == "tiles" else 1
+            inst = self.mapping.tiles if k == "tiles" else 1
             out[k] = _safe_div(v, total * inst)
         return out
+
+    def tile_utilisation(self) -> pd.DataFrame:
+        """Busy cycles and busy fraction of every tile (``chip.tile[07]``) over the run."""
+        total = sum(int(self.cycles.get(p, 0)) for p in PHASES)
+        return pd.DataFrame([(k, v, _safe_div(v, total)) for k, v in self.tile_busy.items()],
+                            columns=["component", "busy_cycles", "utilisation"])
 
     def summary(self) -> dict[str, Any]:
         """The JSON object of ``pnmsim simulate --format json``."""
@@ -198,6 +204,8 @@ class Results:
         atomic_write(out / "counts.csv", self.counts().to_csv(index=False))
         atomic_write(out / "phases.csv", self.phase_table().to_csv())
         atomic_write(out / "breakdown.csv", self.breakdown().to_csv())
+        if self.tile_busy:
+            atomic_write(out / "tiles.csv", self.tile_utilisation().to_csv(index=False))
         atomic_write(out / "summary.json", dumps(self.summary())[0])
         atomic_write(out / "config.yaml", dump_yaml(self.arch))
         meta = run_metadata(self.seed, self.wall_s)

@@ -318,3 +318,25 @@ def test_train_missing_data_is_a_user_error(tmp_path: Path) -> None:
                       "XDG_CACHE_HOME": str(tmp_path / "cache"),
                       "HOME": os.environ.get("HOME", str(tmp_path))})
     assert_user_error(res)
+
+
+def test_workload_option_everywhere_and_per_tile_counts(tmp_path: Path) -> None:
+    """simulate takes --workload like compare and sweep; --out writes per-tile components
+    (chip.tile[NN].<part>) in counts.csv and per-tile utilisation in tiles.csv."""
+    import pandas as pd
+
+    out = tmp_path / "run"
+    res = invoke(["simulate", "reference", "--workload", "tiny_mlp", "--samples", "4",
+                  "--dataset", "synthetic", "--out", str(out), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["workload"] == "tiny_mlp"
+    counts = pd.read_csv(out / "counts.csv")
+    tiles = {c.split(".")[1] for c in counts["component"] if c.startswith("chip.tile[")}
+    assert tiles == {"tile[00]", "tile[01]"}          # tiny_mlp: two layers, one tile each
+    util = pd.read_csv(out / "tiles.csv")
+    assert list(util["component"]) == ["chip.tile[00]", "chip.tile[01]"]
+    assert ((util["utilisation"] > 0) & (util["utilisation"] <= 1)).all()
+    bad = invoke(["simulate", "reference", "mnist_mlp", "--workload", "tiny_mlp"])
+    assert bad.exit_code == 2 and "--workload" in bad.output
+    for cmd in ("simulate", "train", "compare", "sweep"):
+        assert "--workload" in invoke([cmd, "--help"]).output, cmd

@@ -225,8 +225,9 @@ def test_fanin_beyond_the_limit_uses_digital_partial_sums() -> None:
         arch = load_arch("reference", [*sets, f"array.max_analog_fanin={fanin}"])
         res = Simulation(arch, wl, seed=1, timed=False).run(x, rng.integers(0, 4, 3))
         c = res.counts()
-        l0 = c[(c["phase"] == "feedforward") & c["component"].str.startswith(
-            wl.weighted_layers()[0].name + ".")]
+        # layer 0's components: its tiles chip.tile[00..07] (4 row tiles x 2 column tiles)
+        l0 = c[(c["phase"] == "feedforward") & c["component"].str.match(
+            r"chip\.tile\[0[0-7]\]\.")]
 
         def n(cls: str, l0=l0) -> float:
             return float(l0.loc[l0["component_class"] == cls, "count"].sum())

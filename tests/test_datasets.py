@@ -13,19 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pnmsim import datasets
+from pnmsim import datasets, fetch
 from pnmsim.datasets import (
     DATASETS,
     ENV_VAR,
     Dataset,
-    RemoteFile,
     dataset_files,
-    fetch_dataset,
     load_dataset,
     load_embedded_sample,
     resolve_data_dir,
 )
 from pnmsim.errors import DatasetError
+from pnmsim.fetch import RemoteFile, fetch_dataset
 
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -451,13 +450,13 @@ def test_fetch_mnist_verifies_and_loads(tmp_path: Path, monkeypatch: pytest.Monk
         RemoteFile(f.name, ((server / "nowhere.gz").as_uri(), f.as_uri()), _sha256(f.read_bytes()))
         for f in sorted(server.iterdir())
     )
-    monkeypatch.setitem(datasets.REMOTE_FILES, "mnist", remotes)
+    monkeypatch.setitem(fetch.REMOTE_FILES, "mnist", remotes)
     target = fetch_dataset("mnist", tmp_path / "data")
     assert target == tmp_path / "data" / "mnist"
     assert sorted(p.name for p in target.iterdir()) == sorted(r.filename for r in remotes)
     assert len(load_dataset("mnist", tmp_path / "data", val_size=10).x_train) == 50
     # Already present and valid: nothing is downloaded again.
-    monkeypatch.setattr(datasets, "_download", lambda *a: pytest.fail("downloaded again"))
+    monkeypatch.setattr(fetch, "_download", lambda *a: pytest.fail("downloaded again"))
     fetch_dataset("mnist", tmp_path / "data")
 
 
@@ -466,7 +465,7 @@ def test_fetch_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _make_idx(server)
     good = server / "train-labels-idx1-ubyte.gz"
     bad = RemoteFile(good.name, (good.as_uri(),), "0" * 64)
-    monkeypatch.setitem(datasets.REMOTE_FILES, "mnist", (bad,))
+    monkeypatch.setitem(fetch.REMOTE_FILES, "mnist", (bad,))
     with pytest.raises(DatasetError) as exc:
         fetch_dataset("mnist", tmp_path / "data")
     _assert_one_line_error(exc, good.name)
@@ -476,7 +475,7 @@ def test_fetch_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_fetch_unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = RemoteFile("x.gz", ((tmp_path / "absent.gz").as_uri(),), "0" * 64)
-    monkeypatch.setitem(datasets.REMOTE_FILES, "svhn", (missing,))
+    monkeypatch.setitem(fetch.REMOTE_FILES, "svhn", (missing,))
     with pytest.raises(DatasetError) as exc:
         fetch_dataset("svhn", tmp_path / "data")
     _assert_one_line_error(exc, "x.gz")
@@ -491,7 +490,7 @@ def test_fetch_cifar_extracts_batches(tmp_path: Path, monkeypatch: pytest.Monkey
         info.size = 3
         tar.addfile(info, io.BytesIO(b"bad"))
     remote = RemoteFile(tarball.name, (tarball.as_uri(),), _sha256(tarball.read_bytes()))
-    monkeypatch.setitem(datasets.REMOTE_FILES, "cifar10", (remote,))
+    monkeypatch.setitem(fetch.REMOTE_FILES, "cifar10", (remote,))
     target = fetch_dataset("cifar10", tmp_path / "data")
     assert (target / "cifar-10-batches-py" / "data_batch_5").is_file()
     assert not (tmp_path / "data" / "escape").exists()
@@ -500,8 +499,8 @@ def test_fetch_cifar_extracts_batches(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_published_checksums_are_well_formed() -> None:
-    assert set(datasets.REMOTE_FILES) == set(DATASETS)
-    for remotes in datasets.REMOTE_FILES.values():
+    assert set(fetch.REMOTE_FILES) == set(DATASETS)
+    for remotes in fetch.REMOTE_FILES.values():
         for remote in remotes:
             assert len(remote.sha256) == 64 and int(remote.sha256, 16) >= 0
             assert remote.urls and all(u.startswith(("http://", "https://")) for u in remote.urls)

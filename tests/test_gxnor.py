@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pnmsim.training.gxnor import (
+from pnmsim.nn.gxnor import (
     dst_decompose,
     dst_probability,
     dst_update,

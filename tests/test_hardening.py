@@ -491,6 +491,12 @@ def test_malformed_resume_metadata_is_refused(trained: dict[str, Path], tmp_path
     assert "\n" not in str(e.value)
 
 
+def _sim_meta(d: dict, change) -> None:  # type: ignore[no-untyped-def]
+    sm = json.loads(d["sim.meta"].tobytes())
+    change(sm)
+    d["sim.meta"] = np.frombuffer(json.dumps(sm).encode(), np.uint8).copy()
+
+
 @pytest.mark.parametrize("change, key", [
     (lambda m, d: d.update({"backend.s1.0": np.full_like(d["backend.s1.0"], 2)}),
      "backend.s1.0"),
@@ -498,8 +504,10 @@ def test_malformed_resume_metadata_is_refused(trained: dict[str, Path], tmp_path
     (lambda m, d: d.update({"backend.s1.0": 1 - d["backend.s1.0"]}), "backend.s1.0"),
     (lambda m, d: d.update({"backend.rng.0": np.frombuffer(b"{}", np.uint8).copy()}),
      "backend.rng.0"),
-    (lambda m, d: m.update(busy={"tiles": []}), "busy"),
-    (lambda m, d: m.update(tally=[["a", "b", "x"]]), "tally"),
+    (lambda m, d: _sim_meta(d, lambda sm: sm["chip"].update(counters=[])),
+     "sim.meta.chip.counters"),
+    (lambda m, d: _sim_meta(d, lambda sm: sm.update(tally=[["a", "b", "x"]])), "sim.meta.tally"),
+    (lambda m, d: _sim_meta(d, lambda sm: sm.update(samples=-4)), "sim.meta.samples"),
 ])
 def test_bad_physical_state_is_refused(trained: dict[str, Path], tmp_path: Path, change,
                                        key: str) -> None:  # type: ignore[no-untyped-def]

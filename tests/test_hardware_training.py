@@ -8,7 +8,8 @@ import pytest
 
 from pnmsim.array import ArrayBackend
 from pnmsim.config import load_arch
-from pnmsim.training.network import Network
+from pnmsim.nn.network import Network
+from pnmsim.records import OpLog
 from pnmsim.workload import load_workload
 
 
@@ -33,14 +34,12 @@ def test_hardware_mode_learns_blobs(arch: str, over: list[str], lr: float) -> No
     be = ArrayBackend(cfg, wl, seed=3)
     net = Network(wl, be, np.random.default_rng(4))
     acc0, _ = net.evaluate(xte, yte)
+    log = OpLog()
     for step in range(300):
         b = rng.integers(0, len(xtr), 64)
-        be.training_forward = True
-        be.lr = lr
-        net.train_step(xtr[b], ytr[b], lr if step < 200 else lr / 3)
-    be.training_forward = False
+        net.train_step(xtr[b], ytr[b], lr if step < 200 else lr / 3, log=log)
     acc, _ = net.evaluate(xte, yte, batch_size=256)
     assert acc > 0.7 > acc0 + 0.2, (acc0, acc)     # chance is 0.25
     for i in range(len(net.layers)):
         assert set(np.unique(be.weights(i))) <= {-1, 0, 1}
-    assert be.tally.counts, "hardware actions were tallied"
+    assert log.tally.counts, "hardware actions were tallied"

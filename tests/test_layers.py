@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pnmsim.training.layers import (
+from pnmsim.nn.layers import (
     Adam,
     batchnorm_backward,
     batchnorm_forward,
@@ -118,7 +118,7 @@ def test_im2col_property(n: int, c: int, h: int, w: int, k: int, stride: int, pa
 
 
 def test_col2im_chunking_matches_whole_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pnmsim.training.layers as layers
+    import pnmsim.nn.layers as layers
 
     rng = np.random.default_rng(2)
     shape = (7, 3, 6, 6)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pnmsim.training.network import MatrixBackend, Network, SoftwareBackend
+from pnmsim.nn.network import MatrixBackend, Network, SoftwareBackend
 from pnmsim.workload import WeightedLayer, Workload, load_workload, workload_from_dict
 
 
@@ -157,12 +157,12 @@ class RecordingBackend(SoftwareBackend):
         super().__init__(rng)
         self.calls: list[tuple[str, int, tuple[int, ...], ...]] = []
 
-    def matmul_t(self, index: int, delta: np.ndarray) -> np.ndarray:
+    def matmul_t(self, index: int, delta: np.ndarray, ctx=None) -> np.ndarray:
         self.calls.append(("matmul_t", index, delta.shape))
         return super().matmul_t(index, delta)
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray,
-               delta: np.ndarray) -> dict[str, float]:
+               delta: np.ndarray, ctx=None) -> dict[str, float]:
         self.calls.append(("update", index, step.shape, x.shape, delta.shape))
         assert step.dtype == np.float32
         np.testing.assert_allclose(x.T @ delta, self.last_grads[f"w{index}"], rtol=1e-5)
@@ -182,7 +182,7 @@ def test_backend_sees_the_documented_shapes() -> None:
     y = rng.integers(0, 4, 5)
     net.forward(x, train=True)
     out = net.forward(x, train=True)
-    from pnmsim.training.layers import squared_hinge_loss
+    from pnmsim.nn.layers import squared_hinge_loss
     _, g = squared_hinge_loss(out, y, 4)
     be.last_grads = net.backward(g)  # type: ignore[attr-defined]
     net.train_step(x, y, 0.01)

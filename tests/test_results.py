@@ -122,11 +122,17 @@ def test_forward_sensing_counts_from_shapes() -> None:
     c = res.counts()
     ff = c[c["phase"] == "feedforward"]
 
+    mps = map_network(load_workload("mnist_mlp"), load_arch("reference")).layers
+    # each layer's components are its tiles' (chip.tile[NN].<part>)
+    tiles = {mp.layer.name: {f"chip.tile[{mp.first_tile + k:02d}]" for k in range(mp.tiles)}
+             for mp in mps}
+
     def cnt(layer: str, cls: str, action: str) -> float:
-        sel = ff[(ff["component"] == f"{layer}.{cls}") & (ff["action"] == action)]
+        sel = ff[ff["component"].map(lambda s: s.rsplit(".", 1)[0] in tiles[layer]
+                                     and s.rsplit(".", 1)[1] == cls) & (ff["action"] == action)]
         return float(sel["count"].sum())
 
-    names = [w.name for w in load_workload("mnist_mlp").weighted_layers()]
+    names = [mp.layer.name for mp in mps]
     assert cnt(names[0], "line_sense", "sense") == n * 512 * 2
     assert cnt(names[0], "psum", "join") == n * 512 * (7 - 2)
     assert cnt(names[0], "adc", "convert") == n * 512 * 2

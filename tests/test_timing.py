@@ -14,11 +14,12 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pnmsim.array import OpRecord
 from pnmsim.config import load_arch
 from pnmsim.hw import timing
-from pnmsim.hw.chip import Busy, Chip, LayerTiles
+from pnmsim.hw.chip import Chip
+from pnmsim.hw.components import TileGroup, Unit
 from pnmsim.mapping import map_network
+from pnmsim.records import OpRecord, UpdateFacts
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
 from pnmsim.workload import load_workload
 from tests._presets import raw_preset
@@ -49,7 +50,7 @@ def recurrence(stages: list[int], n: int) -> int:
 def layer_env(arch, workload: str, index: int, mode: str):
     env = simpy.Environment()
     mp = map_network(load_workload(workload), arch).layers[index]
-    return env, LayerTiles(env, arch, mp, mode)  # type: ignore[arg-type]
+    return env, TileGroup(env, arch, mp, mode)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -75,11 +76,12 @@ def test_fine_pipeline_realises_recurrence(stages: list[int], n: int) -> None:
     """The fine model (one event per product and stage) on arbitrary stage lists."""
     arch = load_arch("reference")
     env, lt = layer_env(arch, "tiny_mlp", 1, "fine")
-    lt._stages = lambda phase, sensing: list(stages)  # type: ignore[method-assign]
+    for tl in lt.tiles:
+        tl._stages[("feedforward", "adc")] = list(stages)
     p = env.process(lt.operate("feedforward", n, "adc"))
     env.run(until=p)
     assert env.now == recurrence(stages, n)
-    assert lt.group.busy == recurrence(stages, n)
+    assert lt.tiles[0].busy == recurrence(stages, n)
 
 
 # ----------------------------------------------------------------------------- stage lists
@@ -230,7 +232,7 @@ def test_tile_op_not_done_one_cycle_early(mode: str, n: int, sensing: str) -> No
     env.run(until=op)
     assert seen == [True]                 # still running one cycle before the bound
     assert env.now == expect
-    assert lt.group.busy == expect
+    assert lt.tiles[0].busy == expect
 
 
 @pytest.mark.parametrize("mode", ["coarse", "fine"])
@@ -261,7 +263,7 @@ def test_bus_contention_delays_by_one_service_time() -> None:
     done: list[float] = []
 
     def xfer():
-        yield from chip.bus.hold(env, timing.bus_cycles(arch, words))
+        yield from chip.interconnect.transfer(arch, words)
         done.append(env.now)
 
     env.process(xfer())
@@ -269,7 +271,7 @@ def test_bus_contention_delays_by_one_service_time() -> None:
     env.run()
     assert done == [c, 2 * c]
     assert done[1] - done[0] == c
-    assert chip.bus.busy == 2 * c
+    assert chip.interconnect.busy == 2 * c
 
 
 @pytest.mark.parametrize("slots, expect", [(1, [5, 10, 15]), (2, [5, 5, 10]), (3, [5, 5, 5])])
@@ -280,7 +282,7 @@ def test_controller_issue_slots(slots: int, expect: list[int]) -> None:
     done: list[float] = []
 
     def issue():
-        yield from chip.controller.hold(env, 5)
+        yield from chip.controller.hold(5)
         done.append(env.now)
 
     for _ in range(3):
@@ -292,8 +294,8 @@ def test_controller_issue_slots(slots: int, expect: list[int]) -> None:
 
 def test_busy_zero_cycles_takes_no_time() -> None:
     env = simpy.Environment()
-    b = Busy(env)
-    env.process(b.hold(env, 0))
+    b = Unit(env, "x")
+    env.process(b.hold(0))
     env.run()
     assert env.now == 0 and b.busy == 0
 
@@ -348,20 +350,75 @@ def test_feedforward_two_samples_pipeline_across_layers(mode: str) -> None:
     assert chip2.run_batch(recs)["feedforward"] == 34
 
 
-def test_update_phase_hand_schedule() -> None:
-    """Layers update in parallel processes; the digital periphery is shared."""
-    arch = load_arch("reference")
+def _per_cell_facts(mp, pulses: dict[tuple[int, int, int], float], reads=()) -> UpdateFacts:
+    """Per-cell facts with the given widths (ns) at (row tile, column, polarity)."""
+    col = np.zeros((mp.row_tiles, mp.layer.cols, 2))
+    for k, v in pulses.items():
+        col[k] = v
+    read = np.zeros((mp.row_tiles, mp.layer.cols), dtype=bool)
+    for k in reads:
+        read[k] = True
+    return UpdateFacts("per_cell", state_aware=bool(reads), col_pulse_ns=col, read_cols=read)
+
+
+@pytest.mark.parametrize("mode", ["coarse", "fine"])
+def test_update_phase_hand_schedule(mode: str) -> None:
+    """Layers update in parallel processes; the digital unit is shared; each tile's write
+    time is its columns' pulse sub-steps (column driver set-up added), from the facts in ns."""
     t = raw_preset("reference")
+    arch = load_arch("reference")
+    drv = lat(t, "col_driver", "write_pulse")
     if (lat(t, "controller", "issue"), lat(t, "digital", "grad_mac"),
-            arch.system.digital_lanes) != (1, 1, 64):
+            t["system"]["digital_lanes"], t["clock_mhz"]) != (1, 1, 64, 1000.0) or drv >= 4:
         pytest.skip("schedule written out for the reference cost table")
-    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch))
-    recs = [OpRecord("update", 0, 4, 4, update_cycles=10, digital_ops=130),
-            OpRecord("update", 1, 4, 4, update_cycles=5, digital_ops=64)]
-    # P0: ctrl 0-1, digital ceil(130/64)=3 -> 1-4, write 4-14
-    # P1: ctrl 1-2, digital (waits for P0) 4-5, write 5-10
-    assert chip.run_batch(recs) == {"feedforward": 0, "backprop": 0, "update": 14}
-    assert chip.busy_cycles() == {"tiles": 15, "controller": 2, "bus": 0, "digital": 4}
+    mps = map_network(load_workload("tiny_mlp"), arch).layers
+    chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch), mode)  # type: ignore
+    # layer 0: column 0 positive 3.5 ns -> 4 cycles, column 5 negative (6 - drv) ns:
+    # (4 + drv) + (6 - drv + drv) = 10 + drv; layer 1: one column, both polarities, 1.2 ns each
+    f0 = _per_cell_facts(mps[0], {(0, 0, 0): 3.5, (0, 5, 1): float(6 - drv)})
+    f1 = _per_cell_facts(mps[1], {(0, 2, 0): 1.2, (0, 2, 1): 1.2})
+    w0, w1 = 10 + drv, 2 * (2 + drv)
+    recs = [OpRecord("update", 0, 4, 4, facts=f0, digital_ops=130),
+            OpRecord("update", 1, 4, 4, facts=f1, digital_ops=64)]
+    # P0: ctrl 0-1, digital ceil(130/64)=3 -> 1-4, write 4-(4+w0)
+    # P1: ctrl 1-2, digital (waits for P0) 4-5, write 5-(5+w1)
+    assert chip.run_batch(recs) == {"feedforward": 0, "backprop": 0,
+                                    "update": max(4 + w0, 5 + w1)}
+    assert chip.busy_cycles() == {"tiles": w0 + w1, "controller": 2, "bus": 0, "digital": 4}
+
+
+def test_state_read_precedes_each_written_column() -> None:
+    t = raw_preset("reference")
+    arch = load_arch("reference")
+    mp = map_network(load_workload("tiny_mlp"), arch).layers[0]
+    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0) + lat(t, "sense_amp",
+                                                                              "read")
+    drv = lat(t, "col_driver", "write_pulse")
+    f = _per_cell_facts(mp, {(0, 1, 0): 2.0, (0, 3, 1): 2.0}, reads=[(0, 1), (0, 3)])
+    cyc = 2 * read + 2 * (math.ceil(2.0 * t["clock_mhz"] / 1000.0 - 1e-9) + drv)
+    assert timing.per_cell_tile_cycles(arch, f, 0, 0, mp.layer.cols) == cyc
+
+
+def test_outer_product_vectors_serialise_on_the_widest_tile() -> None:
+    """fc3-like layer over two column tiles: each applied vector takes two sub-steps of the
+    widest column tile's pulse plus the row driver's set-up; inactive vectors take none."""
+    t = raw_preset("outer_product")
+    arch = load_arch("outer_product", ["array.tile_cols=2", "periphery.adcs_per_tile=2"])
+    mp = map_network(load_workload("tiny_mlp"), arch).layers[1]        # 32x4 -> 2 col tiles
+    assert mp.col_tiles == 2
+    drv = lat(t, "row_driver", "write_pulse")
+    ns = 1000.0 / t["clock_mhz"]
+    vec = np.array([[1 * ns, 3 * ns], [5 * ns, 0.0], [9 * ns, 9 * ns]])
+    f = UpdateFacts("outer_product", vec_pulse_ns=vec, active=np.array([True, True, False]))
+    expect = 2 * (3 + drv) + 2 * (5 + drv)
+    for mode in ("coarse", "fine"):
+        chip = Chip(arch, map_network(load_workload("tiny_mlp"), arch), mode)  # type: ignore
+        env = chip.env
+        env.process(chip.groups[1].write(f))
+        env.run()
+        assert env.now == expect
+        busy = {tl.c: tl.busy for tl in chip.groups[1].tiles}
+        assert busy == {0: 2 * (1 + drv) + 2 * (5 + drv), 1: 2 * (3 + drv) + 2 * (0 + drv)}
 
 
 # ----------------------------------------------------------------------------- coarse == fine
@@ -371,29 +428,52 @@ _ARCHS = [load_arch("reference"),
           load_arch("reference", ["array.tile_rows=8", "array.tile_cols=16",
                                   "system.issue_group=3", "system.controller_issue_slots=2",
                                   "system.bus_words_per_cycle=1"]),
-          load_arch("tile256", ["system.issue_group=1"])]
+          load_arch("tile256", ["system.issue_group=1"]),
+          load_arch("outer_product", ["array.tile_rows=16", "array.tile_cols=2",
+                                    "periphery.adcs_per_tile=2"]),
+          load_arch("variation", ["array.tile_rows=32", "array.tile_cols=2",
+                                "periphery.adcs_per_tile=2"])]
+
+
+def _random_facts(arch, mp, v: int, rng: np.random.Generator) -> UpdateFacts:
+    ns = 1000.0 / arch.clock_mhz
+    if arch.update.scheme == "per_cell":
+        col = rng.uniform(0, 12 * ns, (mp.row_tiles, mp.layer.cols, 2))
+        col[rng.random(col.shape) < 0.4] = 0.0
+        sa = bool(rng.integers(2))
+        read = (col > 0).any(axis=2) if sa else np.zeros(col.shape[:2], dtype=bool)
+        return UpdateFacts("per_cell", state_aware=sa, col_pulse_ns=col, read_cols=read)
+    vec = rng.uniform(0, 12 * ns, (v, mp.col_tiles))
+    return UpdateFacts("outer_product", vec_pulse_ns=vec, active=rng.random(v) < 0.7)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.sampled_from(_ARCHS), st.sampled_from(["tiny_mlp", "tiny_cnn"]),
        st.integers(1, 4), st.lists(st.sampled_from(["comparators", "adc"]), min_size=3,
                                    max_size=3),
-       st.lists(st.integers(0, 300), min_size=3, max_size=3))
-def test_chip_coarse_equals_fine_on_random_records(arch, wl_name, samples, sensing, ucyc):
+       st.integers(0, 2**31 - 1))
+def test_chip_coarse_equals_fine_on_random_records(arch, wl_name, samples, sensing, seed):
+    """All three phases, every preset's scheme: coarse and fine give the same cycles per
+    phase, the same busy cycles per component and per tile."""
     wl = load_workload(wl_name)
-    layers = wl.weighted_layers()
+    mapping = map_network(wl, arch)
+    rng = np.random.default_rng(seed)
     recs = []
-    for i, lay in enumerate(layers):
+    for i, lay in enumerate(wl.weighted_layers()):
         v = samples * lay.positions
         recs.append(OpRecord("feedforward", i, samples, v, sensing=sensing[i]))
         if i > 0:
             recs.append(OpRecord("backprop", i, samples, v))
-        recs.append(OpRecord("update", i, samples, v, update_cycles=ucyc[i],
-                             digital_ops=lay.rows * lay.cols))
+        per_cell = arch.update.scheme == "per_cell"
+        recs.append(OpRecord("update", i, samples, v,
+                             facts=_random_facts(arch, mapping.layers[i], v, rng),
+                             digital_ops=lay.rows * lay.cols if per_cell else 0,
+                             bus_words=lay.rows * lay.cols if per_cell else 0))
     out = {}
     for mode in ("coarse", "fine"):
-        chip = Chip(arch, map_network(wl, arch), mode)
-        out[mode] = (chip.run_batch(recs), chip.run_batch(recs), chip.busy_cycles())
+        chip = Chip(arch, mapping, mode)
+        out[mode] = (chip.run_batch(recs), chip.run_batch(recs), chip.busy_cycles(),
+                     chip.tile_busy())
         assert all(c > 0 for c in out[mode][0].values())
     assert out["coarse"] == out["fine"]
 
@@ -427,18 +507,3 @@ def test_ns_to_cycles_covers_and_is_tight(t_ns: float, clock_mhz: float) -> None
 @given(st.integers(1, 10000), st.sampled_from([100.0, 1000.0, 1200.0, 3000.0]))
 def test_whole_cycles_are_exact(k: int, clock_mhz: float) -> None:
     assert ns_to_cycles(k * (1000.0 / clock_mhz), clock_mhz) == k
-
-
-def test_write_cycles_written_out() -> None:
-    """Slowest tile of a write step: pulse-width cycles + one driver edge per pulse + (read
-    window + sense latch) per column read first."""
-    t = raw_preset("reference")
-    arch = load_arch("reference")
-    drv = lat(t, "col_driver", "write_pulse")
-    read = math.ceil(t["synapse"]["read_ns"] * t["clock_mhz"] / 1000.0) + lat(t, "sense_amp",
-                                                                            "read")
-    tiles = [(10, 3, 2), (5, 8, 0)]
-    assert timing.write_cycles(arch, tiles, state_reads=True) == max(
-        10 + 3 * drv + 2 * read, 5 + 8 * drv)
-    assert timing.write_cycles(arch, tiles) == max(10 + 3 * drv, 5 + 8 * drv)
-    assert timing.write_cycles(arch, []) == 0

@@ -1,7 +1,11 @@
 """The training loop: GXNOR in software, or the same loop on the simulated MTJ array.
 
-``--mode software``: :class:`~pnmsim.training.network.SoftwareBackend` (exact GXNOR: ternary
+``--mode software``: :class:`~pnmsim.nn.network.SoftwareBackend` (exact GXNOR: ternary
 weights, DST update with p = tanh(m|nu|/L)).
+Both run through one :class:`~pnmsim.simulation.Simulation` (the driver that owns backend,
+chip, network and tally); this module adds only the schedule, the logs and the checkpoint
+files.
+
 ``--mode hardware``: :class:`~pnmsim.array.ArrayBackend`: forward through crossbar conductances
 (device variation included when the preset has it) with the preset's training-forward ADCs,
 backward through the transposed arrays with DAC/ADC quantisation, and every weight change by
@@ -34,13 +38,12 @@ from typing import Any
 
 import numpy as np
 
-from pnmsim.array import PHASES, ArrayBackend, Tally
 from pnmsim.config import ArchConfig, dump_yaml
 from pnmsim.datasets import Dataset
 from pnmsim.errors import PnmsimError
-from pnmsim.hw.chip import Chip
+from pnmsim.records import PHASES
 from pnmsim.results import Results, atomic_write, read_npz, run_metadata
-from pnmsim.training.network import N_BITS, Network, SoftwareBackend
+from pnmsim.simulation import Simulation
 from pnmsim.workload import Workload
 
 CHECKPOINT = "checkpoint.npz"
@@ -79,15 +82,11 @@ class Trainer:
         self.arch, self.workload, self.data, self.s = arch, workload, data, settings
         self.out = Path(out_dir) if out_dir else None
         self.hardware = settings.mode == "hardware"
-        if self.hardware:
-            self.backend: Any = ArrayBackend(arch, workload, settings.seed)
-            self.chip: Chip | None = Chip(arch, self.backend.mapping, "coarse")
-        else:
-            self.backend = SoftwareBackend(np.random.default_rng([settings.seed, 1]),
-                                           n_bits=N_BITS[workload.weights],
-                                           m=arch.update.m)
-            self.chip = None
-        self.net = Network(workload, self.backend, np.random.default_rng([settings.seed, 2]))
+        self.sim = Simulation(arch, workload, settings.seed, "coarse", timed=self.hardware,
+                              hardware=self.hardware, network_seed=[settings.seed, 2])
+        self.sim.calibrated = True   # training starts from the snapped initial weights
+        self.net = self.sim.network
+        self.chip = self.sim.chip
         self.data_rng = np.random.default_rng([settings.seed, 3])
         self.epoch = 0
         self.log: list[dict[str, float]] = []
@@ -97,16 +96,7 @@ class Trainer:
     def _evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         if len(x) == 0:
             return float("nan"), float("nan")
-        if not self.hardware:
-            return self.net.evaluate(x, y, self.s.eval_batch)
-        be: ArrayBackend = self.backend
-        saved_tally, saved_records = be.tally, be.records
-        be.tally, be.records = Tally(), []          # inference for accuracy: not a phase
-        be.training_forward = False
-        try:
-            return self.net.evaluate(x, y, self.s.eval_batch)
-        finally:
-            be.tally, be.records = saved_tally, saved_records
+        return self.sim.evaluate(x, y, self.s.eval_batch)   # inference: not a phase
 
     # ------------------------------------------------------------------ loop
     def run(self, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
@@ -128,15 +118,7 @@ class Trainer:
             for bi in range(nb):
                 idx = perm[bi * s.batch_size:(bi + 1) * s.batch_size]
                 xb, yb = d.x_train[idx], d.y_train[idx]
-                if self.hardware:
-                    self.backend.lr = lr    # the outer-product scheme applies plain SGD at lr
-                    self.backend.training_forward = True
-                    self.backend.batch_samples = len(idx)
-                    self.backend.records.clear()
-                st = self.net.train_step(xb, yb, lr)
-                if self.chip is not None:
-                    self.chip.run_batch(list(self.backend.records))
-                    self.backend.records.clear()
+                st = self.sim.train_step(xb, yb, lr, bn="batch")
                 tot["loss"] += st["loss"] * len(idx)
                 tot["accuracy"] += st["accuracy"] * len(idx)
                 other += st.get("switched", st.get("changed", 0.0))
@@ -160,13 +142,8 @@ class Trainer:
         return {p: pm[p]["energy_j"] for p in PHASES}
 
     def _results(self) -> Results:
-        return Results(arch=self.arch, workload=self.workload, samples=max(1, self._samples()),
-                       seed=self.s.seed, tally=self.backend.tally,
-                       cycles=dict(self.chip.cycles) if self.chip else {},
-                       mapping=self.backend.mapping,
-                       busy=self.chip.busy_cycles() if self.chip else {},
-                       events=self.chip.total_events() if self.chip else 0,
-                       wall_s=self.wall_s)
+        self.sim.wall_s = self.wall_s
+        return self.sim.results(samples=max(1, self._samples()))
 
     def _samples(self) -> int:
         return self.epoch * len(self.data.x_train)
@@ -226,20 +203,12 @@ class Trainer:
         from pnmsim.outdir import ensure_dir
 
         ensure_dir(self.out)
-        d = self.net.state_dict()
+        d = self.sim.state_dict()
         meta = {"epoch": self.epoch, "log": self.log, "wall_s": self.wall_s,
                 "run": self._identity(),
                 "data_rng": self.data_rng.bit_generator.state,
                 "net_rng": self.net.rng.bit_generator.state,
                 "settings": dataclasses.asdict(self.s)}
-        if self.hardware:
-            meta["tally"] = [list(k) + [v] for k, v in self.backend.tally.counts.items()]
-            meta["macs"] = dict(self.backend.tally.macs)
-            meta["cycles"] = dict(self.chip.cycles) if self.chip else {}
-            meta["busy"] = {"tiles": [t.group.busy for t in self.chip.layers],
-                            "controller": self.chip.controller.busy,
-                            "bus": self.chip.bus.busy, "digital": self.chip.digital.busy,
-                            "events": self.chip.env.processed} if self.chip else {}
         d["trainer.meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8).copy()
         buf = io.BytesIO()
         np.savez(buf, **d)
@@ -259,7 +228,7 @@ class Trainer:
         d = read_npz(p)
         if "trainer.meta" not in d:
             raise PnmsimError(f"{p}: not a pnmsim train checkpoint (no trainer.meta)")
-        from pnmsim.checkpoints import check_meta, check_state
+        from pnmsim.checkpoints import check_meta, check_sim_meta, check_state
 
         try:
             raw = d.pop("trainer.meta")
@@ -280,15 +249,17 @@ class Trainer:
             k, (a, b) = next(iter(diff.items()))
             raise PnmsimError(f"{p}: resume with a different {k} ({b}) than the run ({a}); "
                               "use the same settings or a new --out")
-        check_meta(meta, p, self.s.epochs, self.hardware, len(self.net.layers))
+        check_meta(meta, p, self.s.epochs)
         mine_id = self._identity()
         for k, v in meta.get("run", {}).items():
             if mine_id.get(k) != v:
                 raise PnmsimError(f"{p}: resume with a different {k} than the saved run; use "
                                   "the same arch, --set, workload, dataset and limits")
         check_state(d, self.net, self.hardware, p)
+        chip = self.sim.chip
+        check_sim_meta(d, p, len(chip.tile) + 4 if chip is not None else None)
         try:
-            self.net.load_state_dict(d)
+            self.sim.load_state_dict(d)
         except (KeyError, ValueError) as e:
             raise PnmsimError(f"{p}: checkpoint does not match this network ({e})") from None
         self.epoch = int(meta["epoch"])
@@ -296,21 +267,6 @@ class Trainer:
         self.wall_s = float(meta["wall_s"])
         self.data_rng.bit_generator.state = meta["data_rng"]
         self.net.rng.bit_generator.state = meta["net_rng"]
-        if self.hardware and self.chip is not None:
-            self.backend.tally.counts.clear()
-            for *k, v in meta["tally"]:
-                self.backend.tally.counts[tuple(k)] = v
-            self.backend.tally.macs.clear()
-            self.backend.tally.macs.update(meta["macs"])
-            self.chip.cycles.clear()
-            self.chip.cycles.update(meta["cycles"])
-            b = meta["busy"]
-            for t, v in zip(self.chip.layers, b["tiles"], strict=True):
-                t.group.busy = v
-            self.chip.controller.busy = b["controller"]
-            self.chip.bus.busy = b["bus"]
-            self.chip.digital.busy = b["digital"]
-            self.chip.env.processed = b["events"]
 
     def write_outputs(self, extra: dict[str, Any] | None = None) -> None:
         if self.out is None:

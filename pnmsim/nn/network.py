@@ -36,8 +36,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from pnmsim.training.gxnor import dst_update, snap, weight_levels
-from pnmsim.training.layers import (
+from pnmsim.nn.gxnor import dst_update, snap, weight_levels
+from pnmsim.nn.layers import (
     Adam,
     batchnorm_backward,
     batchnorm_forward,
@@ -51,6 +51,7 @@ from pnmsim.training.layers import (
     ste_grad,
     ternary_activation,
 )
+from pnmsim.records import OpLog, PhaseContext
 from pnmsim.workload import LayerSpec, WeightedLayer, Workload
 
 F32 = np.float32
@@ -74,21 +75,22 @@ class MatrixBackend(Protocol):
         """Current logical weights, int8 (rows, cols)."""
         ...
 
-    def matmul(self, index: int, x: np.ndarray) -> np.ndarray:
+    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext) -> np.ndarray:
         """x (M, rows) float32 -> (M, cols) float32, ~ x @ W. For a conv layer M = batch *
         positions (rows of im2col, ordered (n, oy, ox)); x is real-valued in [-1, 1] for the
         first weighted layer (``layer.first``) and in the activation set ({-1, 0, 1}) after."""
         ...
 
-    def matmul_t(self, index: int, delta: np.ndarray) -> np.ndarray:
+    def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext) -> np.ndarray:
         """delta (M, cols) float32 -> (M, rows) float32, ~ delta @ W.T."""
         ...
 
-    def update(self, index: int, step: np.ndarray, x: np.ndarray,
-               delta: np.ndarray) -> dict[str, float]:
+    def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
+               ctx: PhaseContext) -> dict[str, float]:
         """Apply step (rows, cols) float32, the optimiser's proposed change (includes -lr);
         x (M, rows) and delta (M, cols) are the layer's inputs and output errors of the batch.
-        Returns statistics, e.g. {"changed": n}."""
+        Returns statistics, e.g. {"changed": n}. ``ctx`` carries the call's phase context
+        (training forward or not, batch samples, lr, where to count) — never a backend flag."""
         ...
 
 
@@ -124,14 +126,15 @@ class SoftwareBackend:
     def weights(self, index: int) -> np.ndarray:
         return self._w[index].astype(np.int8)
 
-    def matmul(self, index: int, x: np.ndarray) -> np.ndarray:
+    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext | None = None) -> np.ndarray:
         return np.asarray(x, dtype=F32) @ self._w[index]
 
-    def matmul_t(self, index: int, delta: np.ndarray) -> np.ndarray:
+    def matmul_t(self, index: int, delta: np.ndarray,
+                 ctx: PhaseContext | None = None) -> np.ndarray:
         return np.asarray(delta, dtype=F32) @ self._w[index].T
 
-    def update(self, index: int, step: np.ndarray, x: np.ndarray,
-               delta: np.ndarray) -> dict[str, float]:
+    def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
+               ctx: PhaseContext | None = None) -> dict[str, float]:
         w = self._w[index]
         new = dst_update(w, step, self.n_bits, self.h, self.m, self.rng)
         changed = int(np.count_nonzero(new != w))
@@ -197,21 +200,28 @@ class Network:
             backend.init_layer(i, layer, snap(w0, self.n_bits, self.h).astype(np.int8))
         self._caches: list[Any] = []
         self._io: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._ctx = PhaseContext()
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, x: np.ndarray, train: bool, *, bn: str = "batch") -> np.ndarray:
+    def forward(self, x: np.ndarray, train: bool, *, bn: str = "batch",
+                log: OpLog | None = None, lr: float = 0.0) -> np.ndarray:
         """Logits (B, classes) of inputs x (B, C, H, W) or (B, C*H*W), real values in [-1, 1].
 
         In training mode the caches for :meth:`backward` are kept and batch-norm uses the batch
         statistics (and updates the running ones) -- or, with ``bn="running"``, the frozen
         running statistics (not updated; batch-norm is then a fixed affine map in backward).
         Otherwise (inference) the running statistics are used.
+
+        ``log`` is where a hardware backend counts and records this pass (``None``: nowhere);
+        a training forward with batch statistics tells the backend so through the context.
         """
         if bn not in ("batch", "running"):
             raise ValueError(f"bn must be 'batch' or 'running', got {bn!r}")
         frozen = bn == "running"
         b = x.shape[0]
+        ctx = PhaseContext(training_forward=train and not frozen, samples=b, lr=lr, log=log)
+        self._ctx = ctx
         # feature maps are kept NHWC internally: conv outputs come out of the matmul in that
         # order, and im2col / col2im / pooling / batch-norm need no transposes
         a = np.asarray(x, dtype=F32).reshape(b, *self.workload.input_shape).transpose(0, 2, 3, 1)
@@ -225,13 +235,14 @@ class Network:
                 cols = im2col_nhwc(a, s.kernel, s.stride, s.padding)
                 n, oh, ow = s.out_shape
                 cache = (cols, a.shape)
-                a = np.asarray(self.backend.matmul(op.widx, cols), dtype=F32).reshape(b, oh, ow, n)
+                a = np.asarray(self.backend.matmul(op.widx, cols, ctx),
+                               dtype=F32).reshape(b, oh, ow, n)
             elif s.type == "dense":
                 # implicit flatten in (C, H, W) order
                 x2 = a if a.ndim == 2 else a.transpose(0, 3, 1, 2).reshape(b, -1)
                 x2 = np.ascontiguousarray(x2)
                 cache = (x2, a.shape)
-                a = np.asarray(self.backend.matmul(op.widx, x2), dtype=F32)
+                a = np.asarray(self.backend.matmul(op.widx, x2, ctx), dtype=F32)
             elif s.type == "maxpool":
                 assert s.size is not None
                 a, cache = maxpool2d_forward_nhwc(a, s.size)
@@ -263,6 +274,7 @@ class Network:
         if len(self._caches) != len(self._ops):
             raise RuntimeError("backward needs a preceding forward(x, train=True)")
         g = np.asarray(grad_out, dtype=F32)
+        ctx = self._ctx
         grads: dict[str, np.ndarray] = {}
         binary = self.n_bits == 0
         for op, cache in zip(reversed(self._ops), reversed(self._caches), strict=True):
@@ -285,7 +297,7 @@ class Network:
                 self._io[op.widx] = (cols, dcols)
                 if op.widx == 0:
                     break  # the first weighted layer: no input gradient needed
-                dx = np.asarray(self.backend.matmul_t(op.widx, dcols), dtype=F32)
+                dx = np.asarray(self.backend.matmul_t(op.widx, dcols, ctx), dtype=F32)
                 g = col2im_nhwc(dx, in_shape, s.kernel, s.stride, s.padding)
             else:  # dense
                 x2, in_shape = cache
@@ -293,7 +305,7 @@ class Network:
                 self._io[op.widx] = (x2, g)
                 if op.widx == 0:
                     break
-                g = np.asarray(self.backend.matmul_t(op.widx, g), dtype=F32)
+                g = np.asarray(self.backend.matmul_t(op.widx, g, ctx), dtype=F32)
                 if len(in_shape) == 4:  # undo the (C, H, W) flatten, back to NHWC
                     bb, hh, ww, cc = in_shape
                     g = g.reshape(bb, cc, hh, ww).transpose(0, 2, 3, 1)
@@ -302,7 +314,7 @@ class Network:
     # ------------------------------------------------------------------ training / inference
 
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float, *,
-                   bn: str = "batch") -> dict[str, float]:
+                   bn: str = "batch", log: OpLog | None = None) -> dict[str, float]:
         """One mini-batch: forward (batch statistics), squared hinge, backward, Adam on all
         parameters; batch-norm parameters are updated in float, weights through
         ``backend.update`` (DST in software). lr = 0 leaves all parameters unchanged (running
@@ -313,7 +325,8 @@ class Network:
         Returns {"loss", "accuracy" (of this batch, before the update), "changed" (weights
         that changed state), plus the sum over layers of any other backend statistics}.
         """
-        out = self.forward(x, train=True, bn=bn)
+        out = self.forward(x, train=True, bn=bn, log=log, lr=lr)
+        ctx = self._ctx
         labels = np.asarray(y)
         loss, g = squared_hinge_loss(out, labels, self.workload.classes)
         acc = float(np.mean(out.argmax(axis=1) == labels))
@@ -324,7 +337,7 @@ class Network:
         stats: dict[str, float] = {"loss": loss, "accuracy": acc, "changed": 0.0}
         for i in range(len(self.layers)):
             xi, di = self._io[i]
-            for k, v in self.backend.update(i, steps[f"w{i}"], xi, di).items():
+            for k, v in self.backend.update(i, steps[f"w{i}"], xi, di, ctx).items():
                 stats[k] = stats.get(k, 0.0) + float(v)
         self._caches = []
         self._io = {}

@@ -1,0 +1,221 @@
+"""The components of the SimPy chip model: tiles, a layer's tile group, the controller, the
+interconnect and the digital unit. Plain classes with SimPy generator methods; contention through
+``simpy.Resource``; every component counts its busy cycles for utilisation.
+
+A :class:`Tile` holds one crossbar slice with its periphery (row/column drivers, DACs, an ADC
+pool, comparators, sense circuits). In ``fine`` mode each of its stages is a capacity-1
+resource and every product / write sub-step is one SimPy timeout; in ``coarse`` mode the tile's
+work of one operation is one closed form (:mod:`pnmsim.hw.timing`). The tiles of a layer receive
+the same broadcast input vectors, so a :class:`TileGroup` admits one operation batch at a time
+and finishes when its slowest tile does.
+
+The interconnect is today's shared bus (one transfer at a time, ``bus_words_per_cycle`` words
+per beat). A mesh would plug in as another class with the same ``transfer(src, dst, words)``
+generator: per-link ``simpy.Resource`` objects along an XY route, holding each link for the
+beats of the transfer; the chip calls it with the source and destination tiles it already
+knows from the mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, Literal
+
+import numpy as np
+import simpy
+
+from pnmsim.config import ArchConfig
+from pnmsim.hw import timing
+from pnmsim.mapping import LayerMapping, tile_name
+from pnmsim.records import UpdateFacts
+
+Mode = Literal["coarse", "fine"]
+Gen = Generator[Any, Any, None]
+
+
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the events it processes (for the benchmarks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processed = 0
+
+    def step(self) -> None:
+        self.processed += 1
+        super().step()
+
+
+class Unit:
+    """A named component with a capacity-limited resource and a busy-cycle counter."""
+
+    def __init__(self, env: simpy.Environment, name: str, capacity: int = 1) -> None:
+        self.env = env
+        self.name = name
+        self.res = simpy.Resource(env, capacity=capacity)
+        self.capacity = capacity
+        self.busy = 0
+
+    def hold(self, cycles: int) -> Gen:
+        with self.res.request() as req:
+            yield req
+            if cycles > 0:
+                yield self.env.timeout(cycles)
+                self.busy += cycles
+
+
+class Controller(Unit):
+    """Issues every tile operation (``controller_issue_slots`` at a time)."""
+
+    def issue(self, arch: ArchConfig, mp: LayerMapping) -> Gen:
+        yield from self.hold(timing.issue_cycles(arch, mp))
+
+
+class Interconnect(Unit):
+    """The shared inter-tile bus."""
+
+    def transfer(self, arch: ArchConfig, words: int) -> Gen:
+        yield from self.hold(timing.bus_cycles(arch, words))
+
+
+class DigitalUnit(Unit):
+    """Gradient, optimiser and batch-norm lanes of the digital periphery."""
+
+    def gradient_and_optimiser(self, arch: ArchConfig, grad_macs: int, opt_ops: int) -> Gen:
+        yield from self.hold(timing.digital_cycles(arch, grad_macs, opt_ops))
+
+
+class Tile:
+    """One crossbar tile (row tile ``r``, column tile ``c`` of its layer)."""
+
+    def __init__(self, env: simpy.Environment, arch: ArchConfig, mp: LayerMapping, r: int,
+                 c: int) -> None:
+        self.env = env
+        self.arch = arch
+        self.mp = mp
+        self.r, self.c = r, c
+        self.index = mp.first_tile + r * mp.col_tiles + c
+        self.name = tile_name(self.index)
+        self.c0 = c * mp.tile_cols
+        self.c1 = self.c0 + mp.cols_in(c)
+        self.busy = 0
+        self._stages: dict[tuple[str, str], list[int]] = {}
+        self._res: dict[tuple[str, int], simpy.Resource] = {}
+
+    def stages(self, phase: str, sensing: str) -> list[int]:
+        key = (phase, sensing)
+        st = self._stages.get(key)
+        if st is None:
+            st = (timing.forward_stages(self.arch, self.mp, sensing, self.c)
+                  if phase == "feedforward" else timing.backward_stages(self.arch, self.mp, self.r))
+            self._stages[key] = st
+        return st
+
+    def _stage(self, key: tuple[str, int]) -> simpy.Resource:
+        res = self._res.get(key)
+        if res is None:
+            res = self._res[key] = simpy.Resource(self.env, capacity=1)
+        return res
+
+    # -- fine mode: one event per product and stage / per write sub-step
+    def product(self, phase: str, stages: list[int]) -> Gen:
+        for k, s in enumerate(stages):
+            with self._stage((phase, k)).request() as req:
+                yield req
+                yield self.env.timeout(s)
+
+    def products(self, phase: str, sensing: str, n: int) -> Gen:
+        start = self.env.now
+        st = self.stages(phase, sensing)
+        procs = [self.env.process(self.product(phase, st)) for _ in range(n)]
+        if procs:
+            yield self.env.all_of(procs)
+        self.busy += self.env.now - start
+
+    def per_cell_write(self, facts: UpdateFacts) -> Gen:
+        """Column after column: the state read (if any), then each polarity's sub-step."""
+        start = self.env.now
+        cyc, read = timing.per_cell_substeps(self.arch, facts, self.r, self.c0, self.c1)
+        rd = timing.state_read_cycles(self.arch) if facts.state_aware else 0
+        for j in range(cyc.shape[0]):
+            if read[j] and rd:
+                yield self.env.timeout(rd)
+            for p in (0, 1):
+                if cyc[j, p]:
+                    yield self.env.timeout(int(cyc[j, p]))
+        self.busy += self.env.now - start
+
+    def outer_vector(self, sub: int) -> Gen:
+        """One broadcast input vector: a positive then a negative pulse sub-step."""
+        yield self.env.timeout(sub)
+        yield self.env.timeout(sub)
+        self.busy += 2 * sub
+
+
+class TileGroup:
+    """The tiles of one layer: they share broadcast inputs, so one operation batch at a time."""
+
+    def __init__(self, env: simpy.Environment, arch: ArchConfig, mp: LayerMapping,
+                 mode: Mode) -> None:
+        self.env = env
+        self.arch = arch
+        self.mp = mp
+        self.mode = mode
+        self.gate = simpy.Resource(env, capacity=1)
+        self.tiles = [Tile(env, arch, mp, r, c) for r in range(mp.row_tiles)
+                      for c in range(mp.col_tiles)]
+        self._coarse: dict[tuple[str, str, int], tuple[int, list[int]]] = {}
+
+    def operate(self, phase: str, n: int, sensing: str = "") -> Gen:
+        """n matrix-vector products of ``phase`` on every tile of the layer."""
+        with self.gate.request() as req:
+            yield req
+            if self.mode == "fine":
+                yield self.env.all_of([self.env.process(t.products(phase, sensing, n))
+                                       for t in self.tiles])
+                return
+            key = (phase, sensing, n)
+            hit = self._coarse.get(key)
+            if hit is None:
+                per = [timing.pipeline_cycles(t.stages(phase, sensing), n) for t in self.tiles]
+                hit = self._coarse[key] = (max(per, default=0), per)
+            cyc, per = hit
+            if cyc:
+                yield self.env.timeout(cyc)
+            for t, b in zip(self.tiles, per, strict=True):
+                t.busy += b
+
+    def write(self, facts: UpdateFacts) -> Gen:
+        """The layer's weight update from its recorded facts."""
+        with self.gate.request() as req:
+            yield req
+            if facts.scheme == "per_cell":
+                yield from self._per_cell(facts)
+            else:
+                yield from self._outer(facts)
+
+    def _per_cell(self, facts: UpdateFacts) -> Gen:
+        if self.mode == "fine":   # tiles write their own columns in parallel
+            yield self.env.all_of([self.env.process(t.per_cell_write(facts))
+                                   for t in self.tiles])
+            return
+        per = [timing.per_cell_tile_cycles(self.arch, facts, t.r, t.c0, t.c1)
+               for t in self.tiles]
+        cyc = max(per, default=0)
+        if cyc:
+            yield self.env.timeout(cyc)
+        for t, b in zip(self.tiles, per, strict=True):
+            t.busy += b
+
+    def _outer(self, facts: UpdateFacts) -> Gen:
+        sub = timing.outer_substeps(self.arch, facts)     # (applied vectors, col_tiles)
+        if self.mode == "fine":   # vector after vector; the next waits for every tile
+            for v in range(sub.shape[0]):
+                yield self.env.all_of([self.env.process(t.outer_vector(int(sub[v, t.c])))
+                                       for t in self.tiles])
+            return
+        cyc = timing.outer_layer_cycles(self.arch, facts)
+        if cyc:
+            yield self.env.timeout(cyc)
+        per_c = 2 * np.asarray(sub).sum(axis=0) if sub.size else np.zeros(self.mp.col_tiles)
+        for t in self.tiles:
+            t.busy += int(per_c[t.c])

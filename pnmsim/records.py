@@ -1,0 +1,111 @@
+"""What flows out of the functional model: operation records (facts for the timed model), the
+action tally (counts for the cost roll-up) and the per-call phase context.
+
+* :class:`PhaseContext` — passed by the network engine (:mod:`pnmsim.nn.network`) with every
+  backend call: whether this forward is a training forward (batch statistics are digitised),
+  the mini-batch's sample count, the learning rate of the step and the :class:`OpLog` the call
+  reports into (``None``: nothing is counted or recorded, e.g. an evaluation pass). There is no
+  mutable flag on the backend.
+* :class:`OpRecord` — one array operation of one layer for one mini-batch, as **facts**:
+  vectors, samples, sensing mode and, for the update, the write pulse widths in ns per tile,
+  column and polarity (per-cell scheme) or per input vector and column tile (outer-product
+  scheme). :mod:`pnmsim.hw` turns these into cycles; no cycle count is recorded here.
+* :class:`Tally` — counts of hardware actions keyed by (phase, component, class, action);
+  :mod:`pnmsim.results` prices them once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PHASES: tuple[str, ...] = ("feedforward", "backprop", "update")
+
+
+@dataclass
+class UpdateFacts:
+    """The data-dependent facts of one layer's weight update (all widths in ns, 0 = no pulse).
+
+    ``scheme == "per_cell"``: ``col_pulse_ns[r, j, p]`` is the widest pulse column ``j`` needs
+    in row tile ``r`` for polarity ``p`` (0: positive, 1: negative); ``read_cols[r, j]`` marks
+    columns whose cells are read first (state-aware pulses only; all False otherwise).
+    ``scheme == "outer_product"``: ``vec_pulse_ns[v, c]`` is the widest column pulse of input
+    vector ``v`` in column tile ``c``; ``active[v]`` says whether vector ``v`` is applied at all
+    (some row is driven and some column pulses).
+    """
+
+    scheme: str
+    state_aware: bool = False
+    col_pulse_ns: np.ndarray | None = None      # (row_tiles, cols, 2)
+    read_cols: np.ndarray | None = None         # (row_tiles, cols) bool
+    vec_pulse_ns: np.ndarray | None = None      # (vectors, col_tiles)
+    active: np.ndarray | None = None            # (vectors,) bool
+
+
+@dataclass
+class OpRecord:
+    """One array operation of one layer for one mini-batch, as the timed model needs it."""
+
+    phase: str
+    layer: int                 # weighted-layer index
+    samples: int               # samples in the mini-batch
+    vectors: int               # matrix-vector products (samples * positions)
+    sensing: str = ""          # "comparators" | "adc" (feedforward)
+    facts: UpdateFacts | None = None   # update: pulse widths, active vectors
+    digital_ops: int = 0       # digital gradient MACs (per-cell update)
+    optimizer_ops: int = 0     # optimiser parameter updates (per-cell update)
+    bus_words: int = 0         # words moved over the interconnect (update)
+    macs: int = 0              # synapse MACs this op stands for (ops = ops_per_mac * macs)
+
+    def key(self) -> tuple:
+        """A hashable identity of a feedforward/backprop record (its schedule depends on
+        nothing else)."""
+        return (self.phase, self.layer, self.samples, self.vectors, self.sensing)
+
+
+class Tally:
+    """Counts of hardware actions keyed by (phase, component, component class, action)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str, str], float] = defaultdict(float)
+        self.macs: dict[str, float] = defaultdict(float)
+
+    def add(self, phase: str, component: str, cls: str, action: str, n: float) -> None:
+        if n:
+            self.counts[(phase, component, cls, action)] += float(n)
+
+    def merge(self, other: Tally) -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v
+        for k, v in other.macs.items():
+            self.macs[k] += v
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.macs.clear()
+
+    def rows(self) -> list[tuple[str, str, str, str, float]]:
+        return [(*k, v) for k, v in sorted(self.counts.items())]
+
+
+@dataclass
+class OpLog:
+    """Where a backend call reports: the run's tally and the current mini-batch's records."""
+
+    tally: Tally = field(default_factory=Tally)
+    records: list[OpRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PhaseContext:
+    """Per-call context of a backend operation (see the module docstring)."""
+
+    training_forward: bool = False   # forward sensing for batch statistics (ADC)
+    samples: int = 0                 # samples in the mini-batch (0: derive from the vectors)
+    lr: float = 0.0                  # learning rate of this training step
+    log: OpLog | None = None         # None: neither counted nor recorded
+
+
+__all__ = ["PHASES", "OpLog", "OpRecord", "PhaseContext", "Tally", "UpdateFacts"]
