@@ -9,8 +9,9 @@ images, seed 0 — the schedule science.md reports 99.09 % for in software.
         [--mode software|hardware|both] [--workload mnist_cnn] [--out runs/mnist]
 
 Each run writes log.csv / checkpoint.npz / summary.json under OUT/<mode>; rerunning resumes
-from the last checkpoint. Prints the accuracy table (final and best) and the per-phase energy
-and TOPs/W of the hardware run.
+from the last checkpoint. ``--arch outer_lowrank --mode hardware`` runs the in-array update
+scheme (README "In-array training" gives each row's command). Prints the accuracy table
+(final and best) and the per-phase energy and TOPs/W of the hardware run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def main() -> None:
     ap.add_argument("--dataset", default="mnist")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--train-limit", type=int, default=None)
+    ap.add_argument("--test-limit", type=int, default=None)
+    ap.add_argument("--val-size", type=int, default=5000)
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    metavar="KEY=VALUE", help="preset override (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/mnist")
     a = ap.parse_args()
@@ -42,9 +47,10 @@ def main() -> None:
     for mode in modes:
         out = Path(a.out) / mode
         resume = str(out) if (out / "checkpoint.npz").exists() else None
-        s = api.train(a.arch, a.workload, dataset=a.dataset, data_dir=a.data_dir, mode=mode,
-                      epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_end=a.lr_end,
-                      train_limit=a.train_limit, seed=a.seed, out_dir=str(out),
+        s = api.train(a.arch, a.workload, overrides=a.overrides, dataset=a.dataset,
+                      data_dir=a.data_dir, mode=mode, epochs=a.epochs, batch_size=a.batch_size,
+                      lr=a.lr, lr_end=a.lr_end, train_limit=a.train_limit,
+                      test_limit=a.test_limit, val_size=a.val_size, seed=a.seed, out_dir=str(out),
                       resume_dir=resume, progress=True)
         rows.append(s)
     print(f"{'mode':<10}{'final test':>12}{'best test (val-selected)':>26}{'max test':>10}"
@@ -55,6 +61,11 @@ def main() -> None:
     for s in rows:
         if "phases" in s:
             print(json.dumps(s["phases"], indent=1))
+            up = s["phases"]["update"]
+            n = s["train_samples"] * s["epochs"]
+            print(f"{s['arch']}: update energy per trained sample {up['energy_j'] / n:.3e} J, "
+                  f"update TOPs/W array {up['tops_per_w_array']:.4g}, "
+                  f"system {up['tops_per_w_system']:.4g}")
 
 
 if __name__ == "__main__":

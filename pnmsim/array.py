@@ -56,6 +56,7 @@ from pnmsim.counting import (
 )
 from pnmsim.crossbar import Crossbar, PulseMapper
 from pnmsim.mapping import LayerMapping, NetworkMapping, map_network, sense_groups
+from pnmsim.outer_rules import OuterRule
 from pnmsim.records import PHASES, OpLog, OpRecord, PhaseContext, Tally, UpdateFacts
 from pnmsim.workload import WeightedLayer, Workload
 
@@ -103,6 +104,8 @@ class ArrayBackend:
         self.n_bits = 0 if self.binary else 1
         self.level_step = 2.0 if self.binary else 1.0   # GXNOR L = 2H / 2^N with H = 1
         self.mapper = PulseMapper(arch)
+        self.outer_rule = OuterRule(arch.update.outer_rule, arch.update.outer_beta2,
+                                    arch.update.outer_rank, arch.update.outer_beta1)
         # one independent stream per layer for devices and writes, so the order in which
         # layers are touched never changes the draws (reproducibility)
         ss = np.random.SeedSequence(seed)
@@ -239,8 +242,10 @@ class ArrayBackend:
             # plain SGD, one rank-1 step per input vector: dW_v = -lr * x_v delta_v^T (delta
             # already carries the 1/B of the batch mean), in units of L. Row drivers gate with
             # sign(x): for the real-valued first-layer inputs only the sign is applied.
-            col_steps = -(ctx.lr / self.level_step) * np.asarray(delta, dtype=np.float64)
-            xs = np.sign(np.asarray(x)).astype(np.int8)
+            # update.outer_rule (pnmsim.outer_rules) says which rank-1 steps: one per vector
+            # (sgd, column_norm) or a few per batch from the batch gradient (low_rank)
+            ro = self.outer_rule.steps(index, x, delta, ctx.lr / self.level_step)
+            col_steps, xs = ro.col_steps, ro.xs
             mag = np.abs(col_steps)
             kappa = np.floor(mag)
             widths = self.mapper.pulse_ns(mag - kappa, kappa)                      # (M, cols)
@@ -248,10 +253,16 @@ class ArrayBackend:
             active = (widths > 0).any(axis=1) & (xs != 0).any(axis=1)
             pad = mp.col_tiles * mp.tile_cols - lay.cols
             wp = np.pad(widths, ((0, 0), (0, pad))) if pad else widths
-            vec = wp.reshape(m, mp.col_tiles, mp.tile_cols).max(axis=2, initial=0.0)
+            vec = wp.reshape(len(wp), mp.col_tiles, mp.tile_cols).max(axis=2, initial=0.0)
             facts = UpdateFacts("outer_product", vec_pulse_ns=vec, active=active)
             count_outer_update(t, mp, xs, widths, active, m)
-            digital = (0, 0)
+            # the rule's periphery work: power-iteration MACs and per-column/factor words
+            t.add("update", "chip.digital", "digital", "grad_mac", ro.periphery_macs)
+            t.add("update", "chip.periphery_memory", "periphery_memory", "read",
+                  ro.moment_words)
+            t.add("update", "chip.periphery_memory", "periphery_memory", "write",
+                  ro.moment_words)
+            digital = (ro.periphery_macs, 0)
         count_update_common(t, mp, cnt.write_fj, m, bus)
         log.records.append(OpRecord("update", index, self._samples(ctx, m, lay), m, facts=facts,
                                     digital_ops=int(digital[0]), optimizer_ops=int(digital[1]),
@@ -270,6 +281,8 @@ class ArrayBackend:
             d[f"s2.{i}"] = L.xbar.s2.copy()
             blob = json.dumps(L.rng.bit_generator.state).encode()
             d[f"rng.{i}"] = np.frombuffer(blob, dtype=np.uint8).copy()
+        for k, v in self.outer_rule.state_dict().items():   # periphery second moments
+            d[f"outer.{k}"] = v
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
@@ -278,3 +291,5 @@ class ArrayBackend:
             L.xbar.s2 = np.ascontiguousarray(d[f"s2.{i}"], dtype=np.int8)
             L.xbar._invalidate()
             L.rng.bit_generator.state = json.loads(np.asarray(d[f"rng.{i}"], np.uint8).tobytes())
+        self.outer_rule.load_state_dict({k[6:]: v for k, v in d.items()
+                                         if k.startswith("outer.")})

@@ -275,11 +275,14 @@ def train(arch: str | None, workload: str | None, workload_opt: str | None,
 
 def _register() -> None:
     from pnmsim.cli_costs import costs
+    from pnmsim.cli_device_tools import fit_device, timeline
     from pnmsim.cli_explore import compare, sweep
 
     main.add_command(compare)
     main.add_command(sweep)
     main.add_command(costs)
+    main.add_command(fit_device)
+    main.add_command(timeline)
 
 
 _register()

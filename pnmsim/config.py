@@ -142,6 +142,21 @@ class UpdateConfig:
                         gt=0, lt=1)
     max_pulse_ns: float = spec(20.0, doc="longest write pulse the drivers can produce", gt=0)
     lr: float = spec(0.01, doc="learning rate of the simulate command's update phase", ge=0)
+    outer_rule: Literal["sgd", "column_norm", "low_rank"] = spec(
+        "sgd", doc="outer_product scheme: sgd = one rank-1 step -lr x delta per input vector; "
+        "column_norm = the same steps with each output line's error divided by the running RMS "
+        "of its batch error (a per-line second moment kept in the periphery); low_rank = "
+        "outer_rank rank-1 steps per batch from a sign power iteration on X^T delta")
+    outer_beta2: float = spec(0.99, doc="decay of the per-output-line second moment "
+                              "(column_norm, low_rank)", ge=0, lt=1)
+    outer_rank: int = spec(1, doc="rank-1 pulse steps per batch and layer (low_rank)", gt=0)
+    write_drive: Literal["voltage", "current"] = spec(
+        "voltage", doc="outer_product write drivers: voltage = v_write_v across the cell, so "
+        "the current depends on the cell's state; current = current sources delivering the "
+        "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell")
+    outer_beta1: float = spec(0.0, doc="low_rank: decay of the factored momentum P Q^T kept "
+                              "in the periphery (rows + cols words per rank); 0 = none", ge=0,
+                              lt=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -536,6 +551,9 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
         raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
                           up.pulse_reference, "fixed with update.scheme outer_product (row and "
                           "column drivers cannot set a pulse per cell)")
+    if up.write_drive == "current" and up.scheme != "outer_product":
+        raise ConfigError(origins.of("update.write_drive"), "update.write_drive",
+                          up.write_drive, "voltage unless update.scheme is outer_product")
     if up.pulse_reference == "state" and up.pulse_mapping != "exact":
         raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
                           up.pulse_reference, "fixed unless update.pulse_mapping is exact "
@@ -545,11 +563,18 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
     r_ap3 = r_p3 * (1 + cfg.mtj.tmr * (1 + 3 * v.tmr_sigma))
     i_min = (cfg.synapse.v_write_v / (2 * r_ap3 + cfg.synapse.r_access_ohm) * 1e6
              * (1 - 3 * v.current_jitter_sigma))
+    if up.write_drive == "current":   # current sources: every cell gets the nominal +-1 current
+        i_nom = cfg.synapse.v_write_v / (cfg.mtj.r_parallel_ohm * (2 + cfg.mtj.tmr)
+                                         + cfg.synapse.r_access_ohm) * 1e6
+        i_min = i_nom * (1 - 3 * v.current_jitter_sigma)
     if i_min <= cfg.mtj.ic0_ua * (1 + 3 * v.ic0_sigma):
         raise ConfigError(origins.of("synapse.v_write_v"), "synapse.v_write_v",
                           cfg.synapse.v_write_v,
-                          f"a write voltage whose weakest series current ({i_min:.1f} uA through "
-                          f"AP+AP+access at +3 sigma R_P/TMR and -3 sigma current jitter) "
+                          f"a write voltage whose weakest series current ({i_min:.1f} uA "
+                          + ("of the current-source drivers at -3 sigma current jitter) "
+                             if up.write_drive == "current" else
+                             "through AP+AP+access at +3 sigma R_P/TMR and -3 sigma current "
+                             "jitter) ") +
                           f"exceeds I_c0 ({cfg.mtj.ic0_ua} uA, +3 sigma): writes must be in the "
                           "precessional regime")
 

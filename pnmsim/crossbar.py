@@ -364,9 +364,16 @@ class Crossbar:
         seed = int(rng.integers(0, 2**31 - 1))
         out = np.zeros(4)
         d, s, v = self.arch.mtj, self.arch.synapse, self.arch.variation
+        rp1, rap1, rp2, rap2 = self.rp1, self.rap1, self.rp2, self.rap2
+        if self.arch.update.write_drive == "current":
+            # current-source drivers: every cell gets the nominal +-1 cell current whatever its
+            # state and resistances; the kernel's series current V / (R1 + R2 + R_access) is
+            # made that current by giving it the nominal +-1 path resistance in every state
+            half = np.full(self.s1.shape, d.r_parallel_ohm * (2.0 + d.tmr) / 2.0)
+            rp1 = rap1 = rp2 = rap2 = half
         kernels.outer_product_updates(
-            self.s1, self.s2, xs8, widths, signs, self.rp1, self.rap1, self.m1.ic0_ua,
-            self.m1.delta, self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta, s.v_write_v,
+            self.s1, self.s2, xs8, widths, signs, rp1, rap1, self.m1.ic0_ua,
+            self.m1.delta, rp2, rap2, self.m2.ic0_ua, self.m2.delta, s.v_write_v,
             s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
             v.pulse_jitter_sigma, v.current_jitter_sigma, self.binary, seed, out)
         self._invalidate()

@@ -23,6 +23,8 @@ def blobs(rng: np.random.Generator, n: int, centers: np.ndarray) -> tuple[np.nda
     ("reference", [], 0.01),
     ("variation", [], 0.01),
     ("outer_product", [], 0.05),
+    ("outer_lowrank", [], 0.05),
+    ("outer_product", ["update.outer_rule=column_norm", "update.write_drive=current"], 0.005),
 ])
 def test_hardware_mode_learns_blobs(arch: str, over: list[str], lr: float) -> None:
     rng = np.random.default_rng(11)

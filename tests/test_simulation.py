@@ -32,6 +32,7 @@ CASES = [
                    "system.controller_issue_slots=2", "system.bus_words_per_cycle=1")),
     ("tile256", ("system.batch_size=6", "system.issue_group=4")),
     ("variation", ("system.batch_size=9", "array.tile_rows=32", "array.tile_cols=16")),
+    ("outer_lowrank", ("system.batch_size=7", "array.tile_rows=16")),   # 4 steps per batch
 ]
 
 
