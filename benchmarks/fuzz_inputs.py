@@ -364,7 +364,9 @@ class Gen:
         self.n += 1
         cmd = self.rng.choice([["validate", str(p)], ["simulate", str(p), "--samples", "2"],
                                ["simulate", "reference", str(p), "--samples", "2"],
-                               ["simulate", "--samples", "2", "--checkpoint", str(p)]])
+                               ["simulate", "--samples", "2", "--checkpoint", str(p)],
+                               ["fit-device", str(p)],
+                               ["timeline", str(p), "--out", str(self.tmp / "t.png")]])
         return Case(f"special {kind.strip('/').replace('dev/', '')}", cmd, False, p.name,
                     timeout=10)
 

@@ -146,6 +146,8 @@ def test_special_files_are_refused_without_opening(tmp_path: Path, kind: str) ->
     p = _special(tmp_path, kind)
     user_error(cli(["validate", str(p)]), p.name)
     user_error(cli(["simulate", "--samples", "2", "--checkpoint", str(p)]), p.name)
+    user_error(cli(["fit-device", str(p)]), p.name)
+    user_error(cli(["timeline", str(p), "--out", str(tmp_path / "t.png")]), p.name)
 
 
 @pytest.mark.parametrize("kind", ["dir", "fifo", "loop", "/dev/zero"])
