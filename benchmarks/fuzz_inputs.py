@@ -459,7 +459,7 @@ def _checkpoint_cases(g: Gen, n: int) -> list[Case]:
         elif kind == "shape":
             d["w0"] = d["w0"][:-1]
         elif kind == "missing":
-            d.pop(g.rng.choice(sorted(d)))
+            d.pop(g.rng.choice(sorted(k for k in d if k != "info")))   # info: not needed
         elif kind == "var_neg":
             k = next(k for k in d if k.endswith("running_var"))
             d[k] = d[k].copy()
