@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from pnmsim.array import PHASES
 from pnmsim.config import ArchConfig, load_arch
 from pnmsim.errors import ConfigError, PnmsimError
 from pnmsim.hw.chip import Mode
@@ -75,8 +77,17 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
              overrides: Sequence[str] = (), samples: int | None = None, seed: int = 0,
              dataset: str | None = None, data_dir: str | None = None,
              checkpoint: str | None = None, mode: Mode = "coarse", timed: bool = True,
-             progress: bool = False) -> Results:
-    """Simulate a workload on an architecture; see :class:`pnmsim.simulation.Simulation`."""
+             progress: bool = False, phases: Sequence[str] | None = None,
+             tracer: Any = None, record: str | Path | None = None,
+             force: bool = False) -> Results:
+    """Simulate a workload on an architecture; see :class:`pnmsim.simulation.Simulation`.
+    ``tracer`` (a :class:`pnmsim.trace.Tracer`) records the schedule's timeline; ``record``
+    writes the run's activity record to that folder (:mod:`pnmsim.replay`; an existing
+    record is replaced only with ``force``)."""
+    if record is not None:
+        from pnmsim.replay.record import check_record_target
+
+        check_record_target(record, force)
     cfg = arch if isinstance(arch, ArchConfig) else load_arch(arch, overrides)
     wl = workload if isinstance(workload, Workload) else load_workload(
         workload or DEFAULT_WORKLOAD)
@@ -87,9 +98,29 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
     ckpt: str | Path | None = checkpoint
     if ckpt is None:
         ckpt = embedded_model_path(wl)
-    sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt)
+    sim = Simulation(cfg, wl, seed=seed, mode=mode, timed=timed, checkpoint=ckpt,
+                     phases=tuple(phases) if phases is not None else PHASES)
+    if tracer is not None:
+        sim.attach_tracer(tracer)
+    if record is not None:
+        if sim.chip is None:
+            raise PnmsimError("--record needs a timed run on the simulated array")
+        sim.recording = []
     with bar(len(x), "sample", "simulate", enabled=progress) as pb:
-        return sim.run(x, y, progress=lambda done, total: pb.update(done - pb.n))
+        res = sim.run(x, y, progress=lambda done, total: pb.update(done - pb.n))
+    if record is not None:
+        from pnmsim.replay.record import weights_fingerprint, write_record
+
+        assert sim.recording is not None
+        write_record(record, cfg, wl, sim.recording, sim.tally,
+                     {"samples": res.samples, "seed": seed, "mode": mode,
+                      "accuracy": res.accuracy, "loss": res.loss,
+                      "weights_source": res.weights_source,
+                      "phases_run": list(res.phases_run),
+                      "update_setting": res.update_setting,
+                      "dataset": dataset or "embedded MNIST sample"},
+                     weights_fingerprint(sim.network.state_dict()), force=force)
+    return res
 
 
 def train(arch: str | ArchConfig | None = None, workload: str | Workload | None = None, *,
@@ -97,8 +128,13 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
           mode: str = "hardware", epochs: int = 10, batch_size: int = 100, lr: float = 0.01,
           lr_end: float = 1e-4, train_limit: int | None = None, test_limit: int | None = None,
           val_size: int = 5000, seed: int = 0, out_dir: str | None = None,
-          resume_dir: str | None = None, progress: bool = False, force: bool = False) -> dict:
-    """Train with GXNOR (software) or on the simulated array (hardware); returns the summary."""
+          resume_dir: str | None = None, progress: bool = False, tracer: Any = None,
+          trace_batches: tuple[int, int] | None = None, force: bool = False) -> dict:
+    """Train with GXNOR (software) or on the simulated array (hardware); returns the summary.
+    ``tracer`` records the timeline of the mini-batches ``trace_batches`` = [a, b) (counted
+    from 0 over the whole run; None: all)."""
+    if tracer is not None and mode != "hardware":
+        raise PnmsimError("--trace needs --mode hardware (software training has no schedule)")
     from pnmsim.datasets import load_dataset
     from pnmsim.training.trainer import Trainer, TrainSettings
 
@@ -118,6 +154,9 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
 
     check_training_fit(cfg, wl, data, settings)
     tr = Trainer(cfg, wl, data, settings, out)
+    if tracer is not None:
+        tr.sim.attach_tracer(tracer)
+        tr.sim.trace_range = trace_batches
     if resume_dir is not None:
         tr.load_checkpoint(resume_dir)
     elif out is not None:

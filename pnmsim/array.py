@@ -32,9 +32,11 @@ Converters (science.md §5):
 * partial sums of a layer split over row tiles: ``analog`` joins up to
   ``array.max_analog_fanin`` tiles' column lines on one sensed line; more tiles (or
   ``digital``) are sensed per group, digitised and added digitally (thresholds then digital);
-* ADC full scale is ``adc_range_sigmas`` standard deviations of the sensed signal of that call
-  (an ideal auto-ranging converter; the range choice is a knob of the preset);
-* backprop: errors quantised by ``dac_bits`` DACs (full scale = max |delta| of the call), row
+* every ADC and DAC has a fixed full scale, set once (stored with the model, or calibrated;
+  :mod:`pnmsim.converter_ranges`): ``adc_range_sigmas`` standard deviations of its signal's
+  statistics, not of each call's own data;
+* backprop: errors quantised by ``dac_bits`` DACs (per-sample units: the batch size is a known
+  constant the periphery multiplies by before the DAC and divides by after the ADC), row
   currents digitised by ADCs per column tile, partial sums added digitally.
 """
 
@@ -47,6 +49,7 @@ import numpy as np
 
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
+from pnmsim.converter_ranges import ConverterRanges
 from pnmsim.counting import (
     count_backward,
     count_forward,
@@ -106,6 +109,7 @@ class ArrayBackend:
         self.mapper = PulseMapper(arch)
         self.outer_rule = OuterRule(arch.update.outer_rule, arch.update.outer_beta2,
                                     arch.update.outer_rank, arch.update.outer_beta1)
+        self.ranges = ConverterRanges(arch.periphery.adc_range_sigmas)   # fixed full scales
         # one independent stream per layer for devices and writes, so the order in which
         # layers are touched never changes the draws (reproducibility)
         ss = np.random.SeedSequence(seed)
@@ -135,17 +139,10 @@ class ArrayBackend:
     def _samples(ctx: PhaseContext, vectors: int, layer: WeightedLayer) -> int:
         return ctx.samples or max(1, vectors // layer.positions)
 
-    def _full_scale(self, y: np.ndarray) -> float:
-        """ADC full scale: ``adc_range_sigmas`` standard deviations of the sensed signal,
-        estimated from a deterministic strided subsample (<= 2**16 values) of this call."""
-        flat = y.reshape(-1)
-        step = max(1, flat.size >> 16)
-        sub = flat[::step].astype(np.float64)
-        return self.arch.periphery.adc_range_sigmas * float(sub.std()) if sub.size else 0.0
-
-    def _adc(self, y: np.ndarray, out_scale: float = 1.0) -> np.ndarray:
-        """Digitise a sensed signal (a temporary this backend owns: converted in place)."""
-        return kernels.quantize_symmetric(np.ascontiguousarray(y), self._full_scale(y),
+    def _adc(self, y: np.ndarray, key: str, out_scale: float = 1.0) -> np.ndarray:
+        """Digitise a sensed signal (a temporary this backend owns: converted in place) with the
+        fixed full scale of converter group ``key``."""
+        return kernels.quantize_symmetric(np.ascontiguousarray(y), self.ranges.full_scale(key, y),
                                           self.arch.periphery.adc_bits, out_scale, inplace=True)
 
     def _groups(self, ctx: PhaseContext, vectors: int, layer: WeightedLayer) -> int:
@@ -170,11 +167,11 @@ class ArrayBackend:
         groups, per = sense_groups(a, mp)
         if groups > 1:   # every sensed group of row tiles is digitised, then they are added
             parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows * per)
-            y = self._adc(parts).sum(axis=0)
+            y = self._adc(parts, f"psum.{index}").sum(axis=0)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
             if sensing == "adc":
-                y = self._adc(y)
+                y = self._adc(y, f"fwd.{index}")
         self._active[index] = cnt.active_inputs
         self._last_m[index] = m
         count_forward(log.tally, a, mp, xin, cnt.read_fj, sensing, groups, per,
@@ -188,20 +185,24 @@ class ArrayBackend:
         lay, mp, a = L.spec, L.map, self.arch
         log = self._log(ctx)
         m = delta.shape[0]
-        d = np.ascontiguousarray(delta, dtype=np.float32)
-        dmax = float(np.abs(d).max()) if d.size else 0.0
+        # per-sample errors: times the batch size B (exact digital scaling), so that the fixed
+        # DAC range does not depend on B; the ADC output is divided by B again (out_scale)
+        b = float(self._samples(ctx, m, lay))
+        d = np.ascontiguousarray(delta, dtype=np.float32) * np.float32(b)
+        dmax = self.ranges.full_scale(f"dac.{index}", d)
         dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits)
         dn = dq / np.float32(dmax) if dmax > 0 else dq        # DAC levels in [-1, 1]
+        dq = dq / np.float32(b)                               # back to the batch-mean error
         # each column tile senses its own row currents (ADC), partial sums added digitally
         if mp.col_tiles == 1:
             part, cnt = L.xbar.read_units(dn, transpose=True)
-            out = self._adc(part, dmax)
+            out = self._adc(part, f"bwd.{index}", dmax / b)
         else:
             out = np.zeros((m, lay.rows), dtype=np.float32)
             w = L.xbar.effective_weights(np.float32)
             for c in range(mp.col_tiles):
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, dmax)
+                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, f"bwd.{index}", dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
         count_backward(log.tally, a, mp, dq, cnt.read_fj, self._groups(ctx, m, lay))
         log.records.append(OpRecord("backprop", index, self._samples(ctx, m, lay), m,
@@ -283,6 +284,7 @@ class ArrayBackend:
             d[f"rng.{i}"] = np.frombuffer(blob, dtype=np.uint8).copy()
         for k, v in self.outer_rule.state_dict().items():   # periphery second moments
             d[f"outer.{k}"] = v
+        d["ranges"] = self.ranges.to_array()
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
@@ -293,3 +295,5 @@ class ArrayBackend:
             L.rng.bit_generator.state = json.loads(np.asarray(d[f"rng.{i}"], np.uint8).tobytes())
         self.outer_rule.load_state_dict({k[6:]: v for k, v in d.items()
                                          if k.startswith("outer.")})
+        if "ranges" in d:   # checkpoints written before fixed ranges: set again on first use
+            self.ranges.load_array(d["ranges"])

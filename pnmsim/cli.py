@@ -52,9 +52,6 @@ class _Group(click.Group):
 
 DATASET_CHOICES = ["mnist", "fashion-mnist", "cifar10", "svhn", "synthetic"]
 SEED = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
-FORCE = click.option("--force", is_flag=True,
-                     help="write into --out even when it holds another pnmsim run")
-
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="pnmsim")
@@ -74,6 +71,12 @@ def _workload(positional: str | None, option: str | None) -> str | None:
         raise click.BadParameter(f"given twice ({positional!r} and {option!r}); use "
                                  "--workload NAME", param_hint="--workload")
     return option if option is not None else positional
+
+
+def TRACE_OPTS(f):  # noqa: ANN001, ANN201, N802 - a decorator shared by simulate and train
+    from pnmsim.cli_trace import trace_options
+
+    return trace_options(f)
 
 
 SET = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
@@ -170,7 +173,6 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
               show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="write tables, resolved config and run metadata here (a new folder)")
-@FORCE
 @click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None,
               help="take inputs from a dataset's test split "
               "(mnist, fashion-mnist, cifar10, svhn) instead of the embedded MNIST sample")
@@ -178,14 +180,24 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @click.option("--checkpoint", default=None, help="trained weights (.npz from pnmsim train); "
               "default: the embedded trained model when the workload is mnist_cnn")
 @click.option("--fine", is_flag=True, help="fine timing mode (one event per MVM; slow)")
+@click.option("--phases", "phases", default="feedforward,backprop,update", show_default=True,
+              help="phases to run: feedforward (inference only), feedforward,backprop or "
+              "feedforward,backprop,update")
+@TRACE_OPTS
+@click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None,
+              help="store the run's activity record here (for pnmsim replay)")
 def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
              overrides: tuple[str, ...],
              samples: int | None, seed: int, fmt: str, out_dir: str | None,
-             force: bool, dataset: str | None, data_dir: str | None, checkpoint: str | None,
-             fine: bool) -> None:
+             dataset: str | None, data_dir: str | None, checkpoint: str | None,
+             fine: bool, phases: str, trace: str | None = None, trace_limit: int | None = None,
+             force: bool = False, record_dir: str | None = None) -> None:
     """Simulate WORKLOAD (default mnist_cnn) on ARCH (default reference): feedforward,
     backprop and update phases with cycles, energy, throughput and TOPs/W."""
     from pnmsim import api
+    from pnmsim.cli_trace import finish_trace, start_trace
+
+    tracer = start_trace(trace, trace_limit, force)
     from pnmsim.outdir import check_out
 
     if out_dir is not None:
@@ -193,7 +205,10 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
     res = api.simulate(arch, _workload(workload, workload_opt), overrides=overrides,
                        samples=samples, seed=seed, dataset=dataset, data_dir=data_dir,
                        checkpoint=checkpoint,
-                       mode="fine" if fine else "coarse", progress=True)
+                       mode="fine" if fine else "coarse", progress=True,
+                       phases=tuple(p.strip() for p in phases.split(",")),
+                       tracer=tracer, record=record_dir, force=force)
+    finish_trace(tracer, trace, force, res)
     if out_dir:
         res.write(out_dir, {"command": " ".join(sys.argv)})
     if fmt == "json":
@@ -230,18 +245,25 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
               help="log.csv, checkpoint.npz (every epoch), summary.json, config.yaml")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="continue the run saved in this folder (same settings)")
-@FORCE
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
+@TRACE_OPTS
+@click.option("--trace-batches", default=None, metavar="A:B",
+              help="with --trace: trace mini-batches A..B-1 only (counted from 0 over the run)")
 def train(arch: str | None, workload: str | None, workload_opt: str | None,
           overrides: tuple[str, ...], dataset: str,
           data_dir: str | None, mode: str, epochs: int, batch_size: int, lr: float,
           lr_end: float | None, train_limit: int | None, test_limit: int | None,
           val_size: int, seed: int, out_dir: str | None, resume_dir: str | None,
-          force: bool, fmt: str) -> None:
+          fmt: str, trace: str | None = None, trace_limit: int | None = None,
+          force: bool = False, trace_batches: str | None = None) -> None:
     """Train WORKLOAD (default mnist_cnn) with GXNOR, in software or on the simulated array."""
     from pnmsim import api
+    from pnmsim.cli_trace import finish_train_trace, parse_batches, start_trace
     from pnmsim.outdir import check_out, run_kind
+
+    batches = parse_batches(trace_batches, trace)
+    tracer = start_trace(trace, trace_limit, force)
 
     if resume_dir is not None:
         if out_dir is not None and Path(out_dir).absolute().resolve() != \
@@ -262,7 +284,9 @@ def train(arch: str | None, workload: str | None, workload_opt: str | None,
                         lr=lr, lr_end=lr_end if lr_end is not None else lr / 100,
                         train_limit=train_limit, test_limit=test_limit, val_size=val_size,
                         seed=seed, out_dir=out_dir, resume_dir=resume_dir, progress=True,
-                        force=force)
+                        tracer=tracer, trace_batches=batches, force=force)
+    finish_train_trace(tracer, trace, force, arch, overrides, _workload(workload, workload_opt),
+                       seed, batches)
     if fmt == "json":
         emit_json(summary)
     else:
@@ -277,10 +301,12 @@ def _register() -> None:
     from pnmsim.cli_costs import costs
     from pnmsim.cli_device_tools import fit_device, timeline
     from pnmsim.cli_explore import compare, sweep
+    from pnmsim.cli_trace import replay
 
     main.add_command(compare)
     main.add_command(sweep)
     main.add_command(costs)
+    main.add_command(replay)
     main.add_command(fit_device)
     main.add_command(timeline)
 

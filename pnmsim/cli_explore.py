@@ -125,12 +125,14 @@ def compare(archs: tuple[str, ...], workload: str | None, samples: int | None, s
               help="--metric accuracy: mini-batch size")
 @click.option("--lr", type=FiniteFloat(0.0, 1e6), default=0.01, show_default=True,
               help="--metric accuracy: learning rate of epoch 1 (decays to lr/100)")
+@click.option("--no-replay", is_flag=True, help="simulate every point even when the varied "
+              "keys are cost/timing only (default: record once, replay each point)")
 def sweep(arch: str, vary: tuple[str, ...], workload: str | None, samples: int | None,
           seed: int, overrides: tuple[str, ...], jobs: int | None, scheduler: str | None,
           out_dir: str | None, resume: bool, force: bool, plot: str | None, metric: str, fmt: str,
           dataset: str | None,
           data_dir: str | None, epochs: int, train_limit: int | None, test_limit: int | None,
-          val_size: int, batch_size: int, lr: float) -> None:
+          val_size: int, batch_size: int, lr: float, no_replay: bool = False) -> None:
     """Run WORKLOAD on ARCH at every point of the cross product of the --vary values and
     print one row per point. Every point is validated before anything runs."""
     from pnmsim import api, explore
@@ -155,7 +157,8 @@ def sweep(arch: str, vary: tuple[str, ...], workload: str | None, samples: int |
     n_jobs = jobs if jobs is not None else min(os.cpu_count() or 1, len(points))
     try:
         outcome = explore.run_sweep(spec, points, out_dir, jobs=n_jobs, scheduler=scheduler,
-                                    progress=True, extra_meta={"command": " ".join(sys.argv)})
+                                    progress=True, extra_meta={"command": " ".join(sys.argv)},
+                                    use_replay=not no_replay)
     except KeyboardInterrupt:
         hint = (f"; the finished points are in {out_dir}/points: rerun with --resume and the "
                 "same --out to continue" if out_dir else "")
@@ -164,6 +167,10 @@ def sweep(arch: str, vary: tuple[str, ...], workload: str | None, samples: int |
     click.echo(f"sweep: {len(points)} points, {len(outcome.computed)} computed, "
                f"{len(outcome.reused)} reused" + (f"; table in {out_dir}/sweep.csv"
                                                   if out_dir else ""), err=True)
+    if outcome.replayed:
+        click.echo("sweep: the varied keys are cost/timing only: one point simulated and "
+                   f"recorded, {len(outcome.computed) - 1} replayed from its activity record "
+                   "(pnmsim replay; --no-replay simulates each)", err=True)
     keys = [k for ax in axes for k in ax.keys]
     if plot:
         explore.plot_sweep(outcome.table, [ax.keys for ax in axes], metric, plot)

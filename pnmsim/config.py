@@ -117,7 +117,8 @@ class PeripheryConfig:
         "comparators", doc="inference forward: 2 comparators per neuron (BN folded) or ADC")
     training_forward_sensing: Literal["adc"] = spec(
         "adc", doc="training forward digitises pre-activations for batch-norm statistics")
-    adc_range_sigmas: float = spec(4.0, doc="ADC full scale in std-devs of the sensed signal",
+    adc_range_sigmas: float = spec(4.0, doc="ADC full scale in std-devs of the sensed signal's "
+                                   "statistics (fixed, set once: pnmsim/converter_ranges.py)",
                                    gt=0)
     pulse_resolution_ns: float = spec(0.05, doc="width step of the write pulse generator: "
                                       "pulse widths are whole multiples of it", gt=0, le=10)
@@ -141,7 +142,8 @@ class UpdateConfig:
     p_max: float = spec(0.999, doc="probability of the saturating pulse used for kappa >= 1",
                         gt=0, lt=1)
     max_pulse_ns: float = spec(20.0, doc="longest write pulse the drivers can produce", gt=0)
-    lr: float = spec(0.01, doc="learning rate of the simulate command's update phase", ge=0)
+    lr: float = spec(0.01, doc="learning rate of the simulate command's update phase when the "
+                     "checkpoint gives no final learning rate", ge=0)
     outer_rule: Literal["sgd", "column_norm", "low_rank"] = spec(
         "sgd", doc="outer_product scheme: sgd = one rank-1 step -lr x delta per input vector; "
         "column_norm = the same steps with each output line's error divided by the running RMS "

@@ -55,6 +55,17 @@ class Counts:
         return self
 
 
+def quantize_widths(pulse_ns: np.ndarray | float, resolution_ns: float,
+                    max_pulse_ns: float) -> np.ndarray:
+    """Pulse widths as the pulse generator makes them: the nearest whole multiple of
+    ``resolution_ns`` (``periphery.pulse_resolution_ns``), capped at the longest multiple that
+    does not exceed ``max_pulse_ns``. Idempotent; 0 stays 0 (no pulse)."""
+    t = np.asarray(pulse_ns, dtype=np.float64)
+    n_max = np.floor(max_pulse_ns / resolution_ns + 1e-9)
+    n = np.minimum(np.rint(np.minimum(t, max_pulse_ns) / resolution_ns), n_max)
+    return np.minimum(n * resolution_ns, max_pulse_ns)
+
+
 class PulseMapper:
     """Turns the fractional GXNOR step |nu| (in units of the level step L) into a pulse width.
 
@@ -66,6 +77,9 @@ class PulseMapper:
     preset or, when null, a least-squares fit (science.md §4).
     A step of one whole level or more (kappa >= 1) gets the saturating pulse t(p_max): [open] in
     the paper; this realisation is documented in README and arch_configs.
+    Every width it returns is quantised by :func:`quantize_widths` to the pulse generator's
+    resolution ``periphery.pulse_resolution_ns``: the same widths drive the physics and the
+    timing records.
     """
 
     def __init__(self, arch: ArchConfig) -> None:
@@ -82,8 +96,9 @@ class PulseMapper:
         self.p_max = u.p_max
         self.r_p, self.r_ap = d.r_parallel_ohm, d.r_parallel_ohm * (1 + d.tmr)
         self.r_access, self.v_write, self.ic0 = s.r_access_ohm, s.v_write_v, d.ic0_ua
-        self.t_sat = float(min(mtj.pulse_for_probability(u.p_max, self.i_ratio, d.delta,
-                                                         d.tau_d_ns), u.max_pulse_ns))
+        self.resolution_ns = arch.periphery.pulse_resolution_ns
+        self.t_sat = float(self.quantize(mtj.pulse_for_probability(
+            u.p_max, self.i_ratio, d.delta, d.tau_d_ns)))
         if u.pulse_mapping == "affine":
             if u.affine_t0_ns is None:
                 t0, k, _ = mtj.affine_pulse_fit(d.delta, self.i_ratio, d.tau_d_ns, m=u.m)
@@ -94,6 +109,10 @@ class PulseMapper:
             self.nu_dead = float(np.arctanh(min(p0, 1 - 1e-12)) / self.m)
         else:
             self.nu_dead = 0.0
+
+    def quantize(self, pulse_ns: np.ndarray | float) -> np.ndarray:
+        """Widths on the pulse generator's grid (:func:`quantize_widths`)."""
+        return quantize_widths(pulse_ns, self.resolution_ns, self.max_pulse_ns)
 
     def pulse_ns_cells(self, nu_abs: np.ndarray, kappa_abs: np.ndarray, s1: np.ndarray,
                        s2: np.ndarray, polarity: np.ndarray,
@@ -106,7 +125,9 @@ class PulseMapper:
         with exactly one MTJ off target) or two (from +-1 towards the other sign). For two, the
         per-MTJ probability q solves 1 - (1 - q)^2 = p, so that the cell leaves its state with
         GXNOR's probability p = tanh(m|nu|/L) (and jumps two levels with q^2 only). A binary
-        cell flips only as a pair (probability min(p1, p2)), so there q = p.
+        cell's weight changes only when both MTJs switch, so there q = sqrt(p) (independent
+        switching at the initial current; the current change after the first switch makes the
+        realised pair probability differ, as the physics decides).
         """
         nu = np.asarray(nu_abs, dtype=np.float64)
         pol = np.asarray(polarity)
@@ -119,13 +140,13 @@ class PulseMapper:
         i_ratio = self.v_write / (r1 + r2 + self.r_access) * 1e6 / self.ic0
         p = np.tanh(self.m * nu)
         if binary:
-            q = p
+            q = np.where(n_need == 2, np.sqrt(p), p)
         else:
             q = np.where(n_need == 2, -np.expm1(0.5 * np.log1p(-np.minimum(p, 1 - 1e-15))), p)
         q = np.where(kappa_abs >= 1, self.p_max, q)
         t = mtj.pulse_for_probability(np.clip(q, 0.0, 1 - 1e-12), i_ratio, self.delta,
                                       self.tau_d_ns)
-        t = np.minimum(np.asarray(t, dtype=np.float64), self.max_pulse_ns)
+        t = self.quantize(t)
         active = (n_need > 0) & ((nu > 0) | (kappa_abs >= 1))
         return np.where(active, t, 0.0)
 
@@ -141,7 +162,7 @@ class PulseMapper:
             # so steps whose target tanh(m|nu|) is below P(t0) get no pulse (else every tiny
             # step would flip cells with probability P(t0))
             t = np.where(nu > self.nu_dead, self.t0 + self.k * nu, 0.0)
-        t = np.minimum(np.asarray(t, dtype=np.float64), self.max_pulse_ns)
+        t = self.quantize(t)
         t = np.where(nu > 0, t, 0.0)
         if kappa_abs is not None:
             t = np.where(kappa_abs >= 1, self.t_sat, t)
@@ -175,12 +196,15 @@ class Crossbar:
 
     # ------------------------------------------------------------------ state
     def set_weights(self, w: np.ndarray) -> None:
-        """Program logical weights: +1 = (P, AP), -1 = (AP, P), 0 = (P, P) or (AP, AP)."""
+        """Program logical weights: +1 = (P, AP), -1 = (AP, P), 0 = (P, P) or (AP, AP).
+
+        A binary crossbar accepts 0 too: a pulse can leave a binary pair half-switched (the
+        physics keeps what happened), and a checkpoint of such a state must load back."""
         w = np.asarray(w)
         if w.shape != (self.rows, self.cols):
             raise ValueError(f"weights of shape {w.shape}, crossbar is {(self.rows, self.cols)}")
-        if np.any(np.abs(w) > 1) or (self.binary and np.any(w == 0)):
-            raise ValueError("weights must be in {-1, 0, +1} ({-1, +1} for binary)")
+        if np.any(np.abs(w) > 1):
+            raise ValueError("weights must be in {-1, 0, +1}")
         zero = 1 if self.arch.synapse.zero_encoding == "pp" else 0
         self.s1 = np.where(w > 0, 1, np.where(w < 0, 0, zero)).astype(np.int8)
         self.s2 = np.where(w > 0, 0, np.where(w < 0, 1, zero)).astype(np.int8)
@@ -279,11 +303,16 @@ class Crossbar:
                      rng: np.random.Generator) -> Counts:
         """One write pulse per cell (``polarity`` +1 = weight up, -1 = down, 0 = none).
 
-        Cycle-to-cycle jitter of pulse width and current comes from the preset's variation.
-        Draw order (reproducibility): pulse jitter, current jitter, u1, u2.
+        The programmed widths are quantised to the pulse generator's grid
+        (:func:`quantize_widths`; widths from :class:`PulseMapper` already are). Cycle-to-cycle
+        jitter of pulse width and current comes from the preset's variation. Draw order
+        (reproducibility): pulse jitter, current jitter, u1, u2. The series current is
+        recomputed when the first MTJ of a cell switches (:mod:`pnmsim.kernels`); binary pairs
+        follow the same physics and a half-switched pair is kept as it is.
         """
         shape = (self.rows, self.cols)
-        pulse = np.broadcast_to(np.asarray(pulse_ns, dtype=np.float64), shape)
+        pulse = np.broadcast_to(quantize_widths(pulse_ns, self.arch.periphery.pulse_resolution_ns,
+                                                self.arch.update.max_pulse_ns), shape)
         pol = np.ascontiguousarray(np.broadcast_to(np.asarray(polarity, dtype=np.int8), shape))
         var = self.arch.variation
         pulse = np.ascontiguousarray(mtj.jitter(pulse, var.pulse_jitter_sigma, rng))
@@ -291,11 +320,6 @@ class Crossbar:
         scale = np.ascontiguousarray(mtj.jitter(np.ones(shape), var.current_jitter_sigma, rng))
         u1 = rng.random(shape)
         u2 = rng.random(shape)
-        if self.binary:
-            # binary synapse: the two MTJs are always complementary; a switch is the joint flip
-            # of both, realised as the weaker of the two devices' probabilities (u2 := u1).
-            u2 = u1
-            s1_before, s2_before = self.s1.copy(), self.s2.copy()
         out = np.zeros(4)
         d = self.arch.mtj
         s = self.arch.synapse
@@ -303,13 +327,6 @@ class Crossbar:
                              self.rp1, self.rap1, self.m1.ic0_ua, self.m1.delta,
                              self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta,
                              s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, out)
-        if self.binary:
-            bad = self.s1 == self.s2   # one of the pair flipped, not the other: undo it
-            if bad.any():
-                undone = bad & ((self.s1 != s1_before) | (self.s2 != s2_before))
-                self.s1 = np.where(bad, s1_before, self.s1).astype(np.int8)
-                self.s2 = np.where(bad, s2_before, self.s2).astype(np.int8)
-                out[1] -= np.count_nonzero(undone)
         self._invalidate()
         return Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
                       pulse_ns_total=float(out[3]))
@@ -330,6 +347,7 @@ class Crossbar:
                 mapper.r_p, mapper.r_ap, mapper.r_access, mapper.v_write, mapper.ic0,
                 mapper.delta, mapper.tau_d_ns, mapper.m, mapper.p_max, mapper.max_pulse_ns,
                 self.binary)
+            pulse = mapper.quantize(pulse)
         else:
             pulse = mapper.pulse_ns(nu, kappa)
         if widths_out is not None:

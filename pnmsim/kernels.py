@@ -7,13 +7,42 @@ uniform random draws as arguments, so they never touch hidden random state.
 Cell state convention: ``s = 1`` means the MTJ is in the parallel (P, low-resistance) state,
 ``s = 0`` antiparallel (AP). The synapse weight is ``w = s1 - s2``.
 
-Write-pulse physics (science.md §3-4): with the fixed layers tied, the write current crosses M1
-and M2 in opposite magnetic directions. Polarity +1 (weight up) drives M1 towards P and M2
-towards AP; polarity -1 the reverse. Both MTJs see the same series current
-``I = V_write / (R1 + R2 + R_access)``, computed from the state *before* the pulse (the current
-change when the first MTJ flips mid-pulse is neglected). An MTJ already in its target state stays.
-Each MTJ switches with probability P_sw(t, I/I_c0) of its own device parameters: precessional
-for I > I_c0, thermally activated for I <= I_c0.
+Write-pulse physics (science.md §3-4, §6): with the fixed layers tied, the write current crosses
+M1 and M2 in opposite magnetic directions. Polarity +1 (weight up) drives M1 towards P and M2
+towards AP; polarity -1 the reverse. An MTJ already in its target state stays. Both MTJs carry
+the same series current ``I = V_write / (R1 + R2 + R_access)``, and that current **changes when
+the first MTJ switches during the pulse** (R1 + R2 changes), which changes the other MTJ's
+switching rate for the rest of the pulse. How this is computed exactly:
+
+* **One MTJ as a random threshold.** At constant current the switching probability of a pulse of
+  width t is the CDF ``P_sw(t)`` of the MTJ's switching time (precessional
+  ``exp(-A exp(-2 (i - 1) t / tau_D))``, A = pi^2 Delta / 4, for i = I / I_c0 > 1; thermal
+  ``1 - exp(-t / tau)`` for i <= 1). Its survival is ``S = 1 - P_sw`` and its cumulative hazard
+  ``H(t) = -ln S(t)``. Drawing ``E = -ln(1 - u)`` (u uniform, so E ~ Exp(1)), the MTJ switches at
+  the moment its cumulative hazard reaches E: ``t_sw = H^-1(E)``, and ``t_sw < T`` exactly when
+  ``u < P_sw(T)`` (the single-MTJ rule of the constant-current model).
+* **Changing current: the hazard accumulated so far carries over** (equivalent-age composition).
+  When the current changes at t_k from i0 to i1, the other MTJ continues from the age t' under
+  i1 that has the same cumulative hazard, ``H_i1(t') = H_i0(t_k)``, and switches at
+  ``t_k + H_i1^-1(E) - t'`` if that is before the pulse ends. Its survival over the whole pulse
+  is then the product of the two regimes' conditional survivals,
+  ``S = S_i0(t_k) * S_i1(t' + T - t_k) / S_i1(t')``.
+  For the precessional regime this is not an assumption but the macrospin model behind the
+  formula: the initial angle theta_0 of the free layer is thermally distributed,
+  ``P(theta_0^2 > x) = exp(-Delta x)``, the spin torque amplifies it as
+  ``theta(t) = theta_0 exp(integral of (i(s) - 1) / tau_D ds)`` and the MTJ has switched when
+  theta reaches pi/2; so ``P_sw = exp(-A exp(-2 integral (i(s) - 1) ds / tau_D))``: the
+  "progress" ``x = 2 integral (i - 1) dt / tau_D`` adds up over the two current segments, which is
+  exactly what matching H (a monotone function of x) does. For the memoryless thermal regime the
+  same rule integrates the rate 1/tau(i(t)). A transition between the two regimes (a current
+  that crosses I_c0 when the first MTJ flips, never the case at the reference design point) is
+  handled by the same hazard matching: a modelling choice, since the two textbook formulas do
+  not join at i = 1 (see :func:`pnmsim.device.mtj.p_switch`).
+* **Energy** is the integral ``V * I(t)`` over the pulse with the piecewise-constant current.
+
+A binary synapse is the same two MTJs under the same physics: a pulse can leave one of the pair
+switched and not the other (a (P, P) or (AP, AP) pair, read as 0 until a later pulse finishes or
+undoes it); nothing is reverted that physically happened.
 """
 
 from __future__ import annotations
@@ -59,13 +88,108 @@ def _flip_probs(a: int, b: int, pol: int, t: float, i_ua: float, ic01: float, d1
 
 
 @njit(cache=True)
+def _hazard(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float,
+            tau0_ns: float) -> float:
+    """Cumulative hazard ``H = -ln(1 - P_sw(t))`` of one MTJ after ``t_ns`` at constant
+    ``i_ratio`` (the same regimes as :func:`_p_switch`)."""
+    if t_ns <= 0.0:
+        return 0.0
+    if i_ratio > 1.0:
+        g = _PI2_4 * delta * math.exp(-2.0 * (i_ratio - 1.0) * t_ns / tau_d_ns)
+        if g <= 0.0:
+            return math.inf
+        if g > 0.5:
+            return -math.log1p(-math.exp(-g))
+        return -math.log(-math.expm1(-g))
+    tau = tau0_ns * math.exp(delta * (1.0 - i_ratio))
+    return t_ns / tau
+
+
+@njit(cache=True)
+def _age(h: float, i_ratio: float, delta: float, tau_d_ns: float, tau0_ns: float) -> float:
+    """Inverse of :func:`_hazard` in t: the time (ns) at constant ``i_ratio`` after which the
+    cumulative hazard is ``h`` (0 for h <= H(0), +inf for h = +inf or no switching)."""
+    if h <= 0.0:
+        return 0.0
+    if i_ratio > 1.0:
+        a = _PI2_4 * delta
+        if h < 0.5:   # ln P_sw with P_sw = 1 - exp(-h), accurate at both ends
+            ln_p = math.log(-math.expm1(-h))
+        else:
+            ln_p = math.log1p(-math.exp(-h))
+        g = -ln_p
+        if g >= a:
+            return 0.0
+        if g <= 0.0:
+            return math.inf
+        return tau_d_ns / (2.0 * (i_ratio - 1.0)) * (math.log(a) - math.log(g))
+    tau = tau0_ns * math.exp(delta * (1.0 - i_ratio))
+    if math.isinf(tau):
+        return math.inf
+    return h * tau
+
+
+@njit(cache=True)
+def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: float,
+                rap1: float, ic01: float, d1: float, rp2: float, rap2: float, ic02: float,
+                d2: float, v_write: float, r_access: float, scale: float, tau_d_ns: float,
+                tau0_ns: float) -> tuple[int, int, float]:
+    """One write pulse of width ``t`` and polarity ``pol`` on a cell in state (a, b), with the
+    series current recomputed when the first MTJ switches (module docstring). ``u1``/``u2`` are
+    the MTJs' uniform draws (MTJ k switches at constant current iff u_k < P_sw). Returns the new
+    (a, b) and the pulse's energy V * integral I dt (fJ)."""
+    need1 = a == 0 if pol > 0 else a == 1
+    need2 = b == 1 if pol > 0 else b == 0
+    i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    if not (need1 or need2):
+        return a, b, v_write * i0 * t
+    t1 = math.inf   # switching times at the initial current
+    t2 = math.inf
+    if need1 and u1 < _p_switch(t, i0 / ic01, d1, tau_d_ns, tau0_ns):
+        t1 = min(_age(-math.log1p(-u1), i0 / ic01, d1, tau_d_ns, tau0_ns), t)
+    if need2 and u2 < _p_switch(t, i0 / ic02, d2, tau_d_ns, tau0_ns):
+        t2 = min(_age(-math.log1p(-u2), i0 / ic02, d2, tau_d_ns, tau0_ns), t)
+    if math.isinf(t1) and math.isinf(t2):   # nothing switched: the current never changed
+        return a, b, v_write * i0 * t
+    first_is_1 = t1 <= t2
+    tk = t1 if first_is_1 else t2
+    if first_is_1:
+        a = 1 - a
+    else:
+        b = 1 - b
+    i1 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    e = v_write * i0 * tk
+    other_needs = need2 if first_is_1 else need1
+    if not other_needs:
+        return a, b, e + v_write * i1 * (t - tk)
+    # the other MTJ: hazard accumulated at i0 until tk carries over to the new current i1
+    if first_is_1:
+        u, ic, d = u2, ic02, d2
+    else:
+        u, ic, d = u1, ic01, d1
+    h_then = _hazard(tk, i0 / ic, d, tau_d_ns, tau0_ns)
+    rest = (_age(-math.log1p(-u), i1 / ic, d, tau_d_ns, tau0_ns)
+            - _age(h_then, i1 / ic, d, tau_d_ns, tau0_ns))
+    tj = tk + max(rest, 0.0)
+    if not tj < t:
+        return a, b, e + v_write * i1 * (t - tk)
+    if first_is_1:
+        b = 1 - b
+    else:
+        a = 1 - a
+    i2 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    return a, b, e + v_write * i1 * (tj - tk) + v_write * i2 * (t - tj)
+
+
+@njit(cache=True)
 def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity: np.ndarray,
                  current_scale: np.ndarray, u1: np.ndarray, u2: np.ndarray,
                  rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
                  rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
                  v_write: float, r_access: float, tau_d_ns: float, tau0_ns: float,
                  out: np.ndarray) -> None:
-    """Apply one write pulse per cell, in place on ``s1``/``s2`` (2-D int8 arrays).
+    """Apply one write pulse per cell, in place on ``s1``/``s2`` (2-D int8 arrays), with the
+    series current recomputed when the first MTJ switches (:func:`_pulse_cell`).
 
     ``out`` (float64, length 4) receives: pulses applied, MTJs switched, write energy (fJ),
     sum of pulse widths (ns).
@@ -83,19 +207,16 @@ def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity:
                 continue
             a = s1[r, c]
             b = s2[r, c]
-            i_ua = _series_current_ua(a, b, rp1[r, c], rap1[r, c], rp2[r, c], rap2[r, c],
-                                      v_write, r_access) * current_scale[r, c]
+            na, nb, e = _pulse_cell(a, b, pol, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
+                                    ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
+                                    d2[r, c], v_write, r_access, current_scale[r, c], tau_d_ns,
+                                    tau0_ns)
             n_pulse += 1.0
             t_sum += t
-            e_fj += v_write * i_ua * t
-            p1, p2 = _flip_probs(a, b, pol, t, i_ua, ic01[r, c], d1[r, c], ic02[r, c], d2[r, c],
-                                 tau_d_ns, tau0_ns)
-            if u1[r, c] < p1:
-                s1[r, c] = 1 - a
-                n_sw += 1.0
-            if u2[r, c] < p2:
-                s2[r, c] = 1 - b
-                n_sw += 1.0
+            e_fj += e
+            n_sw += float((na != a) + (nb != b))
+            s1[r, c] = na
+            s2[r, c] = nb
     out[0] = n_pulse
     out[1] = n_sw
     out[2] = e_fj
@@ -116,8 +237,9 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
     ``xs[v, r] * signs[v, c]`` (rows gated by x in {-1, 0, 1}). Cells are visited in order
     (v, r, c); each gets the same physics as :func:`update_cells`. Random numbers come from
     numba's generator seeded with ``seed`` at entry (the caller draws the seed from its
-    ``numpy.random.Generator``), and are drawn only where they can matter, so a step over a
-    mostly gated array costs little. ``binary``: both MTJs flip together (one draw).
+    ``numpy.random.Generator``), and are drawn only where they can matter (one per MTJ that is
+    off its target state), so a step over a mostly gated array costs little. ``binary`` is
+    kept for the signature: a binary pair follows the same physics (module docstring).
     ``out`` receives pulses, MTJs switched, write energy (fJ), sum of pulse widths (ns).
     """
     np.random.seed(seed)
@@ -145,25 +267,20 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                     scale = max(1.0 + current_sigma * np.random.standard_normal(), 0.0)
                 a = s1[r, c]
                 b = s2[r, c]
-                i_ua = _series_current_ua(a, b, rp1[r, c], rap1[r, c], rp2[r, c], rap2[r, c],
-                                          v_write, r_access) * scale
+                need1 = a == 0 if pol > 0 else a == 1
+                need2 = b == 1 if pol > 0 else b == 0
+                u1 = np.random.random() if need1 else 1.0
+                u2 = np.random.random() if need2 else 1.0
+                na, nb, e = _pulse_cell(a, b, pol, t, u1, u2, rp1[r, c], rap1[r, c],
+                                        ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c],
+                                        ic02[r, c], d2[r, c], v_write, r_access, scale,
+                                        tau_d_ns, tau0_ns)
                 n_pulse += 1.0
                 t_sum += t
-                e_fj += v_write * i_ua * t
-                p1, p2 = _flip_probs(a, b, pol, t, i_ua, ic01[r, c], d1[r, c], ic02[r, c],
-                                     d2[r, c], tau_d_ns, tau0_ns)
-                if binary:
-                    if p1 >= 0.0 and p2 >= 0.0 and np.random.random() < min(p1, p2):
-                        s1[r, c] = 1 - a
-                        s2[r, c] = 1 - b
-                        n_sw += 2.0
-                    continue
-                if p1 >= 0.0 and np.random.random() < p1:
-                    s1[r, c] = 1 - a
-                    n_sw += 1.0
-                if p2 >= 0.0 and np.random.random() < p2:
-                    s2[r, c] = 1 - b
-                    n_sw += 1.0
+                e_fj += e
+                n_sw += float((na != a) + (nb != b))
+                s1[r, c] = na
+                s2[r, c] = nb
     out[0] = n_pulse
     out[1] = n_sw
     out[2] = e_fj
@@ -200,8 +317,10 @@ def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np
     """Per-cell exact, state-aware pulse widths (ns); the numba form of
     :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells` (its numpy twin, see its docstring):
     the cell's nominal series current, target q = p = tanh(m nu) where one MTJ can flip,
-    q = 1 - sqrt(1 - p) where two can (p for binary pairs), q = p_max for kappa >= 1, and the
-    exact inverse t = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln q)), capped."""
+    q = 1 - sqrt(1 - p) where two can (sqrt(p) for binary pairs, which change only when both
+    switch), q = p_max for kappa >= 1, and the exact inverse
+    t = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln q)), capped (the caller quantises it to
+    the pulse generator's grid)."""
     out = np.zeros(nu.shape)
     a = _PI2_4 * delta
     rows, cols = nu.shape
@@ -226,6 +345,8 @@ def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np
                 q = p_max
             elif n_need == 2 and not binary:
                 q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
+            elif n_need == 2:
+                q = math.sqrt(p)
             else:
                 q = p
             q = min(max(q, 0.0), 1.0 - 1e-12)
@@ -252,31 +373,85 @@ def p_switch_reference(t_ns: np.ndarray, i_ratio: np.ndarray, delta: np.ndarray,
     return np.where(t > 0, p, 0.0)
 
 
+def _hazard_reference(t: np.ndarray, i: np.ndarray, d: np.ndarray, tau_d_ns: float,
+                      tau0_ns: float) -> np.ndarray:
+    """Plain-numpy twin of :func:`_hazard` (elementwise)."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        g = _PI2_4 * d * np.exp(-2.0 * (i - 1.0) * t / tau_d_ns)
+        hp = np.where(g > 0.5, -np.log1p(-np.exp(-g)), -np.log(-np.expm1(-g)))
+        hp = np.where(g <= 0.0, np.inf, hp)
+        ht = t / (tau0_ns * np.exp(d * (1.0 - i)))
+    return np.where(t > 0.0, np.where(i > 1.0, hp, ht), 0.0)
+
+
+def _age_reference(h: np.ndarray, i: np.ndarray, d: np.ndarray, tau_d_ns: float,
+                   tau0_ns: float) -> np.ndarray:
+    """Plain-numpy twin of :func:`_age` (elementwise)."""
+    a = _PI2_4 * d
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        g = -np.where(h < 0.5, np.log(-np.expm1(-h)), np.log1p(-np.exp(-h)))
+        tp = tau_d_ns / (2.0 * (i - 1.0)) * (np.log(a) - np.log(g))
+        tp = np.where(g >= a, 0.0, np.where(g <= 0.0, np.inf, tp))
+        tau = tau0_ns * np.exp(d * (1.0 - i))
+        tt = np.where(np.isinf(tau), np.inf, h * tau)
+    return np.where(h <= 0.0, 0.0, np.where(i > 1.0, tp, tt))
+
+
 def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
                            polarity: np.ndarray, current_scale: np.ndarray, u1: np.ndarray,
                            u2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray,
                            d1: np.ndarray, rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray,
                            d2: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
                            tau0_ns: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Plain-numpy twin of :func:`update_cells`; returns new (s1, s2) and the 4 counters."""
-    s1 = s1.copy()
-    s2 = s2.copy()
-    act = (polarity != 0) & (pulse_ns > 0)
-    r1 = np.where(s1 == 1, rp1, rap1)
-    r2 = np.where(s2 == 1, rp2, rap2)
-    i_ua = v_write / (r1 + r2 + r_access) * 1e6 * current_scale
-    p1 = p_switch_reference(pulse_ns, i_ua / ic01, d1, tau_d_ns, tau0_ns)
-    p2 = p_switch_reference(pulse_ns, i_ua / ic02, d2, tau_d_ns, tau0_ns)
-    up = act & (polarity > 0)
-    dn = act & (polarity < 0)
-    flip1 = (up & (s1 == 0) & (u1 < p1)) | (dn & (s1 == 1) & (u1 < p1))
-    flip2 = (up & (s2 == 1) & (u2 < p2)) | (dn & (s2 == 0) & (u2 < p2))
-    s1[flip1] = 1 - s1[flip1]
-    s2[flip2] = 1 - s2[flip2]
-    counts = np.array([act.sum(), flip1.sum() + flip2.sum(),
-                       (v_write * i_ua * pulse_ns)[act].sum(), pulse_ns[act].sum()],
-                      dtype=np.float64)
-    return s1, s2, counts
+    """Plain-numpy twin of :func:`update_cells` (vectorised over cells: first switching time,
+    the other MTJ's continuation at the new current, piecewise energy); returns new (s1, s2)
+    and the 4 counters."""
+    t = np.asarray(pulse_ns, dtype=np.float64)
+    act = (polarity != 0) & (t > 0)
+    up = polarity > 0
+    need1 = act & np.where(up, s1 == 0, s1 == 1)
+    need2 = act & np.where(up, s2 == 1, s2 == 0)
+
+    def current(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        r1 = np.where(a == 1, rp1, rap1)
+        r2 = np.where(b == 1, rp2, rap2)
+        return v_write / (r1 + r2 + r_access) * 1e6 * current_scale
+
+    def hz(x: np.ndarray, i: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return _hazard_reference(x, i, d, tau_d_ns, tau0_ns)
+
+    def age(h: np.ndarray, i: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return _age_reference(h, i, d, tau_d_ns, tau0_ns)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e1, e2 = -np.log1p(-u1), -np.log1p(-u2)     # hazard thresholds, Exp(1)
+    i0 = current(s1, s2)
+    sw1 = need1 & (u1 < p_switch_reference(t, i0 / ic01, d1, tau_d_ns, tau0_ns))
+    sw2 = need2 & (u2 < p_switch_reference(t, i0 / ic02, d2, tau_d_ns, tau0_ns))
+    t1 = np.where(sw1, np.minimum(age(e1, i0 / ic01, d1), t), np.inf)
+    t2 = np.where(sw2, np.minimum(age(e2, i0 / ic02, d2), t), np.inf)
+    first1 = (sw1 | sw2) & (t1 <= t2)
+    first2 = (sw1 | sw2) & ~first1
+    tk = np.where(first1, t1, np.where(first2, t2, t))
+    a1 = np.where(first1, 1 - s1, s1)
+    b1 = np.where(first2, 1 - s2, s2)
+    i1 = current(a1, b1)
+    other = (first1 & need2) | (first2 & need1)
+    uo = np.where(first1, e2, e1)
+    ico = np.where(first1, ic02, ic01)
+    do = np.where(first1, d2, d1)
+    with np.errstate(invalid="ignore"):
+        rest = age(uo, i1 / ico, do) - age(hz(tk, i0 / ico, do), i1 / ico, do)
+        tj = tk + np.maximum(rest, 0.0)
+        sw_o = other & (tj < t)
+    a2 = np.where(sw_o & first2, 1 - a1, a1).astype(s1.dtype)
+    b2 = np.where(sw_o & first1, 1 - b1, b1).astype(s2.dtype)
+    i2 = current(a2, b2)
+    tjc = np.where(sw_o, tj, t)
+    e = v_write * (i0 * tk + i1 * (tjc - tk) + i2 * (t - tjc))
+    n_sw = np.count_nonzero(a2 != s1) + np.count_nonzero(b2 != s2)
+    counts = np.array([act.sum(), n_sw, e[act].sum(), t[act].sum()], dtype=np.float64)
+    return a2, b2, counts
 
 
 def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:

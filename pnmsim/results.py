@@ -58,6 +58,8 @@ class Results:
     loss: float = 0.0
     timed: bool = True
     weights_source: str = ""
+    phases_run: tuple[str, ...] = PHASES
+    update_setting: str = ""
     tile_busy: dict[str, int] = dataclasses.field(default_factory=dict)
 
     # ------------------------------------------------------------------ tables
@@ -156,6 +158,11 @@ class Results:
                                    for c, row in self.breakdown().iterrows()},
             "weights": self.weights_source,
             "timed": self.timed,
+            "accuracy": self.accuracy,
+            "accuracy_measured": "inference: the feedforward pass of each batch, before that "
+                                 "batch's weight update",
+            "phases_run": list(self.phases_run),
+            "update_setting": self.update_setting,
             "accuracy_on_samples": self.accuracy,
             "events": self.events,
             "wall_s": self.wall_s,
@@ -188,7 +195,10 @@ class Results:
             "",
             "utilisation: " + ", ".join(f"{k} {v:.1%}" for k, v in
                                         s["component_utilisation"].items()),
-            f"accuracy of the simulated forward on these samples: {s['accuracy_on_samples']:.2%}",
+            f"phases run: {', '.join(self.phases_run)}"
+            + (f" (update: {self.update_setting})" if self.update_setting else ""),
+            f"inference accuracy of the simulated feedforward on these samples (each batch "
+            f"before its update): {s['accuracy']:.2%}",
         ]
         return "\n".join(lines)
 

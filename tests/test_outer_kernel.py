@@ -57,7 +57,10 @@ def test_deterministic_cases_match_twin(shape, width):
     b1, b2, counts = _run_twin(s1.copy(), s2.copy(), xs, widths, signs, rng)
     np.testing.assert_array_equal(a1, b1)
     np.testing.assert_array_equal(a2, b2)
-    np.testing.assert_allclose(out, counts, rtol=1e-12)
+    np.testing.assert_allclose(out[[0, 1, 3]], counts[[0, 1, 3]], rtol=1e-12)
+    # energy integrates the current over the pulse: the switching moments (a few ns of the
+    # 1 us pulse) are random draws, different in kernel and twin
+    np.testing.assert_allclose(out[2], counts[2], rtol=1e-12 if width == 0 else 1e-3)
 
 
 def test_stochastic_rate_matches_closed_form():
@@ -73,7 +76,10 @@ def test_stochastic_rate_matches_closed_form():
     widths = np.full((1, cols), t)
     _run_kernel(s1, s2, xs, widths, signs, seed=7)
     n = rows * cols
-    for got in (s1.mean(), 1 - s2.mean()):            # M1 -> P and M2 -> AP, independently
+    # M1 -> P and M2 -> AP; at this small p the current change after a first switch moves the
+    # marginals and the pair by far less than the tolerance (tests/test_two_mtj_physics.py
+    # checks the pair physics against a time-stepped reference)
+    for got in (s1.mean(), 1 - s2.mean()):
         assert abs(got - p) < 5 * math.sqrt(p * (1 - p) / n) + 1 / n
     both = np.mean((s1 == 1) & (s2 == 0))
     assert abs(both - p * p) < 5 * math.sqrt(p * p * (1 - p * p) / n) + 1 / n

@@ -16,8 +16,12 @@ def _p_sw(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float) -> float:
     return math.exp(-(math.pi ** 2) * delta / 4 * math.exp(-2 * (i_ratio - 1) * t_ns / tau_d_ns))
 
 
+# a fine pulse grid: these tests check the drive, not the pulse generator's quantisation
+FINE = "periphery.pulse_resolution_ns=1e-9"
+
+
 def _flip_rates(drive: str, state: tuple[int, int], n: int = 40000) -> float:
-    cfg = load_arch("outer_product", [f"update.write_drive={drive}"])
+    cfg = load_arch("outer_product", [f"update.write_drive={drive}", FINE])
     xb = Crossbar(n, 1, cfg, np.random.default_rng(0))
     xb.s1[:] = state[0]
     xb.s2[:] = state[1]
@@ -29,7 +33,7 @@ def _flip_rates(drive: str, state: tuple[int, int], n: int = 40000) -> float:
 
 
 def test_current_drive_switches_every_state_like_a_pm1_cell() -> None:
-    cfg = load_arch("outer_product")
+    cfg = load_arch("outer_product", [FINE])
     d, s = cfg.mtj, cfg.synapse
     i_ref = s.v_write_v / (d.r_parallel_ohm * (2 + d.tmr) + s.r_access_ohm) * 1e6 / d.ic0_ua
     t = float(PulseMapper(cfg).pulse_ns(np.array([0.1]))[0])
@@ -43,7 +47,7 @@ def test_current_drive_switches_every_state_like_a_pm1_cell() -> None:
 
 
 def test_voltage_drive_leaves_apap_zero_almost_never() -> None:
-    cfg = load_arch("outer_product")
+    cfg = load_arch("outer_product", [FINE])
     d, s = cfg.mtj, cfg.synapse
     t = float(PulseMapper(cfg).pulse_ns(np.array([0.1]))[0])
     i_apap = s.v_write_v / (2 * d.r_parallel_ohm * (1 + d.tmr) + s.r_access_ohm) * 1e6 / d.ic0_ua

@@ -110,6 +110,46 @@ def _run_point(spec: SweepSpec, point: Point) -> dict[str, Any]:
             "host": socket.gethostname(), "pid": os.getpid()}
 
 
+def replayable(spec: SweepSpec, points: Sequence[Point]) -> bool:
+    """Whether every varied key is cost/timing only (:mod:`pnmsim.replay.keys`), so one
+    recorded functional run can be re-timed and re-priced for every point."""
+    from pnmsim.replay.keys import key_class
+
+    return (spec.metric == "energy" and len(points) > 1
+            and all(key_class(k) == "cost" for p in points for k, _ in p.values))
+
+
+def _iter_replay(spec: SweepSpec, todo: Sequence[Point],
+                 ) -> Iterator[tuple[Point, dict[str, Any]]]:
+    """Record the first point's full simulation once, replay it for every other point (equal
+    to simulating each: the points differ in cost/timing keys only)."""
+    import tempfile
+
+    from pnmsim import api
+    from pnmsim.replay import load_record, replay
+    from pnmsim.workload import load_workload
+
+    wl = load_workload(spec.workload)
+    with tempfile.TemporaryDirectory(prefix="pnmsim-sweep-") as tmp:
+        first = todo[0]
+        t0 = time.perf_counter()
+        cfg = load_arch(spec.arch, (*spec.overrides, *first.overrides))
+        rec_dir = Path(tmp) / "record"
+        with single_thread_blas():
+            res = _guard(first, lambda: {"res": api.simulate(
+                cfg, wl, samples=spec.samples, seed=spec.seed, dataset=spec.dataset,
+                data_dir=spec.data_dir, record=rec_dir)})["res"]
+        yield first, {"row": results_row(res), "wall_s": time.perf_counter() - t0,
+                      "host": socket.gethostname(), "pid": os.getpid(), "via": "simulate+record"}
+        rec = load_record(rec_dir)
+        for p in todo[1:]:
+            t0 = time.perf_counter()
+            cfg = load_arch(spec.arch, (*spec.overrides, *p.overrides))
+            res = _guard(p, lambda cfg=cfg: {"res": replay(rec, cfg)})["res"]
+            yield p, {"row": results_row(res), "wall_s": time.perf_counter() - t0,
+                      "host": socket.gethostname(), "pid": os.getpid(), "via": "replay"}
+
+
 def _record(spec: SweepSpec, point: Point, computed: dict[str, Any]) -> dict[str, Any]:
     from pnmsim import __version__
 
@@ -137,6 +177,7 @@ class SweepOutcome:
     computed: list[str]             # ids of the points computed in this run
     reused: list[str]               # ids of the points taken from OUT/points
     timings: pd.DataFrame
+    replayed: bool = False          # computed by one recorded run + replays
 
 
 def _table(points: Sequence[Point], records: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -273,7 +314,8 @@ def check_sweep_out(spec: SweepSpec, out_dir: str | Path, force: bool = False,
 
 def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | None = None, *,
               jobs: int = 1, scheduler: str | None = None, progress: bool = False,
-              extra_meta: dict[str, Any] | None = None) -> SweepOutcome:
+              extra_meta: dict[str, Any] | None = None, use_replay: bool = True,
+              ) -> SweepOutcome:
     """Run the points (reusing those saved in ``out_dir``/points with the same settings) and
     write ``sweep.csv`` (and ``sweep.parquet`` when a Parquet engine is installed)."""
     from pnmsim.progress import bar as progress_bar
@@ -299,8 +341,10 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
     computed: list[str] = []
     bar = progress_bar(len(points), "point", "sweep", enabled=progress)
     bar.update(len(reused))
+    replayed = use_replay and replayable(spec, todo)
     try:
-        it = (_iter_dask(spec, todo, scheduler) if scheduler and todo
+        it = (_iter_replay(spec, todo) if replayed
+              else _iter_dask(spec, todo, scheduler) if scheduler and todo
               else _iter_local(spec, todo, jobs))
         for p, res in it:
             rec = _record(spec, p, res)
@@ -331,7 +375,8 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
             atomic_write(pq, buf.getvalue())
         else:
             pq.unlink(missing_ok=True)     # never leave a stale table next to the new one
-    return SweepOutcome(table=table, computed=computed, reused=reused, timings=timings)
+    return SweepOutcome(table=table, computed=computed, reused=reused, timings=timings,
+                        replayed=replayed)
 
 
 def sweep_columns(table: pd.DataFrame, keys: Sequence[str], metric: str) -> list[str]:

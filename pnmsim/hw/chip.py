@@ -20,6 +20,7 @@ per layer, the controller issues it, the digital unit computes gradients and opt
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from pnmsim.config import ArchConfig
 from pnmsim.hw.components import (
@@ -34,6 +35,7 @@ from pnmsim.hw.components import (
 )
 from pnmsim.mapping import NetworkMapping, bus_words
 from pnmsim.records import PHASES, OpRecord
+from pnmsim.tracefmt import ARG_GROUP, ARG_LAYER, ARG_PHASE
 
 __all__ = ["Chip", "Mode"]
 
@@ -53,27 +55,45 @@ class Chip:
         self.interconnect = Interconnect(self.env, "chip.interconnect")
         self.digital = DigitalUnit(self.env, "chip.digital")
         self.cycles: dict[str, int] = defaultdict(int)
-        self._memo: dict[tuple, tuple[int, list[int]]] = {}
+        self._memo: dict[tuple, tuple[int, list[int], Any]] = {}
+        self.tracer: Any = None     # a pnmsim.trace.Tracer while a timeline is recorded
+
+    def attach_tracer(self, tracer: Any) -> None:
+        """Record the schedule's spans into ``tracer`` (None: stop recording)."""
+        self.tracer = tracer
+        self.env.tracer = tracer
 
     # --------------------------------------------------------------- processes
-    def _sample_flow(self, recs: list[OpRecord], phase: str, group: int) -> Gen:
-        """A group of ``group`` consecutive samples through the layers of one phase."""
+    def _sample_flow(self, recs: list[OpRecord], phase: str, group: int,
+                     first: int = 0) -> Gen:
+        """A group of ``group`` consecutive samples (from sample ``first`` of the mini-batch)
+        through the layers of one phase."""
         for rec in recs:
             mp = self.mapping.layers[rec.layer]
             n = group * (rec.vectors // max(rec.samples, 1))
-            yield from self.controller.issue(self.arch, mp)
-            yield from self.groups[rec.layer].operate(phase, n, rec.sensing)
-            yield from self.interconnect.transfer(self.arch, bus_words(self.arch, mp, phase, n))
+            tag = None if self.tracer is None else (
+                f"{phase} {mp.layer.name}", {ARG_PHASE: phase, ARG_LAYER: mp.layer.name,
+                                             "layer_index": rec.layer,
+                                             ARG_GROUP: [first, first + group]})
+            yield from self.controller.issue(self.arch, mp, tag)
+            yield from self.groups[rec.layer].operate(phase, n, rec.sensing, tag)
+            yield from self.interconnect.transfer(self.arch, bus_words(self.arch, mp, phase, n),
+                                                  tag)
 
     def _update(self, rec: OpRecord) -> Gen:
         assert rec.facts is not None
-        yield from self.controller.issue(self.arch, self.mapping.layers[rec.layer])
+        mp = self.mapping.layers[rec.layer]
+        tag = None if self.tracer is None else (
+            f"update {mp.layer.name}", {ARG_PHASE: "update", ARG_LAYER: mp.layer.name,
+                                        "layer_index": rec.layer,
+                                        ARG_GROUP: [0, rec.samples]})
+        yield from self.controller.issue(self.arch, mp, tag)
         if rec.digital_ops or rec.optimizer_ops:
             yield from self.digital.gradient_and_optimiser(self.arch, rec.digital_ops,
-                                                           rec.optimizer_ops)
+                                                           rec.optimizer_ops, tag)
         # the step codes the digital unit computed travel to the tiles
-        yield from self.interconnect.transfer(self.arch, rec.bus_words)
-        yield from self.groups[rec.layer].write(rec.facts)
+        yield from self.interconnect.transfer(self.arch, rec.bus_words, tag)
+        yield from self.groups[rec.layer].write(rec.facts, tag)
 
     def _phase(self, phase: str, recs: list[OpRecord]) -> Gen:
         if not recs:
@@ -83,8 +103,8 @@ class Chip:
         else:
             samples = max(r.samples for r in recs)
             g = self.arch.system.issue_group
-            sizes = [min(g, samples - s) for s in range(0, samples, g)]
-            procs = [self.env.process(self._sample_flow(recs, phase, k)) for k in sizes]
+            procs = [self.env.process(self._sample_flow(recs, phase, min(g, samples - s), s))
+                     for s in range(0, samples, g)]
         yield self.env.all_of(procs)
 
     # --------------------------------------------------------------- driver
@@ -119,18 +139,28 @@ class Chip:
         data and is always simulated."""
         key = (phase, tuple(r.key() for r in recs)) if phase != "update" else None
         hit = self._memo.get(key) if (key is not None and self.mode == "coarse") else None
+        tr = self.tracer
+        t0 = sum(self.cycles.values())        # the run's time at this phase's start
+        if hit is not None and tr is not None and hit[2] is None:
+            hit = None       # memoised without a trace: simulate it again (same figures)
         before = self._counters()
         if hit is not None:
-            cycles, deltas = hit
+            cycles, deltas, spans = hit
             self._restore([a + d for a, d in zip(before, deltas, strict=True)])
+            if tr is not None:
+                tr.replay(spans, t0)
             return cycles
         start = self.env.now
+        if tr is not None:
+            tr.begin_phase(t0, start)
+            tr.start_capture()
         proc = self.env.process(self._phase(phase, recs))
         self.env.run(until=proc)
         cycles = int(self.env.now - start)
+        spans = tr.end_capture(t0) if tr is not None else None
         if key is not None and self.mode == "coarse":
             self._memo[key] = (cycles, [a - b for a, b in
-                                        zip(self._counters(), before, strict=True)])
+                                        zip(self._counters(), before, strict=True)], spans)
         return cycles
 
     # --------------------------------------------------------------- stats

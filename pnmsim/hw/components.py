@@ -31,6 +31,9 @@ from pnmsim.records import UpdateFacts
 
 Mode = Literal["coarse", "fine"]
 Gen = Generator[Any, Any, None]
+Tag = tuple[str, dict[str, Any]] | None
+"""What a span of the timeline trace is called and its args (phase, layer, sample group)."""
+_NO_TAG: tuple[str, dict[str, Any]] = ("", {})
 
 
 class CountingEnvironment(simpy.Environment):
@@ -39,6 +42,7 @@ class CountingEnvironment(simpy.Environment):
     def __init__(self) -> None:
         super().__init__()
         self.processed = 0
+        self.tracer: Any = None      # a pnmsim.trace.Tracer while a timeline is recorded
 
     def step(self) -> None:
         self.processed += 1
@@ -55,10 +59,14 @@ class Unit:
         self.capacity = capacity
         self.busy = 0
 
-    def hold(self, cycles: int) -> Gen:
+    def hold(self, cycles: int, tag: Tag = None) -> Gen:
         with self.res.request() as req:
             yield req
             if cycles > 0:
+                tr = getattr(self.env, "tracer", None)
+                if tr is not None:
+                    tr.unit_span(self.name, self.capacity, self.env.now, cycles,
+                                 *(tag or _NO_TAG))
                 yield self.env.timeout(cycles)
                 self.busy += cycles
 
@@ -66,22 +74,23 @@ class Unit:
 class Controller(Unit):
     """Issues every tile operation (``controller_issue_slots`` at a time)."""
 
-    def issue(self, arch: ArchConfig, mp: LayerMapping) -> Gen:
-        yield from self.hold(timing.issue_cycles(arch, mp))
+    def issue(self, arch: ArchConfig, mp: LayerMapping, tag: Tag = None) -> Gen:
+        yield from self.hold(timing.issue_cycles(arch, mp), tag)
 
 
 class Interconnect(Unit):
     """The shared inter-tile bus."""
 
-    def transfer(self, arch: ArchConfig, words: int) -> Gen:
-        yield from self.hold(timing.bus_cycles(arch, words))
+    def transfer(self, arch: ArchConfig, words: int, tag: Tag = None) -> Gen:
+        yield from self.hold(timing.bus_cycles(arch, words), tag)
 
 
 class DigitalUnit(Unit):
     """Gradient, optimiser and batch-norm lanes of the digital periphery."""
 
-    def gradient_and_optimiser(self, arch: ArchConfig, grad_macs: int, opt_ops: int) -> Gen:
-        yield from self.hold(timing.digital_cycles(arch, grad_macs, opt_ops))
+    def gradient_and_optimiser(self, arch: ArchConfig, grad_macs: int, opt_ops: int,
+                               tag: Tag = None) -> Gen:
+        yield from self.hold(timing.digital_cycles(arch, grad_macs, opt_ops), tag)
 
 
 class Tile:
@@ -123,15 +132,22 @@ class Tile:
                 yield req
                 yield self.env.timeout(s)
 
-    def products(self, phase: str, sensing: str, n: int) -> Gen:
+    def products(self, phase: str, sensing: str, n: int, tag: Tag = None) -> Gen:
         start = self.env.now
         st = self.stages(phase, sensing)
         procs = [self.env.process(self.product(phase, st)) for _ in range(n)]
         if procs:
             yield self.env.all_of(procs)
         self.busy += self.env.now - start
+        self.traced(start, self.env.now - start, tag)
 
-    def per_cell_write(self, facts: UpdateFacts) -> Gen:
+    def traced(self, start: float, cycles: float, tag: Tag) -> None:
+        """Report a busy interval of this tile to the timeline trace, if one is recorded."""
+        tr = getattr(self.env, "tracer", None)
+        if tr is not None:
+            tr.span(self.name, start, int(cycles), *(tag or _NO_TAG))
+
+    def per_cell_write(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         """Column after column: the state read (if any), then each polarity's sub-step."""
         start = self.env.now
         cyc, read = timing.per_cell_substeps(self.arch, facts, self.r, self.c0, self.c1)
@@ -143,9 +159,11 @@ class Tile:
                 if cyc[j, p]:
                     yield self.env.timeout(int(cyc[j, p]))
         self.busy += self.env.now - start
+        self.traced(start, self.env.now - start, tag)
 
-    def outer_vector(self, sub: int) -> Gen:
+    def outer_vector(self, sub: int, tag: Tag = None) -> Gen:
         """One broadcast input vector: a positive then a negative pulse sub-step."""
+        self.traced(self.env.now, 2 * sub, tag)
         yield self.env.timeout(sub)
         yield self.env.timeout(sub)
         self.busy += 2 * sub
@@ -165,12 +183,12 @@ class TileGroup:
                       for c in range(mp.col_tiles)]
         self._coarse: dict[tuple[str, str, int], tuple[int, list[int]]] = {}
 
-    def operate(self, phase: str, n: int, sensing: str = "") -> Gen:
+    def operate(self, phase: str, n: int, sensing: str = "", tag: Tag = None) -> Gen:
         """n matrix-vector products of ``phase`` on every tile of the layer."""
         with self.gate.request() as req:
             yield req
             if self.mode == "fine":
-                yield self.env.all_of([self.env.process(t.products(phase, sensing, n))
+                yield self.env.all_of([self.env.process(t.products(phase, sensing, n, tag))
                                        for t in self.tiles])
                 return
             key = (phase, sensing, n)
@@ -179,43 +197,54 @@ class TileGroup:
                 per = [timing.pipeline_cycles(t.stages(phase, sensing), n) for t in self.tiles]
                 hit = self._coarse[key] = (max(per, default=0), per)
             cyc, per = hit
+            self._traced(per, tag)
             if cyc:
                 yield self.env.timeout(cyc)
             for t, b in zip(self.tiles, per, strict=True):
                 t.busy += b
 
-    def write(self, facts: UpdateFacts) -> Gen:
+    def _traced(self, per: list[int], tag: Tag) -> None:
+        """Coarse mode: each tile is busy for its own cycles from the operation's start."""
+        if getattr(self.env, "tracer", None) is not None:
+            for t, b in zip(self.tiles, per, strict=True):
+                t.traced(self.env.now, b, tag)
+
+    def write(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         """The layer's weight update from its recorded facts."""
         with self.gate.request() as req:
             yield req
             if facts.scheme == "per_cell":
-                yield from self._per_cell(facts)
+                yield from self._per_cell(facts, tag)
             else:
-                yield from self._outer(facts)
+                yield from self._outer(facts, tag)
 
-    def _per_cell(self, facts: UpdateFacts) -> Gen:
+    def _per_cell(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         if self.mode == "fine":   # tiles write their own columns in parallel
-            yield self.env.all_of([self.env.process(t.per_cell_write(facts))
+            yield self.env.all_of([self.env.process(t.per_cell_write(facts, tag))
                                    for t in self.tiles])
             return
         per = [timing.per_cell_tile_cycles(self.arch, facts, t.r, t.c0, t.c1)
                for t in self.tiles]
+        self._traced(per, tag)
         cyc = max(per, default=0)
         if cyc:
             yield self.env.timeout(cyc)
         for t, b in zip(self.tiles, per, strict=True):
             t.busy += b
 
-    def _outer(self, facts: UpdateFacts) -> Gen:
+    def _outer(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         sub = timing.outer_substeps(self.arch, facts)     # (applied vectors, col_tiles)
         if self.mode == "fine":   # vector after vector; the next waits for every tile
             for v in range(sub.shape[0]):
-                yield self.env.all_of([self.env.process(t.outer_vector(int(sub[v, t.c])))
+                yield self.env.all_of([self.env.process(t.outer_vector(int(sub[v, t.c]), tag))
                                        for t in self.tiles])
             return
         cyc = timing.outer_layer_cycles(self.arch, facts)
+        per_c = 2 * np.asarray(sub).sum(axis=0) if sub.size else np.zeros(self.mp.col_tiles)
+        # coarse: a tile's sub-steps, packed from the layer's start (its waits for slower
+        # tiles between vectors are not drawn)
+        self._traced([int(per_c[t.c]) for t in self.tiles], tag)
         if cyc:
             yield self.env.timeout(cyc)
-        per_c = 2 * np.asarray(sub).sum(axis=0) if sub.size else np.zeros(self.mp.col_tiles)
         for t in self.tiles:
             t.busy += int(per_c[t.c])

@@ -124,6 +124,8 @@ class Trainer:
                 other += st.get("switched", st.get("changed", 0.0))
                 if progress is not None:
                     progress(epoch, bi + 1, nb)
+            if self.hardware:   # converter ranges re-set from this epoch's statistics
+                self.sim.backend.ranges.calibrate()
             e_after = self._energy()
             c_after = dict(self.chip.cycles) if self.chip else {p: 0 for p in PHASES}
             energy = {p: e_after[p] - e_before[p] for p in PHASES}

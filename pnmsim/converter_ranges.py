@@ -1,0 +1,115 @@
+"""Fixed full scales of the converters around the arrays (science.md §6: no oracle converters).
+
+An ADC or DAC is built for one input range; it cannot re-range itself on every call from the
+data it is about to convert. pnmsim therefore keeps one **fixed** full scale per converter group
+(key), set once and then used unchanged:
+
+* ``fwd.{i}`` — ADC of layer i's forward line currents (weighted-sum units, ``x @ W``);
+* ``psum.{i}`` — ADC of one row tile's partial sums (``partial_sums: digital``);
+* ``dac.{i}`` — DAC of layer i's backprop errors, in *per-sample* units (the batch-mean error
+  times the batch size B, a known constant the digital periphery multiplies and divides by
+  exactly, so the range does not depend on B);
+* ``bwd.{i}`` — ADC of layer i's transposed-read row currents (units of the DAC levels).
+
+Where the ranges come from, in order:
+
+1. **stored with the model** — ``pnmsim train`` keeps running statistics of every converter's
+   input and re-sets the ranges from them after each epoch (a calibration step between epochs,
+   like batch-norm's running statistics); the checkpoint stores them (``backend.ranges``) and
+   the embedded model carries ``ranges`` computed from the MNIST training split
+   (benchmarks/export_model.py ``--add-ranges``);
+2. **fallback for a checkpoint without ranges** — ``pnmsim simulate`` runs one set-up pass (not
+   counted) over a fixed number of the input samples (:data:`CALIBRATION_SAMPLES`, independent
+   of ``system.batch_size``) and sets the ranges from its statistics;
+3. **first use** — a key still unset when first converted (the first training batch) is set
+   from that call's statistics, once.
+
+ADC full scale = ``adc_range_sigmas`` standard deviations of the signal's statistics; DAC full
+scale = the largest |value| seen (a DAC must cover the errors it drives; larger ones saturate).
+Statistics are taken on a deterministic strided subsample (<= 2**16 values) of each call.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+CALIBRATION_SAMPLES = 256
+"""Samples of the simulate fallback's set-up pass (a fixed number: ranges do not depend on the
+batch size)."""
+
+_SUB = 16   # subsample to <= 2**16 values per call
+
+
+def _subsample(y: np.ndarray) -> np.ndarray:
+    flat = np.asarray(y).reshape(-1)
+    step = max(1, flat.size >> _SUB)
+    return flat[::step].astype(np.float64)
+
+
+class ConverterRanges:
+    """Fixed converter full scales (``fixed``) plus running statistics for re-calibration."""
+
+    def __init__(self, adc_range_sigmas: float) -> None:
+        self.adc_range_sigmas = adc_range_sigmas
+        self.fixed: dict[str, float] = {}
+        self._stats: dict[str, list[float]] = {}   # key -> [n, sum, sum of squares, max |y|]
+        self.observing = True   # False: convert without gathering statistics (evaluation)
+
+    def _observe(self, key: str, y: np.ndarray) -> np.ndarray:
+        sub = _subsample(y)
+        st = self._stats.setdefault(key, [0.0, 0.0, 0.0, 0.0])
+        if sub.size:
+            st[0] += sub.size
+            st[1] += float(sub.sum())
+            st[2] += float(sub @ sub)
+            st[3] = max(st[3], float(np.abs(sub).max()))
+        return sub
+
+    def _from_stats(self, key: str, st: list[float]) -> float:
+        if key.startswith("dac."):
+            return st[3]
+        n = st[0]
+        if n == 0:
+            return 0.0
+        var = max(st[2] / n - (st[1] / n) ** 2, 0.0)
+        return self.adc_range_sigmas * float(np.sqrt(var))
+
+    def full_scale(self, key: str, y: np.ndarray) -> float:
+        """The fixed full scale of converter group ``key``; ``y`` (the signal being converted)
+        only feeds the running statistics, except on a key's first use (set from it, once)."""
+        if key not in self.fixed:
+            st = [0.0, 0.0, 0.0, 0.0]
+            sub = _subsample(y)
+            if sub.size:
+                st = [float(sub.size), float(sub.sum()), float(sub @ sub),
+                      float(np.abs(sub).max())]
+            self.fixed[key] = self._from_stats(key, st)
+        if self.observing:
+            self._observe(key, y)
+        return self.fixed[key]
+
+    def calibrate(self) -> None:
+        """Set every observed key's range from the statistics gathered since the last call,
+        and start new statistics."""
+        for key, st in self._stats.items():
+            if st[0] > 0:
+                self.fixed[key] = self._from_stats(key, st)
+        self._stats = {}
+
+    def reset(self) -> None:
+        """Forget every range and statistic (the next uses set them again)."""
+        self.fixed = {}
+        self._stats = {}
+
+    def to_array(self) -> np.ndarray:
+        """The fixed ranges as JSON bytes (uint8), for checkpoints."""
+        return np.frombuffer(json.dumps(self.fixed, sort_keys=True).encode(),
+                             dtype=np.uint8).copy()
+
+    def load_array(self, blob: np.ndarray) -> None:
+        """Load ranges written by :meth:`to_array`."""
+        d = json.loads(np.asarray(blob, dtype=np.uint8).tobytes())
+        self.fixed = {str(k): float(v) for k, v in d.items()}
+        self._stats = {}
