@@ -577,7 +577,8 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
                              if up.write_drive == "current" else
                              "through AP+AP+access at +3 sigma R_P/TMR and -3 sigma current "
                              "jitter) ") +
-                          f"exceeds I_c0 ({cfg.mtj.ic0_ua} uA, +3 sigma): writes must be in the "
+                          f"exceeds I_c0 at +3 sigma ({cfg.mtj.ic0_ua * (1 + 3 * v.ic0_sigma):.1f} "
+                          "uA): writes must be in the "
                           "precessional regime")
 
 

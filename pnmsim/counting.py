@@ -109,7 +109,7 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
             rows = m * mp.rows_in(r)
             t.add(ph, f"{tn}.dac", "dac", "convert", nnz[c])
             t.add(ph, f"{tn}.col_driver", "col_driver", "drive", nnz[c])
-            t.add(ph, f"{tn}.line_sense", "line_sense", "sense", rows)
+            t.add(ph, f"{tn}.line_sense", "line_sense", "sense_row", rows)
             t.add(ph, f"{tn}.adc", "adc", "convert", rows)
             if c == 0:
                 t.add(ph, f"{tn}.accumulator", "accumulator", "add", rows * (mp.col_tiles - 1))

@@ -53,6 +53,8 @@ def twin(name_or_tree: str | dict, sets: dict[str, object] | None = None
                                    settle(c_row, (per["input_dac_bits"] + 1) * math.log(2))),
         ("line_sense", "sense"): (se["amp_bias_uw_per_ff"] * c_col * tr / 1000,
                                   _ceil_cycles(tr, clk)),
+        ("line_sense", "sense_row"): (se["amp_bias_uw_per_ff"] * c_row * tr / 1000,
+                                      _ceil_cycles(tr, clk)),
         ("comparator", "compare"): (se["comparator_fj"] / 1000,
                                     _ceil_cycles(se["comparator_ns"], clk)),
         ("sense_amp", "read"): (se["comparator_fj"] / 1000,

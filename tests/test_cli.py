@@ -15,7 +15,9 @@ from click.testing import CliRunner, Result
 from pnmsim.cli import main
 
 PHASES = ("feedforward", "backprop", "update")
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# real MNIST: $PNMSIM_DATA_DIR first (how CI and users point at data), then ../shared/datasets
+DATA_DIR = Path(os.environ.get("PNMSIM_DATA_DIR")
+                or Path(__file__).resolve().parents[2] / "shared" / "datasets")
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:

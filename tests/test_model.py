@@ -88,7 +88,7 @@ def _expected_structural(state_aware: bool) -> dict[tuple[str, str, str, str], f
     e[(ff, "chip.digital", "digital", "bn")] = B * 4
     # backprop: only layer 1 reads transposed (layer 0 needs no input gradient)
     for t in (8, 9):
-        e[(bp, f"{_tile(t)}.line_sense", "line_sense", "sense")] = B * 16
+        e[(bp, f"{_tile(t)}.line_sense", "line_sense", "sense_row")] = B * 16
         e[(bp, f"{_tile(t)}.adc", "adc", "convert")] = B * 16
     e[(bp, "chip.digital", "digital", "bn")] = B * 4 + B * 32   # layer 1, then layer 0's BN
     e[(bp, "chip.buffer[fc2]", "buffer", "read")] = B * 4

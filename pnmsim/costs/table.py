@@ -22,7 +22,7 @@ COMPONENT_CLASSES: dict[str, tuple[str, ...]] = {
     "col_driver": ("drive", "write_pulse"),
     "pulse_gen": ("ns",),
     "dac": ("convert", "convert_input"),
-    "line_sense": ("sense",),
+    "line_sense": ("sense", "sense_row"),
     "psum": ("join",),
     "comparator": ("compare",),
     "sense_amp": ("read",),

@@ -58,7 +58,7 @@ def backward_stages(arch: ArchConfig, mp: LayerMapping, row_tile: int = 0) -> li
     ``rows_in(row_tile)`` row lines)."""
     c = cost_table(arch).cycles
     drive = c("dac", "convert") + c("col_driver", "drive")
-    read = c("line_sense", "sense")
+    read = c("line_sense", "sense_row")
     rows = mp.rows_in(row_tile)
     sense = math.ceil(rows / arch.periphery.adcs_per_tile) * c("adc", "convert")
     combine = 0
