@@ -43,8 +43,11 @@ def load_inputs(workload: Workload, samples: int | None, dataset: str | None,
     """Inputs for a simulation: the embedded MNIST sample by default, a dataset's test split,
     or ``synthetic`` (seeded uniform pixels in [-1, 1], random labels; for workloads without
     local data)."""
+    from pnmsim.resources import check_fit
+
     shape = tuple(workload.input_shape)
     if dataset == "synthetic":
+        check_fit(workload, 1, samples or 512, False, "set of inputs")
         n = samples or 512
         rng = np.random.default_rng(seed)
         x = rng.uniform(-1, 1, size=(n, *shape)).astype(np.float32)
@@ -55,11 +58,10 @@ def load_inputs(workload: Workload, samples: int | None, dataset: str | None,
         x, y = load_embedded_sample()
         src = "the embedded MNIST sample (1x28x28)"
     else:
-        from pnmsim.datasets import load_dataset
+        from pnmsim.datasets import load_test_set
 
-        ds = load_dataset(dataset, data_dir, test_limit=samples)
-        x, y = ds.x_test, ds.y_test
-        src = f"dataset {dataset} ({'x'.join(map(str, ds.input_shape))})"
+        x, y = load_test_set(dataset, data_dir, limit=samples)
+        src = f"dataset {dataset} test split ({'x'.join(map(str, x.shape[1:]))})"
     if tuple(x.shape[1:]) != shape:
         raise ConfigError(workload.name, "input", "x".join(map(str, shape)),
                           f"inputs shaped like {src}: pass --dataset NAME (or synthetic) "
@@ -89,7 +91,10 @@ def simulate(arch: str | ArchConfig | None = None, workload: str | Workload | No
     cfg = arch if isinstance(arch, ArchConfig) else load_arch(arch, overrides)
     wl = workload if isinstance(workload, Workload) else load_workload(
         workload or DEFAULT_WORKLOAD)
+    from pnmsim.resources import check_simulation_fit
+
     x, y = load_inputs(wl, samples, dataset, data_dir, seed)
+    check_simulation_fit(cfg, wl, len(x))
     ckpt: str | Path | None = checkpoint
     if ckpt is None:
         ckpt = embedded_model_path(wl)
@@ -124,7 +129,7 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
           lr_end: float = 1e-4, train_limit: int | None = None, test_limit: int | None = None,
           val_size: int = 5000, seed: int = 0, out_dir: str | None = None,
           resume_dir: str | None = None, progress: bool = False, tracer: Any = None,
-          trace_batches: tuple[int, int] | None = None) -> dict:
+          trace_batches: tuple[int, int] | None = None, force: bool = False) -> dict:
     """Train with GXNOR (software) or on the simulated array (hardware); returns the summary.
     ``tracer`` records the timeline of the mini-batches ``trace_batches`` = [a, b) (counted
     from 0 over the whole run; None: all)."""
@@ -141,15 +146,23 @@ def train(arch: str | ArchConfig | None = None, workload: str | Workload | None 
     settings = TrainSettings(mode=mode, epochs=epochs, batch_size=batch_size, lr_start=lr,
                              lr_end=lr_end, seed=seed)
     out = out_dir or resume_dir
-    if resume_dir is None and out_dir is not None and (Path(out_dir) / "checkpoint.npz").exists():
+    if (resume_dir is None and out_dir is not None and not force
+            and (Path(out_dir) / "checkpoint.npz").exists()):
         raise PnmsimError(f"{out_dir}: already holds a training run (checkpoint.npz); continue it "
                           "with --resume DIR or choose another --out")
+    from pnmsim.resources import check_training_fit
+
+    check_training_fit(cfg, wl, data, settings)
     tr = Trainer(cfg, wl, data, settings, out)
     if tracer is not None:
         tr.sim.attach_tracer(tracer)
         tr.sim.trace_range = trace_batches
     if resume_dir is not None:
         tr.load_checkpoint(resume_dir)
+    elif out is not None:
+        from pnmsim.outdir import write_marker
+
+        write_marker(out, "train", mode=mode, dataset=dataset)
     with bar(0, "batch", "train", enabled=progress) as pb:
         def _p(epoch: int, done: int, total: int) -> None:
             if pb.total != total or done == 1:

@@ -99,6 +99,11 @@ class ArrayBackend:
     """All weighted layers of a network on simulated MTJ crossbars (no tally, no flags: each
     call reports into its :class:`~pnmsim.records.PhaseContext`'s log)."""
 
+    #: state-aware per-cell updates of ternary layers through the one-pass kernel
+    #: (:meth:`Crossbar.update_per_cell_fused`, bit-identical to the three-step path; tests that
+    #: watch the three steps switch it off)
+    fused_update = True
+
     def __init__(self, arch: ArchConfig, workload: Workload, seed: int) -> None:
         self.arch = arch
         self.workload = workload
@@ -175,7 +180,7 @@ class ArrayBackend:
         self._active[index] = cnt.active_inputs
         self._last_m[index] = m
         count_forward(log.tally, a, mp, xin, cnt.read_fj, sensing, groups, per,
-                      self._groups(ctx, m, lay))
+                      self._groups(ctx, m, lay), nnz_lines=cnt.extra.get("nnz_lines"))
         log.records.append(OpRecord("feedforward", index, self._samples(ctx, m, lay), m,
                                     sensing=sensing, macs=m * lay.rows * lay.cols))
         return np.asarray(y, dtype=np.float32)
@@ -204,7 +209,9 @@ class ArrayBackend:
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
                 out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, f"bwd.{index}", dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
-        count_backward(log.tally, a, mp, dq, cnt.read_fj, self._groups(ctx, m, lay))
+        # dn = dq / dmax drives the same lines as dq (its non-zero counts are dq's)
+        count_backward(log.tally, a, mp, dq, cnt.read_fj, self._groups(ctx, m, lay),
+                       nnz_lines=cnt.extra.get("nnz_lines"))
         log.records.append(OpRecord("backprop", index, self._samples(ctx, m, lay), m,
                                     macs=m * lay.rows * lay.cols))
         return np.asarray(out, dtype=np.float32)
@@ -215,8 +222,11 @@ class ArrayBackend:
         lay, mp, a = L.spec, L.map, self.arch
         log = self._log(ctx)
         t = log.tally
-        before = L.xbar.weights()
+        fused = False
+        before = None if (self.fused_update and a.update.scheme == "per_cell"
+                          and self.mapper.state_aware and not self.binary) else L.xbar.weights()
         m = x.shape[0]
+        raw_step = step
         step = np.asarray(step, dtype=np.float64) / self.level_step   # in units of L
         # interconnect: the per-cell scheme's chip-wide digital unit sends every cell its step
         # code (rows x cols words); the outer-product drivers read x and delta from the
@@ -228,16 +238,25 @@ class ArrayBackend:
             if self.mapper.state_aware:   # the periphery reads every cell before writing
                 # each cell read once at V_rd: the crossbar's read energy with every line driven
                 rd = L.xbar._read_counts(np.ones((1, lay.rows)), L.xbar._gsums()[0]).read_fj
-            sign = np.sign(step)
-            cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
-            facts = per_cell_facts(got[0], sign, mp, self.mapper.state_aware)
+            fused = self.fused_update and self.mapper.state_aware and not self.binary
+            if fused:   # one numba pass, bit-identical to the three steps below (tested)
+                cnt, col, read, pulsed, n_changed = L.xbar.update_per_cell_fused(
+                    raw_step, self.level_step, self.mapper, L.rng, mp.tile_rows)
+                facts = UpdateFacts("per_cell", state_aware=True, col_pulse_ns=col,
+                                    read_cols=read)
+                width, sign = None, None
+            else:
+                sign = np.sign(step)
+                cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
+                width, pulsed = got[0], None
+                facts = per_cell_facts(width, sign, mp, self.mapper.state_aware)
             # dW = x^T delta with x the layer's input of this batch's forward (counted there)
             nnz_x = self._active.get(index)
             if nnz_x is None or x.shape[0] != self._last_m.get(index):
                 nnz_x = int(np.count_nonzero(x))
             grad_macs = nnz_x * lay.cols
-            count_per_cell_update(t, mp, got[0], sign, facts.col_pulse_ns, self.mapper.state_aware,
-                                  rd, grad_macs, m, cnt.pulse_ns_total)
+            count_per_cell_update(t, mp, width, sign, facts.col_pulse_ns, self.mapper.state_aware,
+                                  rd, grad_macs, m, cnt.pulse_ns_total, pulsed_cols=pulsed)
             digital = (grad_macs, lay.rows * lay.cols)
         else:
             # plain SGD, one rank-1 step per input vector: dW_v = -lr * x_v delta_v^T (delta
@@ -268,7 +287,7 @@ class ArrayBackend:
         log.records.append(OpRecord("update", index, self._samples(ctx, m, lay), m, facts=facts,
                                     digital_ops=int(digital[0]), optimizer_ops=int(digital[1]),
                                     bus_words=bus, macs=m * lay.rows * lay.cols))
-        changed = int(np.count_nonzero(L.xbar.weights() != before))
+        changed = n_changed if fused else int(np.count_nonzero(L.xbar.weights() != before))
         return {"changed": float(changed), "pulses": float(cnt.pulses),
                 "switched": float(cnt.switched), "write_fj": float(cnt.write_fj)}
 

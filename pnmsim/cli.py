@@ -1,14 +1,18 @@
 """The ``pnmsim`` command line: a thin shell over the library API.
 
-User mistakes (bad configs, unknown keys, missing data) print one ``error:`` line and exit 2;
-nothing a user can type produces a traceback.
+User mistakes (bad configs, unknown keys, missing data, a bad option value, an output folder
+holding another run) print one ``error:`` line naming the file or option and exit 2; they are
+raised as :class:`~pnmsim.errors.PnmsimError` where they are detected. Anything else is a bug:
+it prints ``internal error, please report`` with the exception type and the pnmsim version and
+exits 1 -- never disguised as a user mistake, never a traceback (``PNMSIM_TRACEBACK=1`` shows it).
+``--format json`` output is strict JSON (non-finite values become null, with a warning).
 """
 
 from __future__ import annotations
 
-import json
-import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -16,6 +20,7 @@ import numpy as np
 
 from pnmsim import __version__
 from pnmsim.cli_explore import WORKLOAD_HELP
+from pnmsim.cliopts import FiniteFloat, emit_json
 from pnmsim.errors import PnmsimError
 
 
@@ -28,13 +33,25 @@ class _Group(click.Group):
             ctx.exit(2)
         except click.exceptions.Exit:
             raise
+        except click.exceptions.Abort:
+            raise
         except click.ClickException as e:   # bad option values: one line, not a usage block
-            click.echo(f"error: {e.format_message()}", err=True)
+            click.echo(f"error: {' '.join(e.format_message().split())}", err=True)
             ctx.exit(2)
-        except (ValueError, OSError) as e:
-            click.echo(f"error: {type(e).__name__}: {e}", err=True)
-            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as e:     # a bug, not a user mistake
+            if os.environ.get("PNMSIM_TRACEBACK"):
+                traceback.print_exc()
+            msg = " ".join(str(e).split())[:200]
+            click.echo(f"internal error, please report: pnmsim {__version__}: "
+                       f"{type(e).__name__}: {msg}", err=True)
+            ctx.exit(1)
 
+
+DATASET_CHOICES = ["mnist", "fashion-mnist", "cifar10", "svhn", "synthetic"]
+SEED = click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True)
 
 @click.group(cls=_Group)
 @click.version_option(__version__, prog_name="pnmsim")
@@ -70,16 +87,36 @@ SET = click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE"
 @main.command()
 @click.argument("file")
 @SET
-@click.option("--dump", is_flag=True, help="print the fully resolved config as YAML")
+@click.option("--dump", is_flag=True, help="print the fully resolved config (or workload) as "
+              "YAML")
 def validate(file: str, overrides: tuple[str, ...], dump: bool) -> None:
-    """Check an architecture preset (or a workload under traces/) and summarise it."""
-    from pnmsim.config import dump_yaml, load_arch
+    """Check an architecture preset or a workload (a file, or a shipped name) and summarise it.
 
-    text = Path(file).read_text() if Path(file).exists() else ""
-    if text and "layers:" in text and "mtj" not in text:
-        from pnmsim.workload import load_workload
+    The kind is decided from the document: a mapping with a ``layers`` key is a workload."""
+    import yaml
+
+    from pnmsim.config import builtin_archs, dump_yaml, load_arch
+    from pnmsim.safeload import load_yaml
+    from pnmsim.workload import builtin_workloads, load_workload
+
+    is_workload = False
+    if Path(file).exists() or Path(file).is_symlink() or "/" in file or file.endswith(
+            (".yaml", ".yml")):
+        doc = load_yaml(file, file, "YAML file")
+        is_workload = isinstance(doc, dict) and "layers" in doc
+    elif file not in builtin_archs() and file in builtin_workloads():
+        is_workload = True
+    if is_workload:
+        if overrides:
+            raise click.BadParameter(f"{file} is a workload; --set overrides preset keys only",
+                                     param_hint="--set")
+        from pnmsim.resources import check_fit
 
         w = load_workload(file)
+        check_fit(w, 1, 1, True, "network (one sample)")
+        if dump:
+            click.echo(yaml.safe_dump(w.to_dict(), sort_keys=False), nl=False)
+            return
         click.echo(f"ok: workload {w.name}: {len(w.layers)} layers, "
                    f"{len(w.weighted_layers())} weighted, {w.macs_per_sample()} MACs/sample")
         return
@@ -97,9 +134,9 @@ def validate(file: str, overrides: tuple[str, ...], dump: bool) -> None:
 @main.command()
 @ARCH
 @SET
-@click.option("--current-ua", type=float, default=None,
+@click.option("--current-ua", type=FiniteFloat(0.0, 1e9), default=None,
               help="write current (default: the preset's nominal current of a +-1 cell)")
-@click.option("--pulse-ns-max", type=float, default=10.0, show_default=True)
+@click.option("--pulse-ns-max", type=FiniteFloat(0.0, 1e9), default=10.0, show_default=True)
 @click.option("--points", type=click.IntRange(2, 100000), default=51, show_default=True)
 def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | None,
            pulse_ns_max: float, points: int) -> None:
@@ -115,10 +152,6 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
     cfg = load_arch(arch, overrides)
     if current_ua is None:
         current_ua = PulseMapper(cfg).i_ref_ua
-    if current_ua <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--current-ua")
-    if pulse_ns_max <= 0:
-        raise click.BadParameter("must be > 0", param_hint="--pulse-ns-max")
     t = np.linspace(0.0, pulse_ns_max, points)
     d = cfg.mtj
     p = mtj.p_switch(t, current_ua, d.ic0_ua, d.delta, d.tau_d_ns, d.tau0_ns)
@@ -135,12 +168,13 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
 @SET
 @click.option("--samples", type=click.IntRange(1), default=None,
               help="samples to simulate (default: the embedded MNIST sample, 512)")
-@click.option("--seed", type=int, default=0, show_default=True)
+@SEED
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="write tables, resolved config and run metadata here")
-@click.option("--dataset", default=None, help="take inputs from a dataset's test split "
+              help="write tables, resolved config and run metadata here (a new folder)")
+@click.option("--dataset", type=click.Choice(DATASET_CHOICES), default=None,
+              help="take inputs from a dataset's test split "
               "(mnist, fashion-mnist, cifar10, svhn) instead of the embedded MNIST sample")
 @click.option("--data-dir", default=None, help="dataset folder (else $PNMSIM_DATA_DIR)")
 @click.option("--checkpoint", default=None, help="trained weights (.npz from pnmsim train); "
@@ -164,6 +198,10 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
     from pnmsim.cli_trace import finish_trace, start_trace
 
     tracer = start_trace(trace, trace_limit, force)
+    from pnmsim.outdir import check_out
+
+    if out_dir is not None:
+        check_out(out_dir, "--out", "simulate", force=force)
     res = api.simulate(arch, _workload(workload, workload_opt), overrides=overrides,
                        samples=samples, seed=seed, dataset=dataset, data_dir=data_dir,
                        checkpoint=checkpoint,
@@ -174,7 +212,7 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
     if out_dir:
         res.write(out_dir, {"command": " ".join(sys.argv)})
     if fmt == "json":
-        click.echo(json.dumps(res.summary(), indent=2))
+        emit_json(res.summary())
     elif fmt == "csv":
         click.echo(res.phase_table().to_csv(), nl=False)
     else:
@@ -193,16 +231,16 @@ def simulate(arch: str | None, workload: str | None, workload_opt: str | None,
               "the per-user cache)")
 @click.option("--mode", type=click.Choice(["hardware", "software"]), default="hardware",
               show_default=True)
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 100_000), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--lr", "lr", type=float, default=0.01, show_default=True,
+@click.option("--lr", "lr", type=FiniteFloat(0.0, 1e6), default=0.01, show_default=True,
               help="learning rate of epoch 1")
-@click.option("--lr-end", type=float, default=None,
+@click.option("--lr-end", type=FiniteFloat(0.0, 1e6), default=None,
               help="learning rate of the last epoch (exponential decay; default lr/100)")
 @click.option("--train-limit", type=click.IntRange(1), default=None)
 @click.option("--test-limit", type=click.IntRange(1), default=None)
 @click.option("--val-size", type=click.IntRange(0), default=5000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@SEED
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="log.csv, checkpoint.npz (every epoch), summary.json, config.yaml")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
@@ -222,24 +260,35 @@ def train(arch: str | None, workload: str | None, workload_opt: str | None,
     """Train WORKLOAD (default mnist_cnn) with GXNOR, in software or on the simulated array."""
     from pnmsim import api
     from pnmsim.cli_trace import finish_train_trace, parse_batches, start_trace
+    from pnmsim.outdir import check_out, run_kind
 
     batches = parse_batches(trace_batches, trace)
     tracer = start_trace(trace, trace_limit, force)
 
-    if not (math.isfinite(lr) and lr > 0) or (lr_end is not None
-                                              and not (math.isfinite(lr_end) and lr_end > 0)):
-        raise click.BadParameter("learning rates must be > 0", param_hint="--lr/--lr-end")
+    if resume_dir is not None:
+        if out_dir is not None and Path(out_dir).absolute().resolve() != \
+                Path(resume_dir).absolute().resolve():
+            raise click.BadParameter(f"{out_dir} differs from --resume {resume_dir}; a resumed "
+                                     "run continues in its own folder (omit --out)",
+                                     param_hint="--out")
+        if not Path(resume_dir).is_dir() or run_kind(Path(resume_dir)) != "train":
+            raise click.BadParameter(f"{resume_dir} holds no pnmsim training run; allowed: "
+                                     "a folder written by pnmsim train --out",
+                                     param_hint="--resume")
+        out_dir = None
+    elif out_dir is not None:
+        check_out(out_dir, "--out", "train", force=force)
     summary = api.train(arch, _workload(workload, workload_opt), overrides=overrides,
                         dataset=dataset, data_dir=data_dir, mode=mode, epochs=epochs,
                         batch_size=batch_size,
                         lr=lr, lr_end=lr_end if lr_end is not None else lr / 100,
                         train_limit=train_limit, test_limit=test_limit, val_size=val_size,
                         seed=seed, out_dir=out_dir, resume_dir=resume_dir, progress=True,
-                        tracer=tracer, trace_batches=batches)
+                        tracer=tracer, trace_batches=batches, force=force)
     finish_train_trace(tracer, trace, force, arch, overrides, _workload(workload, workload_opt),
                        seed, batches)
     if fmt == "json":
-        click.echo(json.dumps(summary, indent=2))
+        emit_json(summary)
     else:
         for k, v in summary.items():
             if k != "phases":

@@ -26,8 +26,9 @@ def costs(arch: str | None, overrides: tuple[str, ...], fmt: str) -> None:
     cfg = load_arch(arch, overrides)
     rows = cost_table(cfg).rows()
     if fmt == "json":
-        click.echo(json.dumps({"arch": cfg.name, "clock_mhz": cfg.clock_mhz, "costs": rows},
-                              indent=2))
+        from pnmsim.cliopts import emit_json
+
+        emit_json({"arch": cfg.name, "clock_mhz": cfg.clock_mhz, "costs": rows})
         return
     cols = ["component", "action", "scope", "energy_pj", "latency_cycles", "latency_ns",
             "formula", "inputs"]

@@ -15,7 +15,8 @@ DEFAULT_TRACE_LIMIT = 1_000_000
 
 def trace_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--force", is_flag=True,
-                     help="replace an existing --trace file / --record folder")(f)
+                     help="replace an existing --trace file / --record folder, and write "
+                     "into an --out folder that holds another pnmsim run")(f)
     f = click.option("--trace-limit", type=click.IntRange(1), default=DEFAULT_TRACE_LIMIT,
                      show_default=True, help="most X events kept in the trace (a note in "
                      "the file and on stderr says when it truncates)")(f)

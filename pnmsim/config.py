@@ -9,6 +9,12 @@ Presets compose: a preset may list ``parts:`` (paths relative to the preset) tha
 in order, then the preset's own keys override them, then ``--set key.path=value`` overrides go
 through the same validation. Each key remembers which file set it, so errors name the right file.
 
+Files are read through :mod:`pnmsim.safeload` (regular files only, size, depth and alias limits,
+duplicate keys refused); a ``parts:`` chain is at most ``safeload.PARTS_MAX_DEPTH`` files deep.
+Every number is checked for finiteness and range when it is loaded: besides its schema bounds,
+each key has an upper bound (:data:`UPPER_BOUNDS`, by key path; otherwise :data:`INT_CAP` for
+integers and :data:`FLOAT_CAP` for reals), so no value can overflow a later computation.
+
 Why frozen dataclasses and not pydantic: the schema is small, the loader below is ~150 lines,
 and it gives exactly the one-line messages the project wants without a heavy dependency.
 
@@ -29,7 +35,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from pnmsim.errors import ConfigError
+from pnmsim.errors import ConfigError, PnmsimError
 
 
 def spec(default: Any = dataclasses.MISSING, doc: str = "", *, gt: float | None = None,
@@ -310,19 +316,9 @@ def _record(d: dict, origin: str, origins: _Origins, prefix: str) -> None:
 
 
 def _read_yaml(path: Path, shown: str) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(shown, "(file)", str(path), "an existing YAML file") from None
-    except OSError as e:
-        raise ConfigError(shown, "(file)", str(path), f"a readable file ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(yaml)"
-        raise ConfigError(shown, where, getattr(e, "problem", str(e)),
-                          "well-formed YAML") from None
+    from pnmsim.safeload import load_yaml
+
+    data = load_yaml(path, shown, "YAML file")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -330,17 +326,36 @@ def _read_yaml(path: Path, shown: str) -> dict:
     return data
 
 
-def _load_tree(path: Path, origins: _Origins, seen: tuple[Path, ...] = ()) -> dict:
+def _load_tree(path: Path, origins: _Origins, seen: tuple[Path, ...] = (),
+               count: list[int] | None = None) -> dict:
+    from pnmsim.safeload import PARTS_MAX_DEPTH, PARTS_MAX_FILES
+
+    count = [0] if count is None else count
     shown = _display(path)
-    if path.resolve() in seen:
-        raise ConfigError(shown, "parts", str(path), "parts without cycles")
+    if len(seen) > PARTS_MAX_DEPTH:
+        raise ConfigError(_display(seen[0]), "parts", str(path),
+                          f"a parts: chain at most {PARTS_MAX_DEPTH} files deep")
+    count[0] += 1
+    if count[0] > PARTS_MAX_FILES:
+        raise ConfigError(_display(seen[0]), "parts", str(path),
+                          f"at most {PARTS_MAX_FILES} files pulled in through parts:")
     data = _read_yaml(path, shown)
+    real = path.resolve()
+    if real in seen:
+        raise ConfigError(shown, "parts", str(path), "parts without cycles")
     parts = data.pop("parts", [])
-    if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
+    if not isinstance(parts, list) or not all(isinstance(p, str) and p.strip()
+                                              for p in parts):
         raise ConfigError(shown, "parts", parts, "a list of YAML paths relative to this file")
     merged: dict = {}
-    for p in parts:
-        sub = _load_tree((path.parent / p), origins, seen + (path.resolve(),))
+    for i, p in enumerate(parts):
+        from pnmsim.safeload import regular_file
+
+        try:
+            regular_file(path.parent / p, str(p), "YAML file")
+        except ConfigError as e:
+            raise ConfigError(shown, f"parts[{i}]", p, f"{e.allowed} (got {e.value})") from None
+        sub = _load_tree((path.parent / p), origins, seen + (real,), count)
         merged = _merge(merged, sub, None, origins)
     return _merge(merged, data, shown, origins)
 
@@ -348,7 +363,7 @@ def _load_tree(path: Path, origins: _Origins, seen: tuple[Path, ...] = ()) -> di
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):   # outside cwd; a symlink loop; no cwd
         return str(path)
 
 
@@ -401,26 +416,70 @@ def _convert(tp: Any, value: Any, path: str, origins: _Origins, md: dict | None 
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             else:
-                raise ConfigError(src, path, value, "an integer" + _bounds(md))
+                raise ConfigError(src, path, value, "an integer" + _bounds(md, path))
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(src, path, value, "a number" + _bounds(md))
-        value = float(value)
+            raise ConfigError(src, path, value, "a number" + _bounds(md, path))
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(src, path, value, "a finite number" + _bounds(md, path)) from None
         if value != value or value in (float("inf"), float("-inf")):
-            raise ConfigError(src, path, value, "a finite number" + _bounds(md))
+            raise ConfigError(src, path, value, "a finite number" + _bounds(md, path))
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(src, path, value, "a string")
         return value
-    if md is not None:
-        _check_bounds(value, md, src, path)
+    if md is not None or tp in (int, float):
+        _check_bounds(value, md or {}, src, path)
     return value
 
 
-def _bounds(md: dict | None) -> str:
-    if not md:
-        return ""
+INT_CAP = 2**31 - 1
+"""Upper bound of any integer key without its own entry in :data:`UPPER_BOUNDS`."""
+FLOAT_CAP = 1e15
+"""Upper bound of |x| for any real key without its own entry in :data:`UPPER_BOUNDS`."""
+UPPER_BOUNDS: dict[str, float] = {
+    # key path ("*" matches one level): inclusive upper bound (why)
+    "ops_per_mac": 64,                         # ops per MAC: 2 by convention
+    "circuits.lines.driver_r_ohm": 1e9,        # 1 GOhm driver: lines would never settle
+    "array.max_tiles": 65_536,                 # ISAAC-scale chips hold ~16k crossbars
+    "system.bus_words_per_cycle": 10**6,
+    "system.controller_issue_slots": 10**6,
+    "system.batch_size": 10**6,
+    "system.issue_group": 10**6,
+    "system.digital_lanes": 10**6,
+    "mtj.r_parallel_ohm": 1e9,                 # 1 GOhm (real MTJs: 1 kOhm..1 MOhm)
+    "mtj.tmr": 100.0,                          # 10000 % (real: 0.5..6)
+    "mtj.delta": 1000.0,                       # real: 20..100
+    "mtj.ic0_ua": 1e6,                         # 1 A
+    "mtj.tau_d_ns": 1e6,                       # 1 ms
+    "mtj.tau0_ns": 1e6,
+    "synapse.read_ns": 1e6,
+    "synapse.r_access_ohm": 1e9,
+    "periphery.adc_range_sigmas": 1000.0,
+    "update.affine_t0_ns": 1e6,
+    "update.affine_k_ns": 1e6,
+    "update.max_pulse_ns": 1e6,
+    "update.m": 1000.0,
+    "update.lr": 1e6,
+}
+
+
+def upper_bound(path: str, tp: Any = float) -> float:
+    """The documented upper bound of the number at ``path`` (see :data:`UPPER_BOUNDS`)."""
+    parts = path.split(".")
+    for pat, ub in UPPER_BOUNDS.items():
+        pp = pat.split(".")
+        if len(pp) == len(parts) and all(a == "*" or a == b for a, b in zip(pp, parts,
+                                                                              strict=True)):
+            return ub
+    return INT_CAP if tp is int else FLOAT_CAP
+
+
+def _bounds(md: dict | None, path: str | None = None) -> str:
     parts = []
+    md = md or {}
     if md.get("gt") is not None:
         parts.append(f"> {md['gt']}")
     if md.get("ge") is not None:
@@ -429,6 +488,8 @@ def _bounds(md: dict | None) -> str:
         parts.append(f"< {md['lt']}")
     if md.get("le") is not None:
         parts.append(f"<= {md['le']}")
+    elif path is not None:
+        parts.append(f"<= {upper_bound(path):g}")
     return (" " + " and ".join(parts)) if parts else ""
 
 
@@ -442,9 +503,12 @@ def _check_bounds(value: float, md: dict, src: str, path: str) -> None:
         ok = False
     if md.get("le") is not None and not value <= md["le"]:
         ok = False
+    if md.get("le") is None and not abs(value) <= upper_bound(path):
+        ok = False
     if not ok:
         doc = md.get("doc", "")
-        raise ConfigError(src, path, value, f"a value{_bounds(md)}" + (f" ({doc})" if doc else ""))
+        raise ConfigError(src, path, value, f"a value{_bounds(md, path)}"
+                          + (f" ({doc})" if doc else ""))
 
 
 def _build(cls: type, data: Any, path: str, origins: _Origins) -> Any:
@@ -535,9 +599,11 @@ def parse_set(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not key or any(not p for p in key.split(".")):
         raise ConfigError("--set", key or "(empty)", item, "key.path=value")
+    from pnmsim.safeload import parse_yaml
+
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_yaml(raw, "--set") if raw.strip() else ""
+    except PnmsimError:
         value = raw
     if isinstance(value, str):
         try:   # YAML 1.1 reads 1e-3 (no decimal point) as a string; on the command line
@@ -547,7 +613,20 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def _apply_set(tree: dict, key: str, value: Any, origins: _Origins) -> dict:
+def _as_text(raw: str) -> str:
+    """The string a ``--set`` value means for a string key: the YAML string when it is one
+    (``'123'`` -> ``123``), else the text as typed (``123``, ``1e5``, ``true``)."""
+    from pnmsim.safeload import parse_yaml
+
+    try:
+        v = parse_yaml(raw, "--set") if raw.strip() else ""
+    except PnmsimError:
+        v = None
+    return v if isinstance(v, str) else raw.strip()
+
+
+def _apply_set(tree: dict, key: str, value: Any, origins: _Origins,
+               raw: str | None = None) -> dict:
     parts = key.split(".")
     cls: Any = ArchConfig
     node = tree
@@ -565,6 +644,8 @@ def _apply_set(tree: dict, key: str, value: Any, origins: _Origins) -> dict:
         else:
             raise ConfigError("--set", key, value, f"a path ending at {'.'.join(parts[:i])}")
         if i == len(parts) - 1:
+            if hint is str and raw is not None:
+                value = _as_text(raw)    # a string key takes the text as typed (name=123)
             node[p] = value
         else:
             if not isinstance(node.get(p), dict):
@@ -575,7 +656,14 @@ def _apply_set(tree: dict, key: str, value: Any, origins: _Origins) -> dict:
     return tree
 
 
-ARCH_DIR = Path(__file__).resolve().parent.parent / "arch_configs"
+def _arch_dir() -> Path:
+    from pnmsim.packaged import data_dir
+
+    return data_dir("arch_configs")
+
+
+ARCH_DIR = _arch_dir()
+"""The shipped presets (inside the installed package, else the repository's arch_configs/)."""
 DEFAULT_ARCH = "reference"
 
 
@@ -603,7 +691,7 @@ def load_arch_tree(name_or_path: str | Path | None = None,
     tree = _load_tree(path, origins)
     for item in overrides:
         k, v = parse_set(item)
-        tree = _apply_set(tree, k, v, origins)
+        tree = _apply_set(tree, k, v, origins, item.split("=", 1)[1])
     return tree, origins
 
 
@@ -613,9 +701,21 @@ def load_arch(name_or_path: str | Path | None = None,
     tree, origins = load_arch_tree(name_or_path, overrides)
     tree.pop("source", None)
     cfg = _build(ArchConfig, tree, "", origins)
-    _check_cross(cfg, origins)
-    _check_read(cfg, origins)
+    _check_all(cfg, origins, overrides)
     return cfg
+
+
+def _check_all(cfg: ArchConfig, origins: _Origins, overrides: typing.Sequence[str]) -> None:
+    """Cross-key constraints; a failure caused together with ``--set`` values says so."""
+    try:
+        _check_cross(cfg, origins)
+        _check_read(cfg, origins)
+    except ConfigError as e:
+        if not overrides or e.source == "--set":
+            raise
+        keys = ", ".join(o.split("=", 1)[0] for o in overrides)
+        raise ConfigError(e.source, e.key, e.value, f"{e.allowed} (with --set {keys})"
+                          ) from None
 
 
 def with_overrides(cfg: ArchConfig, overrides: typing.Sequence[str]) -> ArchConfig:
@@ -624,10 +724,9 @@ def with_overrides(cfg: ArchConfig, overrides: typing.Sequence[str]) -> ArchConf
     tree = to_dict(cfg)
     for item in overrides:
         k, v = parse_set(item)
-        tree = _apply_set(tree, k, v, origins)
+        tree = _apply_set(tree, k, v, origins, item.split("=", 1)[1])
     out = _build(ArchConfig, tree, "", origins)
-    _check_cross(out, origins)
-    _check_read(out, origins)
+    _check_all(out, origins, overrides)
     return out
 
 

@@ -30,8 +30,12 @@ def _col_slices(mp: LayerMapping) -> list[slice]:
     return [slice(c * mp.tile_cols, c * mp.tile_cols + mp.cols_in(c)) for c in range(mp.col_tiles)]
 
 
-def nnz_per_slice(a: np.ndarray, slices: list[slice]) -> list[int]:
-    """Non-zero entries of ``a`` (2-D) in each column slice."""
+def nnz_per_slice(a: np.ndarray, slices: list[slice],
+                  per_col: np.ndarray | None = None) -> list[int]:
+    """Non-zero entries of ``a`` (2-D) in each column slice (``per_col``: the non-zero
+    entries of each column of ``a``, when already counted)."""
+    if per_col is not None:
+        return [int(per_col[s].sum()) for s in slices]
     if len(slices) == 1:
         return [int(np.count_nonzero(a))]
     per_col = np.count_nonzero(a, axis=0)          # one pass over the array
@@ -51,7 +55,8 @@ def buffer_name(mp: LayerMapping) -> str:
 
 
 def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, read_fj: float,
-                  sensing: str, sense_groups: int, per_group: int, groups: int) -> None:
+                  sensing: str, sense_groups: int, per_group: int, groups: int,
+                  nnz_lines: np.ndarray | None = None) -> None:
     """Feedforward of ``x`` (M, rows) through one layer whose row tiles are sensed in
     ``sense_groups`` groups of ``per_group`` (:func:`pnmsim.mapping.sense_groups`): the first
     row tile of each group senses the group's joined column lines; ``groups`` is the number of
@@ -60,7 +65,7 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
     ph = "feedforward"
     m, n = x.shape[0], lay.cols
     t.macs[ph] += m * lay.rows * lay.cols
-    active = nnz_per_slice(x, _row_slices(mp))      # driven input lines per row tile
+    active = nnz_per_slice(x, _row_slices(mp), nnz_lines)   # driven input lines per row tile
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
             tn = tile(mp, r, c)
@@ -96,13 +101,13 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
 
 
 def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray, read_fj: float,
-                   groups: int) -> None:
+                   groups: int, nnz_lines: np.ndarray | None = None) -> None:
     """Transposed read of the quantised errors ``dq`` (M, cols) through one layer."""
     lay = mp.layer
     ph = "backprop"
     m = dq.shape[0]
     t.macs[ph] += m * lay.rows * lay.cols
-    nnz = nnz_per_slice(dq, _col_slices(mp))        # driven column lines per column tile
+    nnz = nnz_per_slice(dq, _col_slices(mp), nnz_lines)   # driven column lines per col tile
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
             tn = tile(mp, r, c)
@@ -121,14 +126,18 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
     t.add(ph, "chip.controller", "controller", "issue", mp.tiles * groups)
 
 
-def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray, sign: np.ndarray,
+def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray | None,
+                          sign: np.ndarray | None,
                           col_pulse_ns: np.ndarray, state_aware: bool, state_read_fj: float,
-                          grad_macs: int, m: int, pulse_ns_total: float) -> None:
+                          grad_macs: int, m: int, pulse_ns_total: float,
+                          pulsed_cols: np.ndarray | None = None) -> None:
     """Per-cell writes: the digital gradient and optimiser, then one pulse per cell that
-    changes (polarity sub-steps per column; ``col_pulse_ns`` from the update facts)."""
+    changes (polarity sub-steps per column; ``col_pulse_ns`` from the update facts).
+    ``pulsed_cols``: pulsed cells per (row tile, column) when the write kernel counted them
+    (then ``width`` and ``sign`` are not needed)."""
     lay = mp.layer
     ph = "update"
-    pulsed = (width > 0) & (sign != 0)
+    pulsed = (width > 0) & (sign != 0) if pulsed_cols is None else None
     rs, cs = _row_slices(mp), _col_slices(mp)
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
@@ -136,8 +145,9 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray, sign: n
             if state_aware:   # the periphery reads every cell before writing
                 t.add(ph, f"{tn}.sense_amp", "sense_amp", "read",
                       2 * mp.rows_in(r) * mp.cols_in(c))
-            t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse",
-                  int(np.count_nonzero(pulsed[rs[r], cs[c]])))
+            n_pulsed = (int(pulsed_cols[r, cs[c]].sum()) if pulsed is None  # type: ignore[index]
+                        else int(np.count_nonzero(pulsed[rs[r], cs[c]])))
+            t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse", n_pulsed)
             t.add(ph, f"{tn}.col_driver", "col_driver", "write_pulse",
                   int(np.count_nonzero(col_pulse_ns[r, cs[c]] > 0)))
     if state_aware:

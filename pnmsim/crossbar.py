@@ -293,10 +293,12 @@ class Crossbar:
         ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
-        x2 = kernels.line_square_sums(x)                    # (lines,) float64
+        x2, nnz = kernels.line_stats(x)             # (lines,) float64 and int64, one pass
         e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum_lines))
-        active = int(round(float(x2.sum()))) if ternary else int(np.count_nonzero(x))
-        return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e)
+        active = int(round(float(x2.sum()))) if ternary else int(nnz.sum())
+        # the driven lines per column of x ride along for the per-tile counts
+        return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e,
+                      extra={"nnz_lines": nnz})  # type: ignore[dict-item]
 
     # ------------------------------------------------------------------ update
     def apply_pulses(self, pulse_ns: np.ndarray, polarity: np.ndarray,
@@ -353,6 +355,78 @@ class Crossbar:
         if widths_out is not None:
             widths_out.append(pulse)
         return self.apply_pulses(pulse, pol, rng)
+
+    def update_per_cell_fused(self, step: np.ndarray, level_step: float, mapper: PulseMapper,
+                              rng: np.random.Generator, tile_rows: int,
+                              ) -> tuple[Counts, np.ndarray, np.ndarray, np.ndarray, int]:
+        """:meth:`update_per_cell` with a state-aware mapper, for ``step`` in units of the
+        weights (divided by ``level_step`` here) — one numba pass (:func:`kernels.per_cell_write`)
+        that also keeps the conductances current for the cells that switched, instead of
+        recomputing every cell's on the next read. Same draws in the same order as
+        :meth:`apply_pulses` (pulse jitter, current jitter, u1, u2), so the same result bit for
+        bit (tested). Returns the counts, the facts (widest pulse per row tile, column and
+        polarity; columns read), pulsed cells per (row tile, column) and weights changed."""
+        if not mapper.state_aware or self.binary:
+            raise ValueError("the fused per-cell update needs state-aware pulses and a "
+                             "ternary synapse")
+        step = np.ascontiguousarray(step)
+        shape = (self.rows, self.cols)
+        gdiff, gsum = self._conductances()
+        weff = self.effective_weights(np.float32)
+        var = self.arch.variation
+        # the draws land in buffers kept between calls (the same values as
+        # rng.random(shape): a Generator fills ``out`` from its stream in the same order)
+        buf = getattr(self, "_draw_buf", None)
+        if buf is None:
+            buf = self._draw_buf = np.empty((4, *shape))
+        zp, zc, u1, u2 = buf[0], buf[1], buf[2], buf[3]
+        if var.pulse_jitter_sigma:
+            rng.standard_normal(out=zp)
+        if var.current_jitter_sigma:
+            rng.standard_normal(out=zc)
+        rng.random(out=u1)
+        rng.random(out=u2)
+        n_rt = -(-self.rows // tile_rows)
+        col = np.zeros((n_rt, self.cols, 2))
+        read = np.zeros((n_rt, self.cols), dtype=bool)
+        pulsed = np.zeros((n_rt, self.cols), dtype=np.int64)
+        out = np.zeros(5)
+        mp, d, s = mapper, self.arch.mtj, self.arch.synapse
+        nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
+                        mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns], dtype=np.float64)
+        nominal = (not var.pulse_jitter_sigma and not var.current_jitter_sigma
+                   and s.v_write_v == mp.v_write and s.r_access_ohm == mp.r_access
+                   and d.tau_d_ns == mp.tau_d_ns and self._devices_at(mp))
+        kernels.per_cell_write(
+            step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
+            float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
+            self.rp1, self.rap1, self.m1.ic0_ua, self.m1.delta,
+            self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta, nom,
+            s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
+            self.arch.periphery.pulse_resolution_ns,
+            gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal)
+        # conductances and float32 weights are current; line sums and other dtypes are not
+        self._weff = {"float32": weff}
+        self._gsum_rows = None
+        self._gsum_cols = None
+        cnt = Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
+                     pulse_ns_total=float(out[3]))
+        return cnt, col, read, pulsed, int(out[4])
+
+    def _devices_at(self, mapper: PulseMapper) -> bool:
+        """Whether every device of both MTJs has exactly the mapper's nominal parameters
+        (no device variation); checked once per mapper's values (devices never change)."""
+        key = (mapper.r_p, mapper.r_ap, mapper.ic0, mapper.delta)
+        hit = getattr(self, "_nominal_key", None)
+        if hit is None or hit[0] != key:
+            ok = all(bool(np.all(a == v)) for a, v in (
+                (self.rp1, mapper.r_p), (self.rp2, mapper.r_p), (self.rap1, mapper.r_ap),
+                (self.rap2, mapper.r_ap), (self.m1.ic0_ua, mapper.ic0),
+                (self.m2.ic0_ua, mapper.ic0), (self.m1.delta, mapper.delta),
+                (self.m2.delta, mapper.delta)))
+            self._nominal_key = (key, ok)
+            hit = self._nominal_key
+        return bool(hit[1])
 
     def update_outer_product(self, col_step: np.ndarray, x: np.ndarray, mapper: PulseMapper,
                              rng: np.random.Generator) -> Counts:

@@ -18,7 +18,6 @@ examples run without any download: :func:`load_embedded_sample`.
 
 from __future__ import annotations
 
-import gzip
 import os
 import pickle
 import zlib
@@ -100,13 +99,20 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None) -> Path:
     ``XDG_CACHE_HOME`` is unset or empty). The folder need not exist.
     """
     if data_dir is not None and str(data_dir) != "":
-        return Path(data_dir).expanduser()
+        return _expand(Path(data_dir), "--data-dir")
     env = os.environ.get(ENV_VAR, "")
     if env:
-        return Path(env).expanduser()
+        return _expand(Path(env), f"${ENV_VAR}")
     cache = os.environ.get("XDG_CACHE_HOME", "")
     base = Path(cache).expanduser() if cache else Path.home() / ".cache"
     return base / "pnmsim" / "datasets"
+
+
+def _expand(path: Path, what: str) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError as e:     # ~user of an unknown user
+        raise DatasetError(f"{what} {path}: {e}; allowed: an existing folder") from None
 
 
 def dataset_files(name: str) -> dict[str, str]:
@@ -136,9 +142,12 @@ def _candidate_dirs(name: str, root: Path) -> list[Path]:
     return dirs
 
 
-def _find_in(name: str, folder: Path) -> dict[str, Path] | None:
+def _find_in(name: str, folder: Path, roles: tuple[str, ...] | None = None
+             ) -> dict[str, Path] | None:
     found: dict[str, Path] = {}
     for role, filename in dataset_files(name).items():
+        if roles is not None and role not in roles:
+            continue
         options = [folder / filename]
         if filename.endswith(".gz"):
             options.append(folder / filename[: -len(".gz")])
@@ -149,16 +158,19 @@ def _find_in(name: str, folder: Path) -> dict[str, Path] | None:
     return found
 
 
-def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-    """Role -> path of every file of ``name``, all taken from the first folder that has them all."""
+def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None,
+                   roles: tuple[str, ...] | None = None) -> dict[str, Path]:
+    """Role -> path of every file of ``name`` (or of ``roles`` only), all taken from the first
+    folder that has them all."""
     _check_name(name)
     root = resolve_data_dir(data_dir)
     searched = _candidate_dirs(name, root)
     for folder in searched:
-        found = _find_in(name, folder)
+        found = _find_in(name, folder, roles)
         if found is not None:
             return found
-    expected = ", ".join(dataset_files(name).values())
+    expected = ", ".join(f for r, f in dataset_files(name).items()
+                         if roles is None or r in roles)
     if name in ("mnist", "fashion-mnist"):
         expected += " (gzipped or not)"
     folders = ", ".join(str(d) for d in searched)
@@ -173,17 +185,28 @@ def locate_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) ->
 
 
 def _read_bytes(path: Path) -> bytes:
-    """The file's content, transparently gunzipped when it starts with the gzip magic."""
+    """The file's content, transparently gunzipped when it starts with the gzip magic (regular
+    files only, bounded in size: :mod:`pnmsim.safeload`)."""
+    from pnmsim.errors import PnmsimError
+    from pnmsim.safeload import DATA_MAX_BYTES, read_bytes
+
     try:
-        with path.open("rb") as fh:
-            head = fh.read(2)
-            fh.seek(0)
-            if head == b"\x1f\x8b":
-                with gzip.GzipFile(fileobj=fh) as gz:
-                    return gz.read()
-            return fh.read()
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DatasetError(f"{path}: truncated or corrupt gzip/file data ({exc})") from exc
+        return read_bytes(path, str(path), "dataset file", DATA_MAX_BYTES, gunzip=True)
+    except DatasetError:
+        raise
+    except PnmsimError as exc:
+        raise DatasetError(str(exc)) from None
+
+
+def _check_file(path: Path) -> None:
+    """A regular file within the size limit (:mod:`pnmsim.safeload`), as a DatasetError."""
+    from pnmsim.errors import PnmsimError
+    from pnmsim.safeload import DATA_MAX_BYTES, regular_file
+
+    try:
+        regular_file(path, str(path), "dataset file", DATA_MAX_BYTES)
+    except PnmsimError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
@@ -281,6 +304,7 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def read_cifar_batch(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images ``(N, 3, 32, 32)`` and uint8 labels from one CIFAR-10 python batch file."""
     path = Path(path)
+    _check_file(path)
     try:
         with path.open("rb") as fh:
             batch = _NumpyOnlyUnpickler(fh, encoding="bytes").load()
@@ -339,6 +363,7 @@ def read_svhn_mat(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]
         raise DatasetError(
             f"{path}: reading SVHN .mat files needs scipy (pip install scipy)"
         ) from exc
+    _check_file(path)
     try:
         mat = loadmat(path)
     except Exception as exc:  # scipy raises many types (MatReadError, ValueError, zlib...)
@@ -386,7 +411,8 @@ def _check_count(name: str, key: str, value: int | None, allow_none: bool = True
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise DatasetError(f"{name}: {key} must be a non-negative integer; got {value!r}")
+        raise DatasetError(f"{name}: --{key.replace('_', '-')}: got {value!r}; allowed: a "
+                           "non-negative integer")
 
 
 def load_dataset(
@@ -420,8 +446,8 @@ def load_dataset(
     n = len(x_all)
     if val_size >= n:
         raise DatasetError(
-            f"{name}: val_size={val_size} leaves no training data; "
-            f"the training set has {n} examples"
+            f"{name}: --val-size {val_size} leaves no training data; allowed: 0..{n - 1} "
+            f"(the training set has {n} examples)"
         )
     perm = np.random.default_rng(seed).permutation(n)
     val_idx = perm[:val_size]
@@ -440,6 +466,31 @@ def load_dataset(
         y_test=y_te[:test_end].astype(np.int64),
         classes=CLASSES,
     )
+
+
+TEST_ROLES: dict[str, tuple[str, ...]] = {
+    "mnist": ("test_images", "test_labels"), "fashion-mnist": ("test_images", "test_labels"),
+    "cifar10": ("test_batch",), "svhn": ("test",),
+}
+
+
+def load_test_set(name: str, data_dir: str | os.PathLike[str] | None = None,
+                  limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The test split of ``name`` alone (float32 images in [-1, 1], int64 labels), for
+    inference-style runs: a folder holding only the test files is enough."""
+    _check_name(name)
+    _check_count(name, "test_limit", limit)
+    files = locate_dataset(name, data_dir, TEST_ROLES[name])
+    if name in ("mnist", "fashion-mnist"):
+        x = read_idx_images(files["test_images"])[:, None, :, :]
+        y = read_idx_labels(files["test_labels"])
+        _check_counts(x, y, files["test_images"], files["test_labels"])
+    elif name == "cifar10":
+        x, y = read_cifar_batch(files["test_batch"])
+    else:
+        x, y = read_svhn_mat(files["test"])
+    end = len(x) if limit is None else min(limit, len(x))
+    return _scale(x[:end]), y[:end].astype(np.int64)
 
 
 def load_embedded_sample() -> tuple[np.ndarray, np.ndarray]:

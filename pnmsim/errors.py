@@ -8,6 +8,26 @@ never a traceback.
 
 from __future__ import annotations
 
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 60
+
+
+def short_repr(value: object) -> str:
+    """A bounded, one-line ``repr``: never walks more than a few levels and items of a value,
+    so an alias bomb or a huge array cannot hang an error message."""
+    if isinstance(value, str) and getattr(value, "plain", False):
+        return " ".join(value.split())[:240]     # a description, shown as-is (bounded)
+    try:
+        shown = _REPR.repr(value)
+    except Exception:     # a foreign object whose __repr__ fails
+        shown = f"<{type(value).__name__}>"
+    shown = " ".join(shown.split())
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
 
 class PnmsimError(Exception):
     """Base class of errors caused by user input; the message is shown as-is."""
@@ -21,11 +41,13 @@ class ConfigError(PnmsimError):
         self.key = key
         self.value = value
         self.allowed = allowed
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        shown = short_repr(value)
         super().__init__(f"{source}: {key}: got {shown}; allowed: {allowed}")
 
 
 class DatasetError(PnmsimError):
     """A missing, truncated or corrupt dataset file."""
+
+
+class OutputError(PnmsimError):
+    """An output folder that cannot be written or holds another run."""

@@ -473,6 +473,43 @@ def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
 _line_sq_sums = njit(cache=True, parallel=True)(_line_sq_sums_body)
 
 
+def _line_stats_body(x: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
+    """:func:`_line_sq_sums_body` (same blocks, same order of additions) that also counts
+    the non-zero entries of each column per block (``nnz[t, j]``), in the same pass."""
+    m, k = x.shape
+    nb = out.shape[0]
+    for t in prange(nb):
+        lo = t * m // nb
+        hi = (t + 1) * m // nb
+        acc = np.zeros(k)
+        cnt = np.zeros(k, dtype=np.int64)
+        for i in range(lo, hi):
+            row = x[i]
+            for j in range(k):
+                v = np.float64(row[j])
+                acc[j] += v * v
+                cnt[j] += v != 0.0
+        out[t, :] = acc
+        nnz[t, :] = cnt
+
+
+_line_stats = njit(cache=True, parallel=True)(_line_stats_body)
+
+
+def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_square_sums` of x (bit-identical) and the non-zero entries per column
+    (int64), from one pass over x."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2 or x.size == 0:
+        k = x.shape[1] if x.ndim == 2 else 0
+        return np.zeros(k), np.zeros(k, dtype=np.int64)
+    blocks = 8 if x.shape[0] >= 4096 else 1
+    part = np.zeros((blocks, x.shape[1]))
+    nnz = np.zeros((blocks, x.shape[1]), dtype=np.int64)
+    _line_stats(x, part, nnz)
+    return part.sum(axis=0), nnz.sum(axis=0)
+
+
 def line_square_sums(x: np.ndarray) -> np.ndarray:
     """Per column of x (M, lines): the sum over rows of x**2, in float64, in one pass.
 
@@ -542,3 +579,222 @@ def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int,
     step = t(full_scale / half)
     q = np.clip(x * t(half / full_scale), -t(half), t(half))
     return (np.rint(q) * step * t(out_scale)).astype(x.dtype)
+
+
+@njit(cache=True)
+def _grid(t: float, res: float, max_ns: float) -> float:
+    """:func:`pnmsim.crossbar.quantize_widths` of one width (the same operations)."""
+    n_max = math.floor(max_ns / res + 1e-9)
+    n = min(np.rint(min(t, max_ns) / res), n_max)
+    return min(n * res, max_ns)
+
+
+@njit(cache=True)
+def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.ndarray,
+                   u1: np.ndarray, u2: np.ndarray, zp: np.ndarray, zc: np.ndarray,
+                   pulse_sigma: float, current_sigma: float,
+                   rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
+                   rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
+                   nom: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
+                   tau0_ns: float, max_pulse_ns: float, res_ns: float,
+                   gdiff: np.ndarray, gsum: np.ndarray, weff: np.ndarray, dg_nominal: float,
+                   tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
+                   pulsed: np.ndarray, out: np.ndarray, nominal: bool = False) -> None:
+    """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
+
+    Fuses, cell by cell and with the same floating-point operations in the same order (so the
+    result is bit-identical, tested): the step decomposition of
+    :meth:`pnmsim.crossbar.Crossbar.update_per_cell` (``step / level_step``, kappa, nu, sign),
+    :func:`state_aware_pulses` (nominal parameters in ``nom``: r_p, r_ap, r_access, v_write,
+    ic0, delta, tau_d, m, p_max, max_pulse, the mapper's pulse resolution) and the mapper's
+    quantisation to the pulse grid, then :meth:`~pnmsim.crossbar.Crossbar.apply_pulses`
+    (quantisation with ``res_ns``/``max_pulse_ns``, jitter from the normal draws ``zp``/``zc``
+    where the sigma is > 0, cap) and the write of :func:`update_cells` (:func:`_pulse_cell`),
+    the update facts (widest pulse per row tile, column and polarity; columns read; pulsed
+    cells per row tile and column) and — only for the cells that switched — the conductances
+    ``gdiff``, ``gsum`` and the effective weights ``weff``. ``out`` (length 5): pulses, MTJs
+    switched, write fJ, sum of pulse ns, weights that changed.
+
+    ``nominal`` (the caller checked: every device exactly at the parameters in ``nom``, no
+    jitter): a needed MTJ's switching probability at the applied width t is then
+    P(t) = exp(-A exp(-B t)) with B = 2 (i - 1) / tau_D of the cell's nominal current, and the
+    unquantised width t* of the target q has P(t*) = q. Since dP/dt = B P (-ln P) <= B / e,
+    |P(t) - q| <= (B / e) |t - t*| + 1e-9 (rounding, generously). Where every needed MTJ's draw
+    is at least that far above q, no MTJ switches — the same decision :func:`_pulse_cell` makes,
+    reached without evaluating P — and the pulse's energy is ``V I0 t`` as there; every other
+    cell (a switch, or a draw within the bound) goes through :func:`_pulse_cell`. Bit-identical
+    either way (tested against the three-step path).
+    """
+    r_p, r_ap, r_acc_n, v_wr_n, ic0_n = nom[0], nom[1], nom[2], nom[3], nom[4]
+    delta_n, tau_d_n, m, p_max, max_pulse_n = nom[5], nom[6], nom[7], nom[8], nom[9]
+    res_n = nom[10]
+    a_const = _PI2_4 * delta_n
+    log_a = math.log(a_const)
+    # the nominal current and the pulse's time constant depend on the cell's state only:
+    # the same operations as per cell, done once per state (b1, b2)
+    i_tab = np.empty((2, 2))
+    k_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            i_tab[x1, x2] = _series_current_ua(x1, x2, r_p, r_ap, r_p, r_ap, v_wr_n,
+                                               r_acc_n) / ic0_n
+            k_tab[x1, x2] = tau_d_n / (2.0 * (i_tab[x1, x2] - 1.0))
+    n_pulse = 0.0
+    n_sw = 0.0
+    e_fj = 0.0
+    t_sum = 0.0
+    changed = 0.0
+    rows, cols = s1.shape
+    for r in range(rows):
+        rt = r // tile_rows
+        for c in range(cols):
+            st = np.float64(step[r, c]) / level_step
+            mag = abs(st)
+            kappa = math.floor(mag)
+            v = mag - kappa
+            pc = 1 if st > 0.0 else (-1 if st < 0.0 else 0)
+            if pc == 0:
+                continue
+            b1 = s1[r, c]
+            b2 = s2[r, c]
+            # -- state-aware pulse width (state_aware_pulses), then the mapper's grid
+            w0 = 0.0
+            tt = 0.0
+            q = 0.0
+            need1 = (b1 == 0) if pc > 0 else (b1 == 1)
+            need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+            n_need = int(need1) + int(need2)
+            whole = kappa >= 1.0
+            if n_need > 0 and (v > 0.0 or whole):
+                p = math.tanh(m * v)
+                if whole:
+                    q = p_max
+                elif n_need == 2:
+                    q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
+                else:
+                    q = p
+                q = min(max(q, 0.0), 1.0 - 1e-12)
+                if q > 0.0:
+                    neg_ln_q = -math.log(q)
+                    if neg_ln_q < a_const:
+                        tt = k_tab[b1, b2] * (log_a - math.log(neg_ln_q))
+                        w0 = min(tt, max_pulse_n)
+            w0 = _grid(w0, res_n, max_pulse_n)
+            if w0 <= 0.0:
+                continue
+            # -- facts
+            k = 0 if pc > 0 else 1
+            if w0 > col_pulse[rt, c, k]:
+                col_pulse[rt, c, k] = w0
+            read_cols[rt, c] = True
+            pulsed[rt, c] += 1
+            # -- grid, jitter and cap (apply_pulses)
+            t = _grid(w0, res_ns, max_pulse_ns)
+            if pulse_sigma > 0.0:
+                t = max(t * (1.0 + pulse_sigma * zp[r, c]), 0.0)
+            t = min(t, max_pulse_ns)
+            scale = 1.0
+            if current_sigma > 0.0:
+                scale = max(1.0 * (1.0 + current_sigma * zc[r, c]), 0.0)
+            if t <= 0.0:
+                continue
+            # -- the write (update_cells); the no-switch shortcut where it is certain
+            if nominal and i_tab[b1, b2] > 1.0 and tt > 0.0:
+                bound = (2.0 * (i_tab[b1, b2] - 1.0) / tau_d_n / math.e * abs(t - tt)
+                         + 1e-9)
+                if (not need1 or u1[r, c] >= q + bound) and (not need2
+                                                           or u2[r, c] >= q + bound):
+                    i0 = _series_current_ua(b1, b2, rp1[r, c], rap1[r, c], rp2[r, c],
+                                            rap2[r, c], v_write, r_access) * scale
+                    n_pulse += 1.0
+                    t_sum += t
+                    e_fj += v_write * i0 * t
+                    continue
+            n1, n2, e = _pulse_cell(b1, b2, pc, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
+                                    ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
+                                    d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns)
+            n_pulse += 1.0
+            t_sum += t
+            e_fj += e
+            n_sw += float((n1 != b1) + (n2 != b2))
+            if n1 == b1 and n2 == b2:
+                continue
+            s1[r, c] = n1
+            s2[r, c] = n2
+            if n1 - n2 != b1 - b2:
+                changed += 1.0
+            # -- only a switched cell changes conductance (Crossbar._conductances)
+            g1 = 1.0 / rp1[r, c] if n1 == 1 else 1.0 / rap1[r, c]
+            g2 = 1.0 / rp2[r, c] if n2 == 1 else 1.0 / rap2[r, c]
+            gd = g1 - g2
+            gdiff[r, c] = gd
+            gsum[r, c] = g1 + g2
+            weff[r, c] = gd / dg_nominal
+    out[0] = n_pulse
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+    out[4] = changed
+
+
+@njit(cache=True)
+def maxpool_nhwc(x: np.ndarray, size: int, y: np.ndarray, idx: np.ndarray) -> None:
+    """Max-pool of an NHWC array into ``y`` (N, OH, OW, C) with the window offset of each
+    maximum in ``idx`` (uint8, o = dy * size + dx): the first offset wins ties and a NaN
+    propagates to ``y`` without moving ``idx`` (as ``np.maximum`` with a strict ``>`` for the
+    index, :func:`pnmsim.nn.layers.maxpool2d_forward_nhwc`)."""
+    n, oh, ow, c = y.shape
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                first = x[b, oy * size, ox * size]
+                yy = y[b, oy, ox]
+                ii = idx[b, oy, ox]
+                for ch in range(c):
+                    yy[ch] = first[ch]
+                    ii[ch] = 0
+                for o in range(1, size * size):
+                    row = x[b, oy * size + o // size, ox * size + o % size]
+                    for ch in range(c):
+                        v = row[ch]
+                        if v > yy[ch]:
+                            yy[ch] = v
+                            ii[ch] = o
+                        elif v != v:
+                            yy[ch] = v
+
+
+@njit(cache=True)
+def maxpool_backward_nhwc(grad: np.ndarray, idx: np.ndarray, size: int,
+                          out: np.ndarray) -> None:
+    """Route each gradient to its window's maximum: ``out`` (N, OH*size, OW*size, C) gets
+    ``grad * (idx == o)`` at offset o of each window (the same float products as the numpy
+    form: a non-maximum receives ``grad * 0``)."""
+    n, oh, ow, c = grad.shape
+    one = grad.dtype.type(1)
+    zero = grad.dtype.type(0)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                g = grad[b, oy, ox]
+                ii = idx[b, oy, ox]
+                for o in range(size * size):
+                    dst = out[b, oy * size + o // size, ox * size + o % size]
+                    for ch in range(c):
+                        dst[ch] = g[ch] * (one if ii[ch] == o else zero)
+
+
+@njit(cache=True)
+def col2im_add_nhwc(c6: np.ndarray, out: np.ndarray, stride: int) -> None:
+    """``out[n, oy*stride+ky, ox*stride+kx, c] += c6[n, oy, ox, c, ky, kx]`` with the
+    contributions to each element added in (ky, kx) order, as the numpy form does."""
+    n, oh, ow, c, k, _ = c6.shape
+    for b in range(n):
+        for ky in range(k):
+            for kx in range(k):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        dst = out[b, oy * stride + ky, ox * stride + kx]
+                        src = c6[b, oy, ox]
+                        for ch in range(c):
+                            dst[ch] += src[ch, ky, kx]

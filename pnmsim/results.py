@@ -16,12 +16,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import subprocess
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,6 @@ import pandas as pd
 from pnmsim import __version__
 from pnmsim.config import ArchConfig, dump_yaml
 from pnmsim.costs import SCOPES, cost_table, in_scope, scope_of
-from pnmsim.errors import PnmsimError
 from pnmsim.mapping import NetworkMapping
 from pnmsim.records import PHASES, Tally
 from pnmsim.units import PJ_PER_J, cycles_to_seconds
@@ -209,25 +206,38 @@ class Results:
     def write(self, out_dir: str | Path, extra_meta: dict[str, Any] | None = None) -> Path:
         """Write counts.csv, phases.csv, breakdown.csv, summary.json, config.yaml and
         metadata.json into ``out_dir``, each atomically."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        from pnmsim.jsonsafe import dumps
+        from pnmsim.outdir import ensure_dir, write_marker
+
+        out = ensure_dir(out_dir)
+        write_marker(out, "simulate")
         atomic_write(out / "counts.csv", self.counts().to_csv(index=False))
         atomic_write(out / "phases.csv", self.phase_table().to_csv())
         atomic_write(out / "breakdown.csv", self.breakdown().to_csv())
         if self.tile_busy:
             atomic_write(out / "tiles.csv", self.tile_utilisation().to_csv(index=False))
-        atomic_write(out / "summary.json", json.dumps(self.summary(), indent=2))
+        atomic_write(out / "summary.json", dumps(self.summary())[0])
         atomic_write(out / "config.yaml", dump_yaml(self.arch))
         meta = run_metadata(self.seed, self.wall_s)
         meta["workload"] = self.workload.to_dict()
         meta.update(extra_meta or {})
-        atomic_write(out / "metadata.json", json.dumps(meta, indent=2, default=str))
+        atomic_write(out / "metadata.json", dumps(meta)[0])
         return out
 
 
 def atomic_write(path: str | Path, text: str | bytes) -> None:
     """Write a file so that readers see the old or the new content, never a torn one."""
+    from pnmsim.errors import OutputError
+
     path = Path(path)
+    try:
+        _atomic_write(path, text)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write ({e.strerror or e}); allowed: a writable "
+                          "location with free space") from None
+
+
+def _atomic_write(path: Path, text: str | bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(text, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -248,12 +258,9 @@ def atomic_write(path: str | Path, text: str | bytes) -> None:
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     """All arrays of an .npz file; a missing, truncated or foreign file is a one-line
     :class:`~pnmsim.errors.PnmsimError` naming it."""
-    try:
-        with np.load(path) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError, TypeError, AttributeError,
-            zipfile.BadZipFile) as e:
-        raise PnmsimError(f"{path}: not a readable .npz checkpoint ({e})") from None
+    from pnmsim.safeload import load_npz
+
+    return load_npz(path, str(path))
 
 
 def git_revision() -> str:

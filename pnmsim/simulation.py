@@ -349,19 +349,12 @@ def load_weights(network: Network, path: str | Path) -> dict[str, Any]:
     compact ``adam16.*``) and its schedule's final learning rate (``lr_end`` of ``trainer.meta``
     or ``info`` settings). Returns which of these it found:
     ``{"ranges": bool, "adam": bool, "lr_end": float | None}``."""
+    from pnmsim.checkpoints import check_weights
+
     d = read_npz(path)
-    needed = [f"w{i}" for i in range(len(network.layers))] + list(network.params)
-    needed += list(network.running)
-    missing = [k for k in needed if k not in d]
-    if missing:
-        raise PnmsimError(f"{path}: checkpoint lacks {missing[0]} (and {len(missing) - 1} more "
-                          f"keys): it does not hold a trained {network.workload.name}")
+    check_weights(d, network, path)      # dtype, shape and value set of every array
     for i, layer in enumerate(network.layers):
-        w = d[f"w{i}"]
-        if w.shape != (layer.rows, layer.cols):
-            raise PnmsimError(f"{path}: w{i} has shape {w.shape}, {network.workload.name} "
-                              f"needs ({layer.rows}, {layer.cols})")
-        network.backend.init_layer(i, layer, w.astype(np.int8))
+        network.backend.init_layer(i, layer, np.asarray(d[f"w{i}"]).astype(np.int8))
     for store in (network.params, network.running):
         for k in store:
             store[k] = d[k].astype(np.float32)

@@ -98,7 +98,10 @@ def _int(v: Any) -> bool:
 
 def read_trace(path: str | Path) -> Trace:
     """Read and validate a trace file; see the module docstring for the schema."""
+    from pnmsim.safeload import DATA_MAX_BYTES, regular_file
+
     src = str(path)
+    regular_file(path, src, "trace JSON file", DATA_MAX_BYTES)   # no FIFO, device, loop
     try:
         text = Path(path).read_text()
     except FileNotFoundError:
@@ -110,6 +113,8 @@ def read_trace(path: str | Path) -> Trace:
     except json.JSONDecodeError as e:
         raise TraceError(src, f"line {e.lineno} column {e.colno}", e.msg,
                          "well-formed JSON") from None
+    except RecursionError:
+        raise TraceError(src, "(json)", "nesting too deep", "a trace JSON file") from None
     return parse_trace(doc, src)
 
 

@@ -32,6 +32,11 @@ activation``, the last block ending in ``batchnorm`` with no activation:
 
 Shapes exclude the batch dimension: (C, H, W) for feature maps, (F,) for flat tensors.
 
+Files are read through :mod:`pnmsim.safeload` (regular file, size, depth, alias and
+duplicate-key limits). Every size has a documented upper bound (:data:`SIZE_LIMITS`), so no
+shape arithmetic can overflow and no absurd network reaches an allocation; the memory a network
+needs is checked separately (:mod:`pnmsim.resources`) before anything is allocated.
+
 Design note: the loader is a small hand-written one over frozen dataclasses rather than the
 architecture schema machinery in ``config.py``: a layer list is a tagged union with cross-layer
 shape rules, which a per-field schema does not express, and keeping it here keeps ``workload``
@@ -41,19 +46,18 @@ independent of the architecture config.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pnmsim.errors import ConfigError
+from pnmsim.packaged import data_dir
 
-TRACES_DIR: Path = Path(__file__).resolve().parent.parent / "traces"
-"""The repository's ``traces/`` folder (bare workload names resolve here first)."""
+TRACES_DIR: Path = data_dir("traces")
+"""The shipped workloads (inside the installed package, else the repository's ``traces/``);
+bare workload names resolve here."""
 
-_PACKAGE_TRACES_DIR: Path = Path(__file__).resolve().parent / "traces"
-"""Fallback for installs that ship the traces as package data (``pnmsim/traces``)."""
+_PACKAGE_TRACES_DIR: Path = TRACES_DIR
 
 LAYER_TYPES: tuple[str, ...] = ("conv", "dense", "maxpool", "batchnorm", "activation")
 WEIGHTED_TYPES: tuple[str, ...] = ("conv", "dense")
@@ -70,6 +74,17 @@ _LAYER_KEYS: dict[str, tuple[tuple[str, ...], dict[str, int]]] = {
 _TOP_REQUIRED: tuple[str, ...] = ("name", "source", "input", "classes", "layers")
 _TOP_OPTIONAL: tuple[str, ...] = ("weights",)
 _INPUT_KEYS: tuple[str, ...] = ("channels", "height", "width")
+
+SIZE_LIMITS: dict[str, int] = {
+    # key (last part of its path): inclusive upper bound
+    "channels": 4096, "height": 4096, "width": 4096,      # input image
+    "classes": 100_000,
+    "out_channels": 65_536, "kernel": 64, "stride": 64, "padding": 63,   # conv
+    "units": 1_000_000,                                    # dense
+    "size": 4096,                                          # maxpool
+}
+MAX_LAYERS = 1000
+"""Layers of one workload."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +160,8 @@ class Workload:
     weights: str
     """``ternary`` ({-1, 0, +1} weights and activations) or ``binary`` ({-1, +1})"""
     layers: tuple[LayerSpec, ...]
+    origin: str = field(default="", compare=False)
+    """the file it was loaded from (for messages; not part of the workload's identity)"""
 
     def weighted_layers(self) -> tuple[WeightedLayer, ...]:
         out: list[WeightedLayer] = []
@@ -190,24 +207,6 @@ class Workload:
 # ----------------------------------------------------------------------------- loading
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys (plain YAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def builtin_workloads() -> list[str]:
     """Names accepted by :func:`load_workload` as bare names (sorted)."""
     names: set[str] = set()
@@ -238,23 +237,10 @@ def load_workload(path_or_name: str | Path) -> Workload:
             avail = ", ".join(builtin_workloads()) or "(none found)"
             raise ConfigError("workload", "name", name,
                               f"a YAML file path or one of: {avail}")
+    from pnmsim.safeload import load_yaml
+
     source = _display(p)
-    if not p.is_file():
-        raise ConfigError(source, "(file)", str(path_or_name), "an existing YAML file")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(source, "(file)", str(path_or_name),
-                          f"a readable UTF-8 YAML file ({e})") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: safe
-    except yaml.YAMLError as e:
-        where = ""
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(source, "(yaml)", f"{problem}{where}", "valid YAML") from None
+    data = load_yaml(p, source, "YAML file")
     return workload_from_dict(data, source=source)
 
 
@@ -278,9 +264,13 @@ def workload_from_dict(data: Any, source: str = "<dict>") -> Workload:
     raw_layers = data["layers"]
     if not isinstance(raw_layers, list) or not raw_layers:
         raise ConfigError(source, "layers", raw_layers, "a non-empty list of layers")
+    if len(raw_layers) > MAX_LAYERS:
+        raise ConfigError(source, "layers", f"{len(raw_layers)} layers",
+                          f"at most {MAX_LAYERS} layers")
     layers = _build_layers(source, raw_layers, (c, h, w), classes)
     return Workload(name=name, source=src, input_shape=(c, h, w), classes=classes,
-                    weights=str(weights), layers=layers)
+                    weights=str(weights), layers=layers,
+                    origin=source if source != "<dict>" else "")
 
 
 def _build_layers(source: str, raw_layers: list[Any], input_shape: tuple[int, int, int],
@@ -391,10 +381,9 @@ def _check_keys(source: str, prefix: str, data: Mapping[Any, Any], required: tup
 
 
 def _get_int(source: str, key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(source, key, value, f"an integer >= {minimum}")
-    if value < minimum:
-        raise ConfigError(source, key, value, f"an integer >= {minimum}")
+    top = SIZE_LIMITS.get(key.rsplit(".", 1)[-1], 2**31 - 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= top:
+        raise ConfigError(source, key, value, f"an integer in {minimum}..{top}")
     return int(value)
 
 
@@ -424,5 +413,5 @@ _MISSING = _Missing()
 def _display(p: Path) -> str:
     try:
         return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):   # outside cwd; a symlink loop; no cwd
         return str(p)

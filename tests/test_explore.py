@@ -184,6 +184,8 @@ def test_sweep_resume_recomputes_only_missing_points(base_sweep: Path, tmp_path:
     (out / "sweep.csv").unlink()
     before = {f.name: f.stat().st_mtime_ns for f in files if f != victim}
     r = _run(*SWEEP_ARGS, "--jobs", "1", "--out", str(out), "--format", "csv")
+    assert r.exit_code == 2 and "--resume" in r.stderr, r.output    # not without saying so
+    r = _run(*SWEEP_ARGS, "--jobs", "1", "--out", str(out), "--format", "csv", "--resume")
     assert r.exit_code == 0, r.output
     assert "3 points, 1 computed, 2 reused" in r.stderr
     assert victim.exists()
@@ -197,8 +199,13 @@ def test_sweep_resume_recomputes_only_missing_points(base_sweep: Path, tmp_path:
 def test_sweep_with_other_settings_does_not_reuse(base_sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "other"
     shutil.copytree(base_sweep, out)
-    r = _run("sweep", "reference", "--vary", TILE_AXIS, "--workload", WL, "--samples", SAMPLES,
-             "--seed", "2", "--jobs", "1", "--out", str(out))
+    args = ["sweep", "reference", "--vary", TILE_AXIS, "--workload", WL, "--samples", SAMPLES,
+            "--seed", "2", "--jobs", "1", "--out", str(out)]
+    before = {p.name: p.read_bytes() for p in (out / "points").iterdir()}
+    r = _run(*args, "--resume")      # another sweep's folder: refused, nothing touched
+    assert r.exit_code == 2 and "--out" in r.stderr and "different seed" in r.stderr, r.output
+    assert {p.name: p.read_bytes() for p in (out / "points").iterdir()} == before
+    r = _run(*args, "--force")
     assert r.exit_code == 0, r.output
     assert "3 points, 3 computed, 0 reused" in r.stderr
 

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from pnmsim.array import ArrayBackend
 from pnmsim.config import load_arch
 from pnmsim.crossbar import Crossbar
 from pnmsim.hw.chip import Chip
@@ -181,6 +182,7 @@ def test_update_schedule_follows_the_applied_pulses(monkeypatch) -> None:
     arithmetic over the tile's block: per column and polarity the widest pulse in whole cycles
     plus the column driver, a state read per written column)."""
     spy = _Spy(monkeypatch)
+    monkeypatch.setattr(ArrayBackend, "fused_update", False)   # watch the three-step path
     arch = load_arch("reference", OVER)
     t = raw_preset("reference")
     cyc_ns = 1000.0 / t["clock_mhz"]

@@ -94,8 +94,11 @@ def _count(raw: str, source: str, line: int, col: str, allowed: str) -> int:
 
 def read_switching_csv(path: str | Path) -> SwitchingData:
     """Read and validate a switching-data CSV (see the module docstring for the columns)."""
+    from pnmsim.safeload import YAML_MAX_BYTES, regular_file
+
     p = Path(path)
     source = str(path)
+    regular_file(p, source, "CSV file", 64 * YAML_MAX_BYTES)   # no FIFO, device, loop; 64 MiB
     try:
         text = p.read_text()
     except FileNotFoundError:

@@ -35,12 +35,19 @@ from pnmsim.explore.compare import (
     table_records,
     write_comparison,
 )
-from pnmsim.explore.executors import SweepOutcome, run_point, run_sweep, sweep_columns
+from pnmsim.explore.executors import (
+    SweepOutcome,
+    check_sweep_out,
+    run_point,
+    run_sweep,
+    sweep_columns,
+)
 from pnmsim.explore.plan import Axis, Point, SweepSpec, parse_vary, plan_sweep
 from pnmsim.explore.plots import plot_comparison, plot_sweep
 from pnmsim.explore.rows import area_proxy, results_row, training_row
 
 __all__ = ["Axis", "Comparison", "Point", "SweepOutcome", "SweepSpec", "area_proxy",
+           "check_sweep_out",
            "compare", "compare_text", "parse_vary", "plan_sweep", "plot_comparison",
            "plot_sweep", "results_row", "run_point", "run_sweep", "sweep_columns", "table_records",
            "training_row", "write_comparison"]

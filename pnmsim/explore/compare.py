@@ -4,7 +4,6 @@ architecture with ratios to the first (:func:`compare`), its text and output fol
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -128,12 +127,14 @@ def compare_text(cmp: Comparison) -> str:
 def write_comparison(cmp: Comparison, out_dir: str | Path,
                      extra_meta: dict[str, Any] | None = None) -> Path:
     """compare.csv, compare.json and each architecture's simulate outputs in OUT/<label>/."""
+    from pnmsim.jsonsafe import dumps
+    from pnmsim.outdir import ensure_dir, write_marker
     from pnmsim.results import atomic_write
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(out_dir)
+    write_marker(out, "compare")
     atomic_write(out / "compare.csv", cmp.table.to_csv(index=False))
-    atomic_write(out / "compare.json", json.dumps(cmp.to_json(), indent=2))
+    atomic_write(out / "compare.json", dumps(cmp.to_json())[0])
     for label, res in cmp.results.items():
         res.write(out / _safe_name(label), extra_meta)
     return out

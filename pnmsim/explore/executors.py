@@ -228,8 +228,8 @@ def _iter_local(spec: SweepSpec, todo: Sequence[Point],
                 res = fut.result()
             except BrokenProcessPool:
                 raise PnmsimError(f"sweep point {p.label}: a worker process died (out of "
-                                  "memory?); finished points are saved, rerun with the same "
-                                  "--out to resume") from None
+                                  "memory?); finished points are saved, rerun with --resume "
+                                  "and the same --out") from None
             except Exception as e:
                 # stop starting points, but keep (and save) those already running
                 if failed is None:
@@ -286,6 +286,32 @@ def _guard(p: Point, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise PnmsimError(f"sweep point {p.label}: {e}") from None
 
 
+def check_sweep_out(spec: SweepSpec, out_dir: str | Path, force: bool = False,
+                    resume: bool = False) -> None:
+    """Refuse an --out that holds another run unless ``force``; a sweep folder is continued
+    only with ``resume`` and the same settings."""
+    from pnmsim.outdir import _only_marker, check_out, read_marker, run_kind
+
+    out = check_out(out_dir, "--out", "sweep", force=force, same_kind_ok=resume)
+    if force or not out.is_dir() or run_kind(out) != "sweep" or _only_marker(out):
+        return
+    mark = read_marker(out)
+    mine = json.loads(json.dumps(spec.fingerprint(), default=str))
+    saved = mark.get("spec") if mark else None
+    if saved is None:         # a sweep folder written before run markers: its sweep.json
+        try:
+            full = json.loads((out / "sweep.json").read_text())["spec"]
+            saved = {k: full[k] for k in mine}
+        except (OSError, ValueError, KeyError, TypeError):
+            raise PnmsimError(f"--out {out_dir}: holds a pnmsim sweep run whose settings "
+                              "cannot be read; allowed: a new folder, or --force") from None
+    if saved != mine:
+        diff = next((k for k in mine if saved.get(k) != mine[k]), "settings") \
+            if isinstance(saved, dict) else "settings"
+        raise PnmsimError(f"--out {out_dir}: holds a sweep with a different {diff}; allowed: "
+                          "the same settings (to resume it), a new folder, or --force")
+
+
 def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | None = None, *,
               jobs: int = 1, scheduler: str | None = None, progress: bool = False,
               extra_meta: dict[str, Any] | None = None, use_replay: bool = True,
@@ -299,6 +325,10 @@ def run_sweep(spec: SweepSpec, points: Sequence[Point], out_dir: str | Path | No
     pdir = out / "points" if out is not None else None
     records: dict[str, dict[str, Any]] = {}
     reused: list[str] = []
+    if out is not None:
+        from pnmsim.outdir import write_marker
+
+        write_marker(out, "sweep", spec=json.loads(json.dumps(spec.fingerprint(), default=str)))
     if pdir is not None:
         for tmp in pdir.glob(".*.tmp"):      # left by a sweep killed in mid-write
             tmp.unlink(missing_ok=True)

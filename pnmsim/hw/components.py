@@ -223,8 +223,8 @@ class TileGroup:
             yield self.env.all_of([self.env.process(t.per_cell_write(facts, tag))
                                    for t in self.tiles])
             return
-        per = [timing.per_cell_tile_cycles(self.arch, facts, t.r, t.c0, t.c1)
-               for t in self.tiles]
+        per = timing.per_cell_tiles_cycles(self.arch, facts,
+                                           [(t.r, t.c0, t.c1) for t in self.tiles])
         self._traced(per, tag)
         cyc = max(per, default=0)
         if cyc:

@@ -130,6 +130,19 @@ def per_cell_tile_cycles(arch: ArchConfig, facts: UpdateFacts, r: int, c0: int, 
     return int(cyc.sum()) + rd * int(read.sum())
 
 
+def per_cell_tiles_cycles(arch: ArchConfig, facts: UpdateFacts,
+                          tiles: list[tuple[int, int, int]]) -> list[int]:
+    """:func:`per_cell_tile_cycles` of several tiles ``(r, c0, c1)`` of one layer at once (the
+    same integers; the pulse widths are converted to cycles once for the whole layer)."""
+    assert facts.col_pulse_ns is not None and facts.read_cols is not None
+    cyc = ns_array_to_cycles(facts.col_pulse_ns, arch.clock_mhz)
+    cyc = cyc + write_driver_cycles(arch) * (cyc > 0)
+    col = cyc.sum(axis=2)                                    # (row tiles, cols)
+    rd = state_read_cycles(arch) if facts.state_aware else 0
+    return [int(col[r, c0:c1].sum()) + rd * int(facts.read_cols[r, c0:c1].sum())
+            for r, c0, c1 in tiles]
+
+
 def outer_substeps(arch: ArchConfig, facts: UpdateFacts) -> np.ndarray:
     """Cycles of one polarity sub-step of each applied input vector on each column tile
     (write driver included): shape (applied vectors, col_tiles)."""

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from pnmsim import kernels
+
 F32 = np.float32
 
 # ----------------------------------------------------------------------------- convolution
@@ -78,14 +80,17 @@ def col2im_nhwc(cols: np.ndarray, x_shape: tuple[int, int, int, int], k: int, st
     out = np.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=cols.dtype)
     per_sample = oh * ow * c * k * k * cols.itemsize
     chunk = max(1, _COL2IM_CHUNK_BYTES // max(1, per_sample))
-    for s in range(0, n, chunk):
-        src = c6[s:s + chunk]
-        dst = out[s:s + chunk]
-        for ky in range(k):
-            ye = ky + stride * (oh - 1) + 1
-            for kx in range(k):
-                xe = kx + stride * (ow - 1) + 1
-                dst[:, ky:ye:stride, kx:xe:stride] += src[..., ky, kx]
+    if c6.flags.c_contiguous:   # numba: the same additions in the same order, one pass
+        kernels.col2im_add_nhwc(c6, out, stride)
+    else:
+        for s in range(0, n, chunk):
+            src = c6[s:s + chunk]
+            dst = out[s:s + chunk]
+            for ky in range(k):
+                ye = ky + stride * (oh - 1) + 1
+                for kx in range(k):
+                    xe = kx + stride * (ow - 1) + 1
+                    dst[:, ky:ye:stride, kx:xe:stride] += src[..., ky, kx]
     if pad:
         out = out[:, pad:pad + h, pad:pad + w]
     return out
@@ -109,6 +114,11 @@ def maxpool2d_forward_nhwc(x: np.ndarray, size: int) -> tuple[np.ndarray, tuple[
     oh, ow = h // size, w // size
     if oh == 0 or ow == 0:
         raise ValueError(f"maxpool size {size} larger than the input {h}x{w}")
+    if x.dtype in (np.float32, np.float64):   # numba: one pass, the same maxima and indices
+        y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=x.dtype)
+        idx = np.empty(y.shape, dtype=np.uint8)
+        kernels.maxpool_nhwc(np.ascontiguousarray(x), size, y, idx)
+        return y, (idx, x.shape, size)
     y = x[:, 0:oh * size:size, 0:ow * size:size].copy()
     idx = np.zeros(y.shape, dtype=np.uint8)
     for o in range(1, size * size):
@@ -126,11 +136,16 @@ def maxpool2d_backward_nhwc(grad: np.ndarray, cache: tuple[object, ...]) -> np.n
     assert isinstance(idx, np.ndarray) and isinstance(size, int)
     n, h, w, c = x_shape  # type: ignore[misc]
     oh, ow = grad.shape[1], grad.shape[2]
-    out = np.zeros((n, oh, size, ow, size, c), dtype=grad.dtype)
-    for o in range(size * size):
-        dy, dx = divmod(o, size)
-        np.multiply(grad, idx == o, out=out[:, :, dy, :, dx])
-    full = out.reshape(n, oh * size, ow * size, c)
+    if grad.dtype in (np.float32, np.float64):   # numba, the same products
+        full = np.empty((n, oh * size, ow * size, c), dtype=grad.dtype)
+        kernels.maxpool_backward_nhwc(np.ascontiguousarray(grad), np.ascontiguousarray(idx),
+                                      size, full)
+    else:
+        out = np.zeros((n, oh, size, ow, size, c), dtype=grad.dtype)
+        for o in range(size * size):
+            dy, dx = divmod(o, size)
+            np.multiply(grad, idx == o, out=out[:, :, dy, :, dx])
+        full = out.reshape(n, oh * size, ow * size, c)
     if oh * size == h and ow * size == w:
         return full
     padded = np.zeros((n, h, w, c), dtype=grad.dtype)

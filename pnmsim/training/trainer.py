@@ -202,7 +202,9 @@ class Trainer:
     def _checkpoint(self) -> None:
         if self.out is None:
             return
-        self.out.mkdir(parents=True, exist_ok=True)
+        from pnmsim.outdir import ensure_dir
+
+        ensure_dir(self.out)
         d = self.sim.state_dict()
         meta = {"epoch": self.epoch, "log": self.log, "wall_s": self.wall_s,
                 "run": self._identity(),
@@ -228,11 +230,20 @@ class Trainer:
         d = read_npz(p)
         if "trainer.meta" not in d:
             raise PnmsimError(f"{p}: not a pnmsim train checkpoint (no trainer.meta)")
+        from pnmsim.checkpoints import check_meta, check_sim_meta, check_state
+
         try:
-            meta = json.loads(d.pop("trainer.meta").tobytes())
+            raw = d.pop("trainer.meta")
+            if raw.dtype != np.uint8 or raw.ndim != 1:
+                raise ValueError(f"{raw.dtype} {raw.shape}, not JSON bytes")
+            meta = json.loads(raw.tobytes())
             saved = meta["settings"]
-        except (ValueError, KeyError) as e:
-            raise PnmsimError(f"{p}: corrupt trainer metadata ({e})") from None
+            if not isinstance(saved, dict):
+                raise TypeError("settings is not a mapping")
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as e:
+            raise PnmsimError(f"{p}: trainer.meta: corrupt trainer metadata "
+                              f"({type(e).__name__}: {str(e)[:80]}); allowed: a checkpoint "
+                              "written by pnmsim train") from None
         mine = dataclasses.asdict(self.s)
         diff = {k: (saved[k], mine[k]) for k in ("mode", "batch_size", "seed", "lr_start",
                                                   "lr_end") if saved.get(k) != mine[k]}
@@ -240,11 +251,15 @@ class Trainer:
             k, (a, b) = next(iter(diff.items()))
             raise PnmsimError(f"{p}: resume with a different {k} ({b}) than the run ({a}); "
                               "use the same settings or a new --out")
+        check_meta(meta, p, self.s.epochs)
         mine_id = self._identity()
         for k, v in meta.get("run", {}).items():
             if mine_id.get(k) != v:
                 raise PnmsimError(f"{p}: resume with a different {k} than the saved run; use "
                                   "the same arch, --set, workload, dataset and limits")
+        check_state(d, self.net, self.hardware, p)
+        chip = self.sim.chip
+        check_sim_meta(d, p, len(chip.tile) + 4 if chip is not None else None)
         try:
             self.sim.load_state_dict(d)
         except (KeyError, ValueError) as e:
@@ -258,7 +273,9 @@ class Trainer:
     def write_outputs(self, extra: dict[str, Any] | None = None) -> None:
         if self.out is None:
             return
-        atomic_write(self.out / "summary.json", json.dumps(self.summary(), indent=2))
+        from pnmsim.jsonsafe import dumps
+
+        atomic_write(self.out / "summary.json", dumps(self.summary())[0])
         meta = run_metadata(self.s.seed, self.wall_s)
         meta.update(extra or {})
         atomic_write(self.out / "metadata.json", json.dumps(meta, indent=2, default=str))

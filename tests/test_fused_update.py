@@ -1,0 +1,161 @@
+"""The speed paths equal the plain paths they replace, bit for bit.
+
+* :meth:`Crossbar.update_per_cell_fused` (one numba pass) against the three-step path it
+  replaces: :meth:`Crossbar.update_per_cell` (state-aware pulse widths, jitter, write kernel),
+  :func:`pnmsim.array.per_cell_facts` and the full conductance refresh — states, counters,
+  facts, pulsed cells, changed weights, conductances and effective weights.
+* :func:`kernels.line_stats` against numpy (square sums and non-zero counts per column).
+* :func:`pnmsim.hw.timing.per_cell_tiles_cycles` against the per-tile closed form.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from pnmsim import kernels
+from pnmsim.array import per_cell_facts
+from pnmsim.config import load_arch
+from pnmsim.crossbar import Crossbar, PulseMapper
+from pnmsim.hw import timing
+from pnmsim.mapping import map_network
+from pnmsim.workload import load_workload
+
+
+@pytest.mark.parametrize("preset, over", [
+    ("reference", ()),
+    ("variation", ()),                                    # device variation and jitter
+    ("reference", ("update.max_pulse_ns=2.0",)),          # capped pulses
+    ("reference", ("periphery.pulse_resolution_ns=0.5",)),  # a coarse pulse grid
+    ("reference", ("synapse.zero_encoding=apap",)),
+])
+@pytest.mark.parametrize("scale", [0.05, 0.6, 1.7])      # small, large, whole-level steps
+def test_fused_update_equals_three_step_path(preset: str, over: tuple[str, ...],
+                                             scale: float) -> None:
+    arch = load_arch(preset, over)
+    rows, cols, tile_rows = 150, 70, 64
+    rng = np.random.default_rng(3)
+    a = Crossbar(rows, cols, arch, np.random.default_rng(9))
+    a.set_weights(rng.integers(-1, 2, (rows, cols)))
+    b = copy.deepcopy(a)
+    mapper = PulseMapper(arch)
+    step = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
+    step[rng.random((rows, cols)) < 0.1] = 0.0
+    for _ in range(3):   # a few steps: states move, the incremental conductances must follow
+        ra, rb = np.random.default_rng(5), np.random.default_rng(5)
+        a.effective_weights(np.float32)
+        cnt_a, col, read, pulsed, changed = a.update_per_cell_fused(step, 1.0, mapper, ra,
+                                                                    tile_rows)
+        before = b.weights()
+        got: list[np.ndarray] = []
+        cnt_b = b.update_per_cell(np.asarray(step, np.float64) / 1.0, mapper, rb, got)
+        sign = np.sign(np.asarray(step, np.float64))
+
+        class _Mp:   # the mapping fields per_cell_facts reads
+            class layer:  # noqa: N801
+                pass
+            row_tiles = -(-rows // tile_rows)
+        _Mp.tile_rows = tile_rows
+        _Mp.layer.rows = rows
+        facts = per_cell_facts(got[0], sign, _Mp, True)  # type: ignore[arg-type]
+        assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
+        assert (cnt_a.pulses, cnt_a.switched) == (cnt_b.pulses, cnt_b.switched)
+        assert cnt_a.write_fj == cnt_b.write_fj
+        assert cnt_a.pulse_ns_total == cnt_b.pulse_ns_total
+        assert np.array_equal(col, facts.col_pulse_ns)
+        assert np.array_equal(read, facts.read_cols)
+        pb = ((got[0] > 0) & (sign != 0))
+        pad = _Mp.row_tiles * tile_rows - rows
+        pb = np.vstack([pb, np.zeros((pad, cols), bool)]).reshape(_Mp.row_tiles, tile_rows,
+                                                                  cols).sum(axis=1)
+        assert np.array_equal(pulsed, pb)
+        assert changed == int(np.count_nonzero(b.weights() != before))
+        # the incrementally kept conductances equal a full refresh
+        ga, gs = a._conductances()
+        gb, gsb = b._conductances()
+        assert np.array_equal(ga, gb) and np.array_equal(gs, gsb)
+        assert np.array_equal(a.effective_weights(np.float32), b.effective_weights(np.float32))
+        assert np.array_equal(a._gsums()[0], b._gsums()[0])
+        assert np.array_equal(a._gsums()[1], b._gsums()[1])
+        assert ra.random() == rb.random()    # the same number of draws
+
+
+@pytest.mark.parametrize("m, k", [(1, 1), (7, 3), (5000, 33)])
+def test_line_stats_matches_numpy(m: int, k: int) -> None:
+    rng = np.random.default_rng(m)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    x[rng.random((m, k)) < 0.4] = 0.0
+    sq, nnz = kernels.line_stats(x)
+    assert np.array_equal(sq, kernels.line_square_sums(x))    # bit-identical to the old pass
+    assert np.allclose(sq, np.square(x.astype(np.float64)).sum(axis=0), rtol=1e-12)
+    assert np.array_equal(nnz, np.count_nonzero(x, axis=0))
+
+
+def test_per_cell_tiles_cycles_equals_per_tile() -> None:
+    arch = load_arch("reference", ("array.tile_rows=32", "array.tile_cols=16"))
+    mp = map_network(load_workload("tiny_mlp"), arch).layers[0]
+    rng = np.random.default_rng(1)
+    n = mp.row_tiles
+    col = rng.uniform(0, 9, (n, mp.layer.cols, 2)) * (rng.random((n, mp.layer.cols, 2)) < .7)
+    from pnmsim.records import UpdateFacts
+    facts = UpdateFacts("per_cell", state_aware=True, col_pulse_ns=col,
+                        read_cols=rng.random((n, mp.layer.cols)) < 0.5)
+    tiles = [(r, c * mp.tile_cols, c * mp.tile_cols + mp.cols_in(c))
+             for r in range(mp.row_tiles) for c in range(mp.col_tiles)]
+    want = [timing.per_cell_tile_cycles(arch, facts, *t) for t in tiles]
+    assert timing.per_cell_tiles_cycles(arch, facts, tiles) == want
+
+
+def _maxpool_numpy(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy form the numba max-pool replaced (first maximum wins, NaN propagates)."""
+    oh, ow = x.shape[1] // size, x.shape[2] // size
+    y = x[:, 0:oh * size:size, 0:ow * size:size].copy()
+    idx = np.zeros(y.shape, dtype=np.uint8)
+    for o in range(1, size * size):
+        dy, dx = divmod(o, size)
+        v = x[:, dy:oh * size:size, dx:ow * size:size]
+        better = v > y
+        np.maximum(y, v, out=y)
+        idx = np.where(better, np.uint8(o), idx)
+    return y, idx
+
+
+@pytest.mark.parametrize("size, h", [(2, 8), (2, 9), (3, 7)])
+def test_maxpool_kernels_equal_numpy_forms(size: int, h: int) -> None:
+    from pnmsim.nn.layers import maxpool2d_backward_nhwc, maxpool2d_forward_nhwc
+    rng = np.random.default_rng(h)
+    x = rng.integers(-2, 3, (3, h, h, 5)).astype(np.float32)   # many ties
+    x[0, 0, 0, 0] = np.nan
+    y, (idx, shape, s) = maxpool2d_forward_nhwc(x, size)
+    y0, idx0 = _maxpool_numpy(x, size)
+    assert np.array_equal(y, y0, equal_nan=True) and np.array_equal(idx, idx0)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    got = maxpool2d_backward_nhwc(g, (idx, shape, s))
+    n, oh, ow, c = g.shape
+    out = np.zeros((n, oh, size, ow, size, c), dtype=g.dtype)
+    for o in range(size * size):
+        dy, dx = divmod(o, size)
+        np.multiply(g, idx == o, out=out[:, :, dy, :, dx])
+    want = np.zeros(x.shape, np.float32)
+    want[:, :oh * size, :ow * size] = out.reshape(n, oh * size, ow * size, c)
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@pytest.mark.parametrize("k, stride, pad", [(5, 1, 0), (3, 2, 1), (2, 2, 0)])
+def test_col2im_kernel_equals_numpy_form(k: int, stride: int, pad: int) -> None:
+    from pnmsim.nn.layers import col2im_nhwc, conv_out_size
+    rng = np.random.default_rng(k)
+    shape = (2, 9, 9, 3)
+    oh = conv_out_size(9, k, stride, pad)
+    cols = rng.standard_normal((2 * oh * oh, 3 * k * k)).astype(np.float32)
+    got = col2im_nhwc(cols, shape, k, stride, pad)
+    c6 = cols.reshape(2, oh, oh, 3, k, k)
+    out = np.zeros((2, 9 + 2 * pad, 9 + 2 * pad, 3), np.float32)
+    for ky in range(k):
+        for kx in range(k):
+            out[:, ky:ky + stride * (oh - 1) + 1:stride,
+                kx:kx + stride * (oh - 1) + 1:stride] += c6[..., ky, kx]
+    want = out[:, pad:pad + 9, pad:pad + 9]
+    assert np.array_equal(got, want)
