@@ -12,6 +12,9 @@ official files there and checks their SHA-256.
 A missing, truncated or corrupt file raises :class:`~pnmsim.errors.DatasetError` with a one-line
 message naming the file.
 
+Why ~510 lines in one module: four readers of four formats, each with the corruption checks
+that name the file; they share the split/scale/lookup code, which is what this module is for.
+
 A small real MNIST sample (the first 512 test images) ships inside the package so that tests and
 examples run without any download: :func:`load_embedded_sample`.
 """

@@ -1,0 +1,43 @@
+"""numba kernels: the only @njit code in pnmsim, split by job.
+
+* :mod:`pnmsim.kernels.cell` — the two-MTJ write physics (per-cell pulses, outer-product steps,
+  state-aware pulse widths, the fused per-cell write);
+* :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
+* :mod:`pnmsim.kernels.data` — data-path kernels (line statistics for read energy, converter
+  quantisation, max-pooling, col2im), each with its twin where one is tested.
+
+Pure functions over arrays and scalars (no config objects); stochastic kernels take their random
+draws or seeds as arguments. Callers use ``from pnmsim import kernels; kernels.NAME``.
+"""
+
+from pnmsim.kernels.cell import (
+    _p_switch,
+    _pulse_cell,
+    outer_product_updates,
+    per_cell_write,
+    state_aware_pulses,
+    update_cells,
+)
+from pnmsim.kernels.data import (
+    col2im_add_nhwc,
+    line_square_sums,
+    line_square_sums_reference,
+    line_stats,
+    maxpool_backward_nhwc,
+    maxpool_nhwc,
+    quantize_symmetric,
+    quantize_symmetric_reference,
+)
+from pnmsim.kernels.reference import (
+    outer_product_updates_reference,
+    p_switch_reference,
+    update_cells_reference,
+)
+
+__all__ = [
+    "_p_switch", "_pulse_cell", "col2im_add_nhwc", "line_square_sums",
+    "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
+    "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",
+    "per_cell_write", "quantize_symmetric", "quantize_symmetric_reference",
+    "state_aware_pulses", "update_cells", "update_cells_reference",
+]

@@ -1,0 +1,199 @@
+"""Data-path kernels: line statistics of driven inputs (read energy, active lines), symmetric
+quantisation of converters, max-pooling and col2im of the network engine — each with its
+plain-numpy twin where tests compare against one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
+    """out[t, j] += sum over the rows of thread-block t of x[i, j]**2 (float64)."""
+    m, k = x.shape
+    nb = out.shape[0]
+    for t in prange(nb):
+        lo = t * m // nb
+        hi = (t + 1) * m // nb
+        acc = np.zeros(k)            # a block's column sums, kept in cache
+        for i in range(lo, hi):
+            row = x[i]
+            for j in range(k):
+                v = np.float64(row[j])
+                acc[j] += v * v
+        out[t, :] = acc
+
+
+_line_sq_sums = njit(cache=True, parallel=True)(_line_sq_sums_body)
+
+
+def _line_stats_body(x: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
+    """:func:`_line_sq_sums_body` (same blocks, same order of additions) that also counts
+    the non-zero entries of each column per block (``nnz[t, j]``), in the same pass."""
+    m, k = x.shape
+    nb = out.shape[0]
+    for t in prange(nb):
+        lo = t * m // nb
+        hi = (t + 1) * m // nb
+        acc = np.zeros(k)
+        cnt = np.zeros(k, dtype=np.int64)
+        for i in range(lo, hi):
+            row = x[i]
+            for j in range(k):
+                v = np.float64(row[j])
+                acc[j] += v * v
+                cnt[j] += v != 0.0
+        out[t, :] = acc
+        nnz[t, :] = cnt
+
+
+_line_stats = njit(cache=True, parallel=True)(_line_stats_body)
+
+
+def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_square_sums` of x (bit-identical) and the non-zero entries per column
+    (int64), from one pass over x."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2 or x.size == 0:
+        k = x.shape[1] if x.ndim == 2 else 0
+        return np.zeros(k), np.zeros(k, dtype=np.int64)
+    blocks = 8 if x.shape[0] >= 4096 else 1
+    part = np.zeros((blocks, x.shape[1]))
+    nnz = np.zeros((blocks, x.shape[1]), dtype=np.int64)
+    _line_stats(x, part, nnz)
+    return part.sum(axis=0), nnz.sum(axis=0)
+
+
+def line_square_sums(x: np.ndarray) -> np.ndarray:
+    """Per column of x (M, lines): the sum over rows of x**2, in float64, in one pass.
+
+    Rows are split into a fixed number of blocks (independent of the thread count) whose
+    partial sums are added in order, so the result does not depend on the machine."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2 or x.size == 0:
+        return np.zeros(x.shape[1] if x.ndim == 2 else 0)
+    blocks = 8 if x.shape[0] >= 4096 else 1
+    part = np.zeros((blocks, x.shape[1]))
+    _line_sq_sums(x, part)
+    return part.sum(axis=0)
+
+
+def line_square_sums_reference(x: np.ndarray) -> np.ndarray:
+    """Plain-numpy twin of :func:`line_square_sums`."""
+    return np.square(np.asarray(x, dtype=np.float64)).sum(axis=0)
+
+
+def _quantize_body(flat_in: np.ndarray, flat_out: np.ndarray, inv_step: float, step: float,
+                   lim: float, out_scale: float) -> None:
+    for k in prange(flat_in.size):   # elementwise: parallel and still deterministic
+        q = flat_in[k] * inv_step
+        # clip in floating point before rounding: huge values and inf saturate correctly
+        if q > lim:
+            q = lim
+        elif q < -lim:
+            q = -lim
+        flat_out[k] = np.rint(q) * step * out_scale
+
+
+_quantize_serial = njit(cache=True)(_quantize_body)
+_quantize_parallel = njit(cache=True, parallel=True)(_quantize_body)
+_PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than it saves
+
+
+def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
+                       out_scale: float = 1.0, inplace: bool = False) -> np.ndarray:
+    """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
+    saturating outside the range (an ADC or DAC); the result is multiplied by ``out_scale``
+    (a free rescale folded into the same pass). ``full_scale <= 0`` returns zeros.
+
+    Arithmetic is in the dtype of ``x`` (float32 in training: SIMD-friendly); a numba loop,
+    multi-threaded for large arrays (same operations, so the same result either way).
+    ``inplace``: overwrite a contiguous ``x`` (saves allocating a large temporary)."""
+    x = np.ascontiguousarray(x)
+    out = x if (inplace and x.flags.writeable) else np.empty_like(x)
+    if full_scale <= 0 or x.size == 0:
+        out[...] = 0
+        return out
+    half = max((2 ** bits - 1) // 2, 1)
+    t = x.dtype.type
+    step = t(full_scale / half)
+    kern = _quantize_parallel if x.size >= _PARALLEL_MIN else _quantize_serial
+    kern(x.reshape(-1), out.reshape(-1), t(half / full_scale), step, t(half), t(out_scale))
+    return out
+
+
+def quantize_symmetric_reference(x: np.ndarray, full_scale: float, bits: int,
+                                 out_scale: float = 1.0) -> np.ndarray:
+    """Plain-numpy twin of :func:`quantize_symmetric` (same operations in the dtype of x)."""
+    x = np.asarray(x)
+    if full_scale <= 0:
+        return np.zeros_like(x)
+    half = max((2**bits - 1) // 2, 1)
+    t = x.dtype.type
+    step = t(full_scale / half)
+    q = np.clip(x * t(half / full_scale), -t(half), t(half))
+    return (np.rint(q) * step * t(out_scale)).astype(x.dtype)
+
+
+@njit(cache=True)
+def maxpool_nhwc(x: np.ndarray, size: int, y: np.ndarray, idx: np.ndarray) -> None:
+    """Max-pool of an NHWC array into ``y`` (N, OH, OW, C) with the window offset of each
+    maximum in ``idx`` (uint8, o = dy * size + dx): the first offset wins ties and a NaN
+    propagates to ``y`` without moving ``idx`` (as ``np.maximum`` with a strict ``>`` for the
+    index, :func:`pnmsim.nn.layers.maxpool2d_forward_nhwc`)."""
+    n, oh, ow, c = y.shape
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                first = x[b, oy * size, ox * size]
+                yy = y[b, oy, ox]
+                ii = idx[b, oy, ox]
+                for ch in range(c):
+                    yy[ch] = first[ch]
+                    ii[ch] = 0
+                for o in range(1, size * size):
+                    row = x[b, oy * size + o // size, ox * size + o % size]
+                    for ch in range(c):
+                        v = row[ch]
+                        if v > yy[ch]:
+                            yy[ch] = v
+                            ii[ch] = o
+                        elif v != v:
+                            yy[ch] = v
+
+
+@njit(cache=True)
+def maxpool_backward_nhwc(grad: np.ndarray, idx: np.ndarray, size: int,
+                          out: np.ndarray) -> None:
+    """Route each gradient to its window's maximum: ``out`` (N, OH*size, OW*size, C) gets
+    ``grad * (idx == o)`` at offset o of each window (the same float products as the numpy
+    form: a non-maximum receives ``grad * 0``)."""
+    n, oh, ow, c = grad.shape
+    one = grad.dtype.type(1)
+    zero = grad.dtype.type(0)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                g = grad[b, oy, ox]
+                ii = idx[b, oy, ox]
+                for o in range(size * size):
+                    dst = out[b, oy * size + o // size, ox * size + o % size]
+                    for ch in range(c):
+                        dst[ch] = g[ch] * (one if ii[ch] == o else zero)
+
+
+@njit(cache=True)
+def col2im_add_nhwc(c6: np.ndarray, out: np.ndarray, stride: int) -> None:
+    """``out[n, oy*stride+ky, ox*stride+kx, c] += c6[n, oy, ox, c, ky, kx]`` with the
+    contributions to each element added in (ky, kx) order, as the numpy form does."""
+    n, oh, ow, c, k, _ = c6.shape
+    for b in range(n):
+        for ky in range(k):
+            for kx in range(k):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        dst = out[b, oy * stride + ky, ox * stride + kx]
+                        src = c6[b, oy, ox]
+                        for ch in range(c):
+                            dst[ch] += src[ch, ky, kx]

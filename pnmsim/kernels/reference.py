@@ -1,0 +1,130 @@
+"""Plain-numpy reference twins of the cell-physics kernels (:mod:`pnmsim.kernels.cell`).
+
+Written independently of the numba code (vectorised over cells, the first switching time
+computed in closed form), so tests can compare kernel and twin statistically and, with the same
+draws, exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_PI2_4 = math.pi**2 / 4.0
+
+
+def p_switch_reference(t_ns: np.ndarray, i_ratio: np.ndarray, delta: np.ndarray,
+                       tau_d_ns: float, tau0_ns: float) -> np.ndarray:
+    """Plain-numpy twin of the kernel's switching probability."""
+    t = np.asarray(t_ns, dtype=np.float64)
+    i = np.asarray(i_ratio, dtype=np.float64)
+    d = np.asarray(delta, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        prec = np.exp(-_PI2_4 * d * np.exp(-2.0 * (i - 1.0) * t / tau_d_ns))
+        therm = 1.0 - np.exp(-t / (tau0_ns * np.exp(d * (1.0 - i))))
+    p = np.where(i > 1.0, prec, therm)
+    return np.where(t > 0, p, 0.0)
+
+
+def _hazard_reference(t: np.ndarray, i: np.ndarray, d: np.ndarray, tau_d_ns: float,
+                      tau0_ns: float) -> np.ndarray:
+    """Plain-numpy twin of :func:`_hazard` (elementwise)."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        g = _PI2_4 * d * np.exp(-2.0 * (i - 1.0) * t / tau_d_ns)
+        hp = np.where(g > 0.5, -np.log1p(-np.exp(-g)), -np.log(-np.expm1(-g)))
+        hp = np.where(g <= 0.0, np.inf, hp)
+        ht = t / (tau0_ns * np.exp(d * (1.0 - i)))
+    return np.where(t > 0.0, np.where(i > 1.0, hp, ht), 0.0)
+
+
+def _age_reference(h: np.ndarray, i: np.ndarray, d: np.ndarray, tau_d_ns: float,
+                   tau0_ns: float) -> np.ndarray:
+    """Plain-numpy twin of :func:`_age` (elementwise)."""
+    a = _PI2_4 * d
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        g = -np.where(h < 0.5, np.log(-np.expm1(-h)), np.log1p(-np.exp(-h)))
+        tp = tau_d_ns / (2.0 * (i - 1.0)) * (np.log(a) - np.log(g))
+        tp = np.where(g >= a, 0.0, np.where(g <= 0.0, np.inf, tp))
+        tau = tau0_ns * np.exp(d * (1.0 - i))
+        tt = np.where(np.isinf(tau), np.inf, h * tau)
+    return np.where(h <= 0.0, 0.0, np.where(i > 1.0, tp, tt))
+
+
+def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
+                           polarity: np.ndarray, current_scale: np.ndarray, u1: np.ndarray,
+                           u2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray,
+                           d1: np.ndarray, rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray,
+                           d2: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
+                           tau0_ns: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plain-numpy twin of :func:`update_cells` (vectorised over cells: first switching time,
+    the other MTJ's continuation at the new current, piecewise energy); returns new (s1, s2)
+    and the 4 counters."""
+    t = np.asarray(pulse_ns, dtype=np.float64)
+    act = (polarity != 0) & (t > 0)
+    up = polarity > 0
+    need1 = act & np.where(up, s1 == 0, s1 == 1)
+    need2 = act & np.where(up, s2 == 1, s2 == 0)
+
+    def current(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        r1 = np.where(a == 1, rp1, rap1)
+        r2 = np.where(b == 1, rp2, rap2)
+        return v_write / (r1 + r2 + r_access) * 1e6 * current_scale
+
+    def hz(x: np.ndarray, i: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return _hazard_reference(x, i, d, tau_d_ns, tau0_ns)
+
+    def age(h: np.ndarray, i: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return _age_reference(h, i, d, tau_d_ns, tau0_ns)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e1, e2 = -np.log1p(-u1), -np.log1p(-u2)     # hazard thresholds, Exp(1)
+    i0 = current(s1, s2)
+    sw1 = need1 & (u1 < p_switch_reference(t, i0 / ic01, d1, tau_d_ns, tau0_ns))
+    sw2 = need2 & (u2 < p_switch_reference(t, i0 / ic02, d2, tau_d_ns, tau0_ns))
+    t1 = np.where(sw1, np.minimum(age(e1, i0 / ic01, d1), t), np.inf)
+    t2 = np.where(sw2, np.minimum(age(e2, i0 / ic02, d2), t), np.inf)
+    first1 = (sw1 | sw2) & (t1 <= t2)
+    first2 = (sw1 | sw2) & ~first1
+    tk = np.where(first1, t1, np.where(first2, t2, t))
+    a1 = np.where(first1, 1 - s1, s1)
+    b1 = np.where(first2, 1 - s2, s2)
+    i1 = current(a1, b1)
+    other = (first1 & need2) | (first2 & need1)
+    uo = np.where(first1, e2, e1)
+    ico = np.where(first1, ic02, ic01)
+    do = np.where(first1, d2, d1)
+    with np.errstate(invalid="ignore"):
+        rest = age(uo, i1 / ico, do) - age(hz(tk, i0 / ico, do), i1 / ico, do)
+        tj = tk + np.maximum(rest, 0.0)
+        sw_o = other & (tj < t)
+    a2 = np.where(sw_o & first2, 1 - a1, a1).astype(s1.dtype)
+    b2 = np.where(sw_o & first1, 1 - b1, b1).astype(s2.dtype)
+    i2 = current(a2, b2)
+    tjc = np.where(sw_o, tj, t)
+    e = v_write * (i0 * tk + i1 * (tjc - tk) + i2 * (t - tjc))
+    n_sw = np.count_nonzero(a2 != s1) + np.count_nonzero(b2 != s2)
+    counts = np.array([act.sum(), n_sw, e[act].sum(), t[act].sum()], dtype=np.float64)
+    return a2, b2, counts
+
+
+def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray,
+                                    widths: np.ndarray, signs: np.ndarray,
+                                    rng: np.random.Generator, **dev: object,
+                                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plain-numpy twin of :func:`outer_product_updates` (no jitter): the same sequence of
+    rank-1 steps, each through :func:`update_cells_reference` with draws from ``rng``.
+    Statistically equal to the kernel (its draws come from another stream)."""
+    counts = np.zeros(4)
+    for v in range(xs.shape[0]):
+        pol = (xs[v][:, None] * signs[v][None, :]).astype(np.int8)
+        pulse = np.broadcast_to(widths[v][None, :], pol.shape).astype(np.float64)
+        pulse = np.minimum(pulse, dev["max_pulse_ns"])  # type: ignore[call-overload]
+        u1 = rng.random(pol.shape)
+        u2 = rng.random(pol.shape)
+        s1, s2, c = update_cells_reference(
+            s1, s2, pulse, pol, np.ones(pol.shape), u1, u2, dev["rp1"], dev["rap1"],
+            dev["ic01"], dev["d1"], dev["rp2"], dev["rap2"], dev["ic02"], dev["d2"],
+            dev["v_write"], dev["r_access"], dev["tau_d_ns"], dev["tau0_ns"])  # type: ignore
+        counts += c
+    return s1, s2, counts
