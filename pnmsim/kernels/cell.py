@@ -1,8 +1,8 @@
 """numba kernels of the two-MTJ write physics (part of :mod:`pnmsim.kernels`).
 
 Pure functions over arrays and scalars (no config objects). Each kernel has a plain-numpy
-reference twin in :mod:`pnmsim.kernels.reference` that tests compare it against. Stochastic kernels take their
-uniform random draws as arguments, so they never touch hidden random state.
+reference twin in :mod:`pnmsim.kernels.reference` that tests compare it against. Stochastic
+kernels take their uniform random draws as arguments, so they never touch hidden random state.
 
 Cell state convention: ``s = 1`` means the MTJ is in the parallel (P, low-resistance) state,
 ``s = 0`` antiparallel (AP). The synapse weight is ``w = s1 - s2``.
