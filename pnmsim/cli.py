@@ -41,6 +41,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:    # the reader of stdout went away (e.g. `| head`): stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())   # no second error when Python flushes stdout
+            ctx.exit(141)                           # 128 + SIGPIPE, as a shell reports it
         except Exception as e:     # a bug, not a user mistake
             if os.environ.get("PNMSIM_TRACEBACK"):
                 traceback.print_exc()

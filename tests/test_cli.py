@@ -342,3 +342,18 @@ def test_workload_option_everywhere_and_per_tile_counts(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "--workload" in bad.output
     for cmd in ("simulate", "train", "compare", "sweep"):
         assert "--workload" in invoke([cmd, "--help"]).output, cmd
+
+
+def test_closed_stdout_pipe_is_not_an_internal_error() -> None:
+    """`pnmsim costs reference | head -1` where head is gone before pnmsim writes: the closed
+    pipe is no bug to report (before the fix: 'internal error ... BrokenPipeError', exit 1)."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "pnmsim.cli", "costs", "reference"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None
+    p.stdout.close()             # the reader is gone before the child (still importing) writes
+    _, err = p.communicate(timeout=120)
+    assert "internal error" not in err.decode()
+    assert p.returncode == 141
