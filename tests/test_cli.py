@@ -10,32 +10,13 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from pnmsim.cli import main
+from tests._cli import assert_user_error, invoke
 
 PHASES = ("feedforward", "backprop", "update")
 # real MNIST: $PNMSIM_DATA_DIR first (how CI and users point at data), then ../shared/datasets
 DATA_DIR = Path(os.environ.get("PNMSIM_DATA_DIR")
                 or Path(__file__).resolve().parents[2] / "shared" / "datasets")
-
-
-def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(main, args, env=env)
-
-
-def assert_user_error(res: Result, *needles: str) -> str:
-    """Exit code 2, no traceback, exactly one stderr line, starting with 'error:'."""
-    assert res.exit_code == 2, res.output
-    assert isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error:"), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    assert res.stdout == ""
-    return lines[0]
 
 
 # ----------------------------------------------------------------------------- costs

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 from scipy.stats import binom
 
-from pnmsim.cli import main
 from pnmsim.config import ARCH_DIR, load_arch
 from pnmsim.device import mtj
 from pnmsim.device.fit import fit_device
 from pnmsim.device.fit_data import read_switching_csv
 from pnmsim.device.fit_likelihood import log_p_switch
+from tests._cli import assert_user_error, invoke
 
 TRUTH = {"delta": 60.0, "ic0_ua": 60.0, "tau_d_ns": 1.0, "tau0_ns": 1.0}
 
@@ -50,21 +49,6 @@ def synth_csv(path: Path, seed: int, *, trials: int = 200, devices: int = 1,
                 lines.append(row)
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(main, args)
-
-
-def assert_user_error(res: Result, *needles: str) -> str:
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("error:"), lines[0]
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
-    return lines[0]
 
 
 # ----------------------------------------------------------------------------- physics twin

@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from pnmsim.cli import main
 from pnmsim.tracefmt import POWER_COUNTER, TRACE_EVENTS, TraceError, parse_trace, read_trace
+from tests._cli import assert_user_error, invoke
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -41,19 +40,6 @@ def write(tmp_path: Path, doc: object, name: str = "t.json") -> Path:
     p = tmp_path / name
     p.write_text(json.dumps(doc))
     return p
-
-
-def invoke(args: list[str]) -> Result:
-    return CliRunner().invoke(main, args)
-
-
-def assert_user_error(res: Result, *needles: str) -> None:
-    assert res.exit_code == 2, res.output
-    assert "Traceback" not in res.output
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), lines
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
 
 
 def test_reader_returns_every_event(tmp_path: Path) -> None:
