@@ -18,10 +18,10 @@ row j's update is approximated by s_j alpha_j Q_w mu_{g_j}. Group g's column vec
 has real entries (column pulse widths) and its rows are gated and signed by s_j (row drivers):
 exactly what one array step applies. Row magnitudes are carried by ``levels`` thermometer steps
 at the thresholds theta_1 < ... < theta_n (quantiles ``gate + (1 - gate) l / n`` of the
-non-zero alpha, l = 0..n-1): step (g, l) drives the rows of group g with alpha_j >= theta_l, with column step
-(theta_l - theta_{l-1}) Q_w mu_g. Rows below theta_1 (the ``gate`` fraction with the smallest
-alpha) are not written (a dead zone for the least confident rows); rows above theta_n are
-clipped to theta_n. All work is in r-dim coordinates: O(rows r K) per k-means round and
+non-zero alpha, l = 0..n-1): step (g, l) drives the rows of group g with alpha_j >= theta_l,
+with column step (theta_l - theta_{l-1}) Q_w mu_g. Rows below theta_1 (the ``gate`` fraction
+with the smallest alpha) are not written (a dead zone for the least confident rows); rows above
+theta_n are clipped to theta_n. All work is in r-dim coordinates: O(rows r K) per k-means round and
 O(K cols r) for the column vectors, never a rows x cols quantity.
 """
 

@@ -170,7 +170,8 @@ class OuterRule:
         count = self.counts.get(index, 0)
         self.counts[index] = count + 1
         rsq, csq = square_sums(xf, d, self.probes, np.random.default_rng([index, count]))
-        macs += 2 * m * max(self.probes, 1) * (rows + cols)
+        # sketch: 2 M probes (rows + cols); exact Gram form: 2 M^2 (rows + cols)
+        macs += 2 * m * (self.probes if self.probes > 0 else m) * (rows + cols)
         rv = self.row_moments.get(index)
         rv = rsq.copy() if rv is None else self.beta2 * rv + (1.0 - self.beta2) * rsq
         self.row_moments[index] = rv

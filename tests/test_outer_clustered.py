@@ -113,7 +113,7 @@ def test_clustered_rule_keeps_no_per_cell_state_and_round_trips() -> None:
     rule = OuterRule("clustered", rank=r, beta1=0.9, clusters=4)
     for _ in range(3):
         x, d = _xd(rng, m=25, rows=rows, cols=cols)
-        out = rule.steps(2, x, d, 0.1)
+        rule.steps(2, x, d, 0.1)
     st = rule.state_dict()
     for k, v in st.items():
         assert v.size <= max(rows, cols) * r, (k, v.shape)   # never rows x cols
