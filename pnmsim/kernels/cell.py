@@ -52,6 +52,14 @@ import math
 import numpy as np
 from numba import njit
 
+from pnmsim.kernels.bias import (
+    aware_pulses,
+    aware_width,
+    bias_current_ua,
+    ic0_for,
+    state_currents,
+)
+
 _PI2_4 = math.pi**2 / 4.0
 
 
@@ -68,8 +76,12 @@ def _p_switch(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float,
 
 @njit(cache=True)
 def _series_current_ua(a: int, b: int, rp1: float, rap1: float, rp2: float, rap2: float,
-                       v_write: float, r_access: float) -> float:
-    """Write current (uA) through both MTJs of a cell in state (a, b) and the access devices."""
+                       v_write: float, r_access: float, v_half: float = 0.0) -> float:
+    """Write current (uA) through both MTJs of a cell in state (a, b) and the access devices;
+    with bias-dependent TMR (``v_half`` > 0) the divider solved self-consistently
+    (:func:`pnmsim.kernels.bias.bias_current_ua`)."""
+    if v_half > 0.0:
+        return bias_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half)
     r1 = rp1 if a == 1 else rap1
     r2 = rp2 if b == 1 else rap2
     return v_write / (r1 + r2 + r_access) * 1e6
@@ -133,14 +145,22 @@ def _age(h: float, i_ratio: float, delta: float, tau_d_ns: float, tau0_ns: float
 def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: float,
                 rap1: float, ic01: float, d1: float, rp2: float, rap2: float, ic02: float,
                 d2: float, v_write: float, r_access: float, scale: float, tau_d_ns: float,
-                tau0_ns: float) -> tuple[int, int, float]:
+                tau0_ns: float, ic0_asym: float = 1.0,
+                v_half: float = 0.0) -> tuple[int, int, float]:
     """One write pulse of width ``t`` and polarity ``pol`` on a cell in state (a, b), with the
     series current recomputed when the first MTJ switches (module docstring). ``u1``/``u2`` are
     the MTJs' uniform draws (MTJ k switches at constant current iff u_k < P_sw). Returns the new
-    (a, b) and the pulse's energy V * integral I dt (fJ)."""
+    (a, b) and the pulse's energy V * integral I dt (fJ).
+
+    Optional physics (:mod:`pnmsim.device.bias`; the defaults mean off): ``ic0_asym`` =
+    I_c0(P->AP) / I_c0(AP->P), each MTJ's I_c0 set by the state it leaves; ``v_half`` > 0:
+    bias-dependent R_AP, every series current solved self-consistently."""
+    if ic0_asym != 1.0:
+        ic01 = ic0_for(a, ic01, ic0_asym)
+        ic02 = ic0_for(b, ic02, ic0_asym)
     need1 = a == 0 if pol > 0 else a == 1
     need2 = b == 1 if pol > 0 else b == 0
-    i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     if not (need1 or need2):
         return a, b, v_write * i0 * t
     t1 = math.inf   # switching times at the initial current
@@ -157,7 +177,7 @@ def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: f
         a = 1 - a
     else:
         b = 1 - b
-    i1 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    i1 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     e = v_write * i0 * tk
     other_needs = need2 if first_is_1 else need1
     if not other_needs:
@@ -177,7 +197,7 @@ def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: f
         b = 1 - b
     else:
         a = 1 - a
-    i2 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    i2 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     return a, b, e + v_write * i1 * (tj - tk) + v_write * i2 * (t - tj)
 
 
@@ -187,9 +207,10 @@ def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity:
                  rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
                  rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
                  v_write: float, r_access: float, tau_d_ns: float, tau0_ns: float,
-                 out: np.ndarray) -> None:
+                 out: np.ndarray, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """Apply one write pulse per cell, in place on ``s1``/``s2`` (2-D int8 arrays), with the
-    series current recomputed when the first MTJ switches (:func:`_pulse_cell`).
+    series current recomputed when the first MTJ switches (:func:`_pulse_cell`; ``ic0_asym``
+    and ``v_half`` as there).
 
     ``out`` (float64, length 4) receives: pulses applied, MTJs switched, write energy (fJ),
     sum of pulse widths (ns).
@@ -210,7 +231,7 @@ def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity:
             na, nb, e = _pulse_cell(a, b, pol, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
                                     ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
                                     d2[r, c], v_write, r_access, current_scale[r, c], tau_d_ns,
-                                    tau0_ns)
+                                    tau0_ns, ic0_asym, v_half)
             n_pulse += 1.0
             t_sum += t
             e_fj += e
@@ -230,7 +251,7 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                           ic02: np.ndarray, d2: np.ndarray, v_write: float, r_access: float,
                           tau_d_ns: float, tau0_ns: float, max_pulse_ns: float,
                           pulse_sigma: float, current_sigma: float, binary: bool, seed: int,
-                          out: np.ndarray) -> None:
+                          out: np.ndarray, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """A sequence of parallel rank-1 write steps (the outer-product scheme), in place.
 
     Step ``v`` pulses cell (r, c) with width ``widths[v, c]`` and polarity
@@ -240,7 +261,8 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
     ``numpy.random.Generator``), and are drawn only where they can matter (one per MTJ that is
     off its target state), so a step over a mostly gated array costs little. ``binary`` is
     kept for the signature: a binary pair follows the same physics (module docstring).
-    ``out`` receives pulses, MTJs switched, write energy (fJ), sum of pulse widths (ns).
+    ``out`` receives pulses, MTJs switched, write energy (fJ), sum of pulse widths (ns);
+    ``ic0_asym``/``v_half`` as in :func:`_pulse_cell`.
     """
     np.random.seed(seed)
     n_pulse = 0.0
@@ -274,7 +296,7 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                 na, nb, e = _pulse_cell(a, b, pol, t, u1, u2, rp1[r, c], rap1[r, c],
                                         ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c],
                                         ic02[r, c], d2[r, c], v_write, r_access, scale,
-                                        tau_d_ns, tau0_ns)
+                                        tau_d_ns, tau0_ns, ic0_asym, v_half)
                 n_pulse += 1.0
                 t_sum += t
                 e_fj += e
@@ -292,15 +314,20 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
 def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np.ndarray,
                        pol: np.ndarray, r_p: float, r_ap: float, r_access: float,
                        v_write: float, ic0_ua: float, delta: float, tau_d_ns: float, m: float,
-                       p_max: float, max_pulse_ns: float, binary: bool) -> np.ndarray:
+                       p_max: float, max_pulse_ns: float, binary: bool, ic0_asym: float = 1.0,
+                       v_half: float = 0.0) -> np.ndarray:
     """Per-cell exact, state-aware pulse widths (ns); the numba form of
     :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells` (its numpy twin, see its docstring):
     the cell's nominal series current, target q = p = tanh(m nu) where one MTJ can flip,
     q = 1 - sqrt(1 - p) where two can (sqrt(p) for binary pairs, which change only when both
     switch), q = p_max for kappa >= 1, and the exact inverse
     t = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln q)), capped (the caller quantises it to
-    the pulse generator's grid)."""
+    the pulse generator's grid). With ``ic0_asym`` != 1 or ``v_half`` > 0 each cell's width
+    is :func:`pnmsim.kernels.bias.aware_width` at its state's (bias-solved) current."""
     out = np.zeros(nu.shape)
+    if ic0_asym != 1.0 or v_half > 0.0:
+        return aware_pulses(nu, kappa, s1, s2, pol, r_p, r_ap, r_access, v_write, ic0_ua,
+                             delta, tau_d_ns, m, p_max, max_pulse_ns, binary, ic0_asym, v_half)
     a = _PI2_4 * delta
     rows, cols = nu.shape
     for r in range(rows):
@@ -357,7 +384,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                    tau0_ns: float, max_pulse_ns: float, res_ns: float,
                    gdiff: np.ndarray, gsum: np.ndarray, weff: np.ndarray, dg_nominal: float,
                    tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
-                   pulsed: np.ndarray, out: np.ndarray, nominal: bool = False) -> None:
+                   pulsed: np.ndarray, out: np.ndarray, nominal: bool = False,
+                   ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
 
     Fuses, cell by cell and with the same floating-point operations in the same order (so the
@@ -382,7 +410,15 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     reached without evaluating P — and the pulse's energy is ``V I0 t`` as there; every other
     cell (a switch, or a draw within the bound) goes through :func:`_pulse_cell`. Bit-identical
     either way (tested against the three-step path).
+
+    ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
+    width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
+    current, the write :func:`_pulse_cell` with them, and the ``nominal`` shortcut is off.
     """
+    bias_on = ic0_asym != 1.0 or v_half > 0.0
+    i_aw = state_currents(nom[0], nom[1], nom[2], nom[3], v_half)
+    if bias_on:
+        nominal = False
     r_p, r_ap, r_acc_n, v_wr_n, ic0_n = nom[0], nom[1], nom[2], nom[3], nom[4]
     delta_n, tau_d_n, m, p_max, max_pulse_n = nom[5], nom[6], nom[7], nom[8], nom[9]
     res_n = nom[10]
@@ -438,6 +474,10 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                         tt = k_tab[b1, b2] * (log_a - math.log(neg_ln_q))
                         w0 = min(tt, max_pulse_n)
             w0 = _grid(w0, res_n, max_pulse_n)
+            if bias_on:   # asymmetric I_c0 / bias-dependent TMR: the width of aware_width
+                w0 = _grid(aware_width(b1, b2, pc, v, whole, False, i_aw[b1, b2], ic0_n,
+                                       ic0_asym, delta_n, tau_d_n, m, p_max, max_pulse_n),
+                           res_n, max_pulse_n)
             if w0 <= 0.0:
                 continue
             # -- facts
@@ -470,7 +510,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                     continue
             n1, n2, e = _pulse_cell(b1, b2, pc, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
                                     ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
-                                    d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns)
+                                    d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns,
+                                    ic0_asym, v_half)
             n_pulse += 1.0
             t_sum += t
             e_fj += e
