@@ -163,7 +163,8 @@ class UpdateConfig:
     write_drive: Literal["voltage", "current"] = spec(
         "voltage", doc="outer_product write drivers: voltage = v_write_v across the cell, so "
         "the current depends on the cell's state; current = current sources delivering the "
-        "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell")
+        "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell "
+        "(with mtj.tmr_v_half_v: the +-1 cell's bias-solved current)")
     outer_beta1: float = spec(0.0, doc="low_rank: decay of the factored momentum P Q^T kept "
                               "in the periphery (rows + cols words per rank); 0 = none", ge=0,
                               lt=1)

@@ -110,6 +110,17 @@ def test_divider_with_unlike_devices_satisfies_its_equations() -> None:
             pytest.approx(i * 1e6, rel=1e-13)
 
 
+@pytest.mark.parametrize("r_access", [0.0, 1000.0])
+def test_like_ap_pair_shortcut(r_access: float) -> None:
+    """Two like AP MTJs (the kernel's one-unknown shortcut) == the general solvers."""
+    want = float(bias_current_reference(np.array(0), np.array(0), RP, RAP, RP, RAP, V_W,
+                                        r_access, VH))
+    assert kbias.bias_current_ua(0, 0, RP, RAP, RP, RAP, V_W, r_access, VH) == \
+        pytest.approx(want, rel=1e-12)
+    assert dbias.series_current_ua(0, 0, RP, RAP, RP, RAP, V_W, r_access, VH) == \
+        pytest.approx(want, rel=1e-12)
+
+
 def test_directional_ic0() -> None:
     """Geometric mean kept at ic0_ua: P -> AP takes I_c0 sqrt(r), AP -> P I_c0 / sqrt(r)."""
     up, down = dbias.ic0_for_state(1, 60.0, 2.25), dbias.ic0_for_state(0, 60.0, 2.25)
@@ -283,6 +294,30 @@ def test_asymmetry_direction_is_the_state_left() -> None:
 # ----------------------------------------------------------------------------- wiring
 
 
+def test_outer_product_kernel_follows_the_physics() -> None:
+    """The outer-product kernel (own random stream) with both features on against the
+    time-stepped reference: -1 cells pushed up by a 3 ns rank-1 step (2e4 cells)."""
+    rows, cols, t = 200, 100, 3.0
+    n = rows * cols
+    s1 = np.zeros((rows, cols), np.int8)
+    s2 = np.ones((rows, cols), np.int8)
+    f = np.full
+    out = np.zeros(4)
+    kernels.outer_product_updates(
+        s1, s2, np.ones((1, rows), np.int8), f((1, cols), t), np.ones((1, cols), np.int8),
+        f((rows, cols), RP), f((rows, cols), RAP), f((rows, cols), IC0), f((rows, cols), DELTA),
+        f((rows, cols), RP), f((rows, cols), RAP), f((rows, cols), IC0), f((rows, cols), DELTA),
+        V_W, R_ACC, TAU_D, TAU0, 1e9, 0.0, 0.0, False, 3, out, ASYM, VH)
+    r1, r2 = stepped_reference(0, 1, 1, t, np.random.default_rng(4), ASYM, VH, n=n)
+    for a in (0, 1):
+        for b in (0, 1):
+            pk = float(np.mean((s1 == a) & (s2 == b)))
+            pr = float(np.mean((r1 == a) & (r2 == b)))
+            p = 0.5 * (pk + pr)
+            assert abs(pk - pr) <= 5.0 * math.sqrt(2.0 * p * (1.0 - p) / n) + DT_BIAS
+    assert float(np.mean((s1 == 1) & (s2 == 0))) > 0.5      # 0.054 without the physics
+
+
 def _arch(*over: str):  # type: ignore[no-untyped-def]
     return load_arch("reference", ("update.pulse_mapping=exact",) + BOTH + over)
 
@@ -354,11 +389,13 @@ def test_two_unlike_mtjs_width_meets_the_cell_target(binary: bool) -> None:
         pytest.approx(0.999, rel=1e-12)
 
 
+@pytest.mark.parametrize("preset", ["reference", "variation"])
 @pytest.mark.parametrize("scale", [0.05, 0.6, 1.7])
-def test_fused_update_equals_three_step_path_with_physics_on(scale: float) -> None:
+def test_fused_update_equals_three_step_path_with_physics_on(preset: str, scale: float) -> None:
     """Crossbar.update_per_cell_fused (per_cell_write) == update_per_cell (state-aware widths,
-    jitter, write kernel) with both features on, states and counters bit for bit."""
-    arch = load_arch("variation", BOTH)
+    jitter, write kernel) with both features on, states and counters bit for bit (reference:
+    nominal devices, where the fused kernel's nominal shortcut must stay off)."""
+    arch = load_arch(preset, BOTH)
     rows, cols, tile_rows = 150, 70, 64
     rng = np.random.default_rng(3)
     a = Crossbar(rows, cols, arch, np.random.default_rng(9))

@@ -52,7 +52,8 @@ def r_ap_at_bias(r_p_ohm: float, r_ap0_ohm: float, v: float, v_half: float | Non
 
 
 def _newton_root(f, lo: float, hi: float) -> float:  # type: ignore[no-untyped-def]
-    """Root of an increasing ``f`` (returning value and slope) bracketed by [lo, hi]."""
+    """Root of an increasing ``f`` (returning value and slope) bracketed by [lo, hi]:
+    Newton steps, bisection where a step leaves the shrinking bracket."""
     x = hi
     for _ in range(_MAX_ITER):
         fx, dfx = f(x)
@@ -62,11 +63,12 @@ def _newton_root(f, lo: float, hi: float) -> float:  # type: ignore[no-untyped-d
             hi = x
         else:
             lo = x
-        xn = x - fx / dfx if dfx > 0.0 else 0.5 * (lo + hi)
+        step = fx / dfx
+        if abs(step) <= 1e-14 * abs(x):    # converged (quadratically)
+            return x - step
+        xn = x - step
         if not lo < xn < hi:
             xn = 0.5 * (lo + hi)
-        if abs(xn - x) <= 1e-15 * abs(xn) or hi - lo <= 1e-15 * abs(hi):
-            return xn
         x = xn
     return x
 

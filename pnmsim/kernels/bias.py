@@ -17,6 +17,7 @@ from numba import njit
 
 _PI2_4 = math.pi**2 / 4.0
 _MAX_ITER = 200
+_TOL = 1e-14   # Newton stops when its step is below this fraction of the value
 _BISECT = 64   # bisection steps of the two-MTJ width: 20 ns / 2^64, far below any grid
 
 
@@ -56,13 +57,50 @@ def _v_across_ap(i_a: float, rp: float, rap: float, v_half: float) -> float:
         else:
             lo = v
         dfv = 1.0 + i_a * d * 2.0 * v / vh2 / (den * den)
-        vn = v - fv / dfv
+        step = fv / dfv
+        if abs(step) <= _TOL * v:
+            return v - step
+        vn = v - step
         if not (lo < vn < hi):
             vn = 0.5 * (lo + hi)
-        if abs(vn - v) <= 1e-15 * abs(vn) or hi - lo <= 1e-15 * abs(hi):
-            return vn
         v = vn
     return v
+
+
+@njit(cache=True)
+def _one_ap_current_ua(rp: float, rap: float, r_rest: float, v_write: float,
+                       v_half: float) -> float:
+    """Series current (uA) with one AP MTJ and fixed resistance ``r_rest``: the root V of
+    ``V r_rest - (V_w - V) R_AP(V)`` (increasing in V) by safeguarded Newton, bracketed by
+    the voltages at R_P and at R_AP0; then ``I = (V_w - V) / r_rest``."""
+    d = rap - rp
+    lo = v_write * rp / (rp + r_rest)
+    hi = v_write * rap / (rap + r_rest)
+    if not d > 0.0 or not hi > lo:
+        return v_write / (rap + r_rest) * 1e6
+    vh2 = v_half * v_half
+    v = hi
+    for _ in range(_MAX_ITER):
+        den = 1.0 + v * v / vh2
+        r = rp + d / den
+        g = v * r_rest - (v_write - v) * r
+        if g == 0.0:
+            break
+        if g > 0.0:
+            hi = v
+        else:
+            lo = v
+        dr = -d * 2.0 * v / vh2 / (den * den)
+        dg = r_rest + r - (v_write - v) * dr
+        step = g / dg
+        if abs(step) <= _TOL * v:   # converged (quadratically): the last step is below 1 ulp
+            v = v - step
+            break
+        vn = v - step
+        if not (lo < vn < hi):
+            vn = 0.5 * (lo + hi)
+        v = vn
+    return (v_write - v) / r_rest * 1e6
 
 
 @njit(cache=True)
@@ -75,6 +113,13 @@ def bias_current_ua(a: int, b: int, rp1: float, rap1: float, rp2: float, rap2: f
     if a == 1 and b == 1:
         return v_write / (r1 + r2 + r_access) * 1e6
     r_fixed = r_access + (rp1 if a == 1 else 0.0) + (rp2 if b == 1 else 0.0)
+    if a == 1 or b == 1:   # one AP MTJ: one unknown, its voltage (no nested solve)
+        return _one_ap_current_ua(rp2 if a == 1 else rp1, rap2 if a == 1 else rap1, r_fixed,
+                                  v_write, v_half)
+    if rp1 == rp2 and rap1 == rap2:   # two like AP MTJs share V: one unknown again
+        if r_access > 0.0:            # V (R_acc / 2) = (V_w / 2 - V) R_AP(V)
+            return _one_ap_current_ua(rp1, rap1, 0.5 * r_access, 0.5 * v_write, v_half)
+        return 0.5 * v_write / r_ap_at_bias(rp1, rap1, 0.5 * v_write, v_half) * 1e6
     lo = v_write / (r1 + r2 + r_access)
     hi = v_write / (r_fixed + (rp1 if a == 0 else 0.0) + (rp2 if b == 0 else 0.0))
     vh2 = v_half * v_half
@@ -99,12 +144,13 @@ def bias_current_ua(a: int, b: int, rp1: float, rap1: float, rp2: float, rap2: f
             hi = x
         else:
             lo = x
-        xn = x - tot / slope
+        step = tot / slope
+        if abs(step) <= _TOL * x:
+            x = x - step
+            break
+        xn = x - step
         if not (lo < xn < hi):
             xn = 0.5 * (lo + hi)
-        if abs(xn - x) <= 1e-15 * abs(xn) or hi - lo <= 1e-15 * abs(hi):
-            x = xn
-            break
         x = xn
     return x * 1e6
 

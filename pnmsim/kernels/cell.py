@@ -40,6 +40,10 @@ switching rate for the rest of the pulse. How this is computed exactly:
   not join at i = 1 (see :func:`pnmsim.device.mtj.p_switch`).
 * **Energy** is the integral ``V * I(t)`` over the pulse with the piecewise-constant current.
 
+Optional, off by default (:mod:`pnmsim.device.bias`, kernels in :mod:`pnmsim.kernels.bias`):
+each MTJ's I_c0 by the direction it switches (``ic0_asym``), and bias-dependent R_AP with every
+series current above solved self-consistently (``v_half``); the hazard matching is unchanged.
+
 A binary synapse is the same two MTJs under the same physics: a pulse can leave one of the pair
 switched and not the other (a (P, P) or (AP, AP) pair, read as 0 until a later pulse finishes or
 undoes it); nothing is reverted that physically happened.
