@@ -401,12 +401,15 @@ def _convert(tp: Any, value: Any, path: str, origins: _Origins, md: dict | None 
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         for a in args:
             if a is type(None):
                 continue
             try:
                 return _convert(a, value, path, origins, md)
-            except ConfigError:
+            except ConfigError as e:
+                if numeric and a is float and type(None) in args:   # a number out of range
+                    raise ConfigError(src, path, value, f"{e.allowed} or null") from None
                 continue
         raise ConfigError(src, path, value, _type_name(tp))
     if origin is dict:
