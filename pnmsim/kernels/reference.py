@@ -149,7 +149,8 @@ def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarr
                                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Plain-numpy twin of :func:`outer_product_updates` (no jitter): the same sequence of
     rank-1 steps, each through :func:`update_cells_reference` with draws from ``rng``.
-    Statistically equal to the kernel (its draws come from another stream)."""
+    Statistically equal to the kernel (its draws come from another stream). Optional
+    ``ic0_asym``/``v_half`` entries of ``dev`` as in :func:`update_cells_reference`."""
     counts = np.zeros(4)
     for v in range(xs.shape[0]):
         pol = (xs[v][:, None] * signs[v][None, :]).astype(np.int8)
@@ -160,6 +161,7 @@ def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarr
         s1, s2, c = update_cells_reference(
             s1, s2, pulse, pol, np.ones(pol.shape), u1, u2, dev["rp1"], dev["rap1"],
             dev["ic01"], dev["d1"], dev["rp2"], dev["rap2"], dev["ic02"], dev["d2"],
-            dev["v_write"], dev["r_access"], dev["tau_d_ns"], dev["tau0_ns"])  # type: ignore
+            dev["v_write"], dev["r_access"], dev["tau_d_ns"], dev["tau0_ns"],  # type: ignore
+            dev.get("ic0_asym", 1.0), dev.get("v_half"))  # type: ignore[arg-type]
         counts += c
     return s1, s2, counts
