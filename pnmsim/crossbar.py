@@ -24,6 +24,7 @@ import numpy as np
 from pnmsim import kernels, pulse_aware
 from pnmsim.config import ArchConfig
 from pnmsim.device import bias, mtj
+from pnmsim.kernels.cell import width_index_tables
 from pnmsim.units import FJ_PER_V2_S_NS
 
 _FJ_PER_V2_S_NS = FJ_PER_V2_S_NS   # V^2 * S * ns -> fJ (units)
@@ -53,6 +54,24 @@ class Counts:
         for k, v in other.extra.items():
             self.extra[k] = self.extra.get(k, 0.0) + v
         return self
+
+
+#: placeholders for :func:`kernels.per_cell_write`'s look-up tables where they are not used
+_NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
+              np.zeros(8, dtype=np.int64), 0)
+_INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+
+
+def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """:func:`kernels.cell.width_index_tables` of the nominal parameters ``nom``, computed once
+    per distinct parameter set in a process (a pure function of them)."""
+    key = nom.tobytes()
+    hit = _INDEX_TABLES.get(key)
+    if hit is None:
+        if len(_INDEX_TABLES) > 64:
+            _INDEX_TABLES.clear()
+        hit = _INDEX_TABLES[key] = width_index_tables(nom)
+    return hit
 
 
 def quantize_widths(pulse_ns: np.ndarray | float, resolution_ns: float,
@@ -427,6 +446,7 @@ class Crossbar:
                    and s.v_write_v == mp.v_write and s.r_access_ohm == mp.r_access
                    and d.tau_d_ns == mp.tau_d_ns and self._devices_at(mp)
                    and not mp.physics_on)
+        thr, start, whole, key_lo = _index_tables(nom) if nominal else _NO_TABLES
         kernels.per_cell_write(
             step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
             float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
@@ -435,7 +455,7 @@ class Crossbar:
             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
             self.arch.periphery.pulse_resolution_ns,
             gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal,
-            *mp.kernel_physics())
+            thr, start, whole, key_lo, *mp.kernel_physics())
         # conductances and float32 weights are current; line sums and other dtypes are not
         self._weff = {"float32": weff}
         self._gsum_rows = None

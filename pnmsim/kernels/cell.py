@@ -125,6 +125,14 @@ def _hazard(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float,
 def _age(h: float, i_ratio: float, delta: float, tau_d_ns: float, tau0_ns: float) -> float:
     """Inverse of :func:`_hazard` in t: the time (ns) at constant ``i_ratio`` after which the
     cumulative hazard is ``h`` (0 for h <= H(0), +inf for h = +inf or no switching)."""
+    return _age_la(h, i_ratio, delta, math.log(_PI2_4 * delta), tau_d_ns, tau0_ns)
+
+
+@njit(cache=True)
+def _age_la(h: float, i_ratio: float, delta: float, log_a: float, tau_d_ns: float,
+            tau0_ns: float) -> float:
+    """:func:`_age` with ``log_a = ln(pi^2 delta / 4)`` given (the same value, computed once
+    by callers that age many MTJs of the same delta)."""
     if h <= 0.0:
         return 0.0
     if i_ratio > 1.0:
@@ -138,7 +146,7 @@ def _age(h: float, i_ratio: float, delta: float, tau_d_ns: float, tau0_ns: float
             return 0.0
         if g <= 0.0:
             return math.inf
-        return tau_d_ns / (2.0 * (i_ratio - 1.0)) * (math.log(a) - math.log(g))
+        return tau_d_ns / (2.0 * (i_ratio - 1.0)) * (log_a - math.log(g))
     tau = tau0_ns * math.exp(delta * (1.0 - i_ratio))
     if math.isinf(tau):
         return math.inf
@@ -167,14 +175,35 @@ def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: f
     i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     if not (need1 or need2):
         return a, b, v_write * i0 * t
+    sw1 = need1 and u1 < _p_switch(t, i0 / ic01, d1, tau_d_ns, tau0_ns)
+    sw2 = need2 and u2 < _p_switch(t, i0 / ic02, d2, tau_d_ns, tau0_ns)
+    if not (sw1 or sw2):   # nothing switched: the current never changed
+        return a, b, v_write * i0 * t
+    return _pulse_switching(a, b, pol, t, u1, u2, sw1, sw2, i0, rp1, rap1, ic01, d1,
+                            math.log(_PI2_4 * d1), rp2, rap2, ic02, d2,
+                            math.log(_PI2_4 * d2), v_write, r_access, scale, tau_d_ns, tau0_ns,
+                            v_half)
+
+
+@njit(cache=True)
+def _pulse_switching(a: int, b: int, pol: int, t: float, u1: float, u2: float, sw1: bool,
+                     sw2: bool, i0: float, rp1: float, rap1: float, ic01: float, d1: float,
+                     la1: float, rp2: float, rap2: float, ic02: float, d2: float, la2: float,
+                     v_write: float, r_access: float, scale: float, tau_d_ns: float,
+                     tau0_ns: float, v_half: float = 0.0) -> tuple[int, int, float]:
+    """The rest of :func:`_pulse_cell` once it is known which MTJs switch within the pulse at
+    the initial current ``i0`` (``sw1``/``sw2``, at least one): their switching times, the
+    current change at the first, the other's hazard carried over. ``la1``/``la2`` are
+    ln(pi^2 Delta / 4) of the two MTJs; ``ic01``/``ic02`` the I_c0 of the switch each MTJ
+    makes, ``v_half`` as in :func:`_pulse_cell`."""
+    need1 = a == 0 if pol > 0 else a == 1
+    need2 = b == 1 if pol > 0 else b == 0
     t1 = math.inf   # switching times at the initial current
     t2 = math.inf
-    if need1 and u1 < _p_switch(t, i0 / ic01, d1, tau_d_ns, tau0_ns):
-        t1 = min(_age(-math.log1p(-u1), i0 / ic01, d1, tau_d_ns, tau0_ns), t)
-    if need2 and u2 < _p_switch(t, i0 / ic02, d2, tau_d_ns, tau0_ns):
-        t2 = min(_age(-math.log1p(-u2), i0 / ic02, d2, tau_d_ns, tau0_ns), t)
-    if math.isinf(t1) and math.isinf(t2):   # nothing switched: the current never changed
-        return a, b, v_write * i0 * t
+    if sw1:
+        t1 = min(_age_la(-math.log1p(-u1), i0 / ic01, d1, la1, tau_d_ns, tau0_ns), t)
+    if sw2:
+        t2 = min(_age_la(-math.log1p(-u2), i0 / ic02, d2, la2, tau_d_ns, tau0_ns), t)
     first_is_1 = t1 <= t2
     tk = t1 if first_is_1 else t2
     if first_is_1:
@@ -188,12 +217,12 @@ def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: f
         return a, b, e + v_write * i1 * (t - tk)
     # the other MTJ: hazard accumulated at i0 until tk carries over to the new current i1
     if first_is_1:
-        u, ic, d = u2, ic02, d2
+        u, ic, d, la = u2, ic02, d2, la2
     else:
-        u, ic, d = u1, ic01, d1
+        u, ic, d, la = u1, ic01, d1, la1
     h_then = _hazard(tk, i0 / ic, d, tau_d_ns, tau0_ns)
-    rest = (_age(-math.log1p(-u), i1 / ic, d, tau_d_ns, tau0_ns)
-            - _age(h_then, i1 / ic, d, tau_d_ns, tau0_ns))
+    rest = (_age_la(-math.log1p(-u), i1 / ic, d, la, tau_d_ns, tau0_ns)
+            - _age_la(h_then, i1 / ic, d, la, tau_d_ns, tau0_ns))
     tj = tk + max(rest, 0.0)
     if not tj < t:
         return a, b, e + v_write * i1 * (t - tk)
@@ -379,6 +408,155 @@ def _grid(t: float, res: float, max_ns: float) -> float:
 
 
 @njit(cache=True)
+def _width_index(v: float, whole: bool, n_need: int, kk: float, m: float, p_max: float,
+                 a_const: float, log_a: float, max_pulse_n: float, res_n: float) -> int:
+    """Grid index n of a cell's state-aware pulse (its width is ``min(n res_n, max_pulse_n)``):
+    :func:`state_aware_pulses` of one cell (target q from the DST remainder ``v`` or p_max for
+    a ``whole`` step, ``n_need`` MTJs off target, ``kk = tau_D / (2 (i - 1))`` of the cell's
+    nominal current) then the index :func:`_grid` rounds to — the same operations in the same
+    order as both, so ``min(n * res_n, max_pulse_n)`` is bit-identical to their composition."""
+    w0 = 0.0
+    if n_need > 0 and (v > 0.0 or whole):
+        p = math.tanh(m * v)
+        if whole:
+            q = p_max
+        elif n_need == 2:
+            q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
+        else:
+            q = p
+        q = min(max(q, 0.0), 1.0 - 1e-12)
+        if q > 0.0:
+            neg_ln_q = -math.log(q)
+            if neg_ln_q < a_const:
+                tt = kk * (log_a - math.log(neg_ln_q))
+                w0 = min(tt, max_pulse_n)
+    n_max = math.floor(max_pulse_n / res_n + 1e-9)
+    return int(min(np.rint(min(w0, max_pulse_n) / res_n), n_max))
+
+
+@njit(cache=True)
+def _nominal_tables(nom: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """k_tab[b1, b2] = tau_D / (2 (i - 1)) of the nominal current i / I_c0 of state (b1, b2),
+    A = pi^2 Delta / 4 and ln A, from the nominal parameters ``nom``."""
+    r_p, r_ap, r_acc_n, v_wr_n, ic0_n = nom[0], nom[1], nom[2], nom[3], nom[4]
+    delta_n, tau_d_n = nom[5], nom[6]
+    a_const = _PI2_4 * delta_n
+    k_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            i_r = _series_current_ua(x1, x2, r_p, r_ap, r_p, r_ap, v_wr_n, r_acc_n) / ic0_n
+            k_tab[x1, x2] = tau_d_n / (2.0 * (i_r - 1.0))
+    return k_tab, a_const, math.log(a_const)
+
+
+@njit(cache=True)
+def _class_need(cls: int) -> tuple[int, int, int]:
+    """Cell class ``cls = 4 b1 + 2 b2 + (polarity > 0)`` -> (b1, b2, MTJs off target)."""
+    b1 = cls // 4
+    b2 = (cls // 2) % 2
+    up = cls % 2 == 1
+    need1 = (b1 == 0) if up else (b1 == 1)
+    need2 = (b2 == 1) if up else (b2 == 0)
+    return b1, b2, int(need1) + int(need2)
+
+
+@njit(cache=True)
+def _width_index_many(vs: np.ndarray, cls: int, nom: np.ndarray) -> np.ndarray:
+    """:func:`_width_index` of the fractional steps ``vs`` for one cell class."""
+    k_tab, a_const, log_a = _nominal_tables(nom)
+    b1, b2, n_need = _class_need(cls)
+    out = np.empty(vs.shape[0], dtype=np.int64)
+    for j in range(vs.shape[0]):
+        out[j] = _width_index(vs[j], False, n_need, k_tab[b1, b2], nom[7], nom[8], a_const,
+                              log_a, nom[9], nom[10])
+    return out
+
+
+@njit(cache=True)
+def _whole_index(cls: int, nom: np.ndarray) -> int:
+    k_tab, a_const, log_a = _nominal_tables(nom)
+    b1, b2, n_need = _class_need(cls)
+    return _width_index(0.0, True, n_need, k_tab[b1, b2], nom[7], nom[8], a_const, log_a,
+                        nom[9], nom[10])
+
+
+#: the look-up's bucket of a double v >= 0 is its bit pattern shifted right by this much: the
+#: exponent and the top 6 mantissa bits, 64 buckets per octave
+_BUCKET_SHIFT = 46
+
+
+def width_index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Look-up tables that give :func:`_width_index` of a fractional step v without evaluating
+    it, for the 8 cell classes ``4 b1 + 2 b2 + (polarity > 0)`` at the nominal parameters
+    ``nom`` (the vector :func:`per_cell_write` takes).
+
+    ``thr[cls, k]`` is the smallest double v in (0, 1) whose index is >= k + 1 (+inf where no
+    v < 1 reaches it), found by bisection over the bit patterns of doubles (ordered like their
+    values for v >= 0) with the index function itself, so no formula is re-derived. The index
+    of v is then the number of thresholds <= v. ``start[cls, b]`` is that count at the lower
+    edge of bucket ``b = (bits(v) >> _BUCKET_SHIFT) - key_lo`` (64 buckets per octave), so a
+    look-up scans at most a few thresholds. ``whole[cls]`` is the index of a whole-level step
+    (q = p_max). The index function is monotone in v (tanh, log, expm1/log1p and IEEE
+    arithmetic, composed with positive factors); the kernel still evaluates it directly
+    wherever v lies within a relative 1e-12 of a threshold, so a one-ulp non-monotonicity of a
+    libm function near a threshold cannot change a result. Returns thr, start, whole, key_lo.
+    """
+    nom = np.ascontiguousarray(nom, dtype=np.float64)
+    n_max = int(math.floor(nom[9] / nom[10] + 1e-9))
+    thr = np.full((8, n_max + 1), np.inf)
+    whole = np.zeros(8, dtype=np.int64)
+    one_bits = int(np.float64(1.0).view(np.int64))
+    ks = np.arange(1, n_max + 1)
+    for cls in range(8):
+        whole[cls] = _whole_index(cls, nom)
+        top = int(_width_index_many(np.array([np.nextafter(1.0, 0.0)]), cls, nom)[0])
+        if top < 1:
+            continue
+        kk = ks[:top]
+        lo = np.zeros(top, dtype=np.int64)               # bits of 0.0: index 0 < k
+        hi = np.full(top, one_bits - 1, dtype=np.int64)  # largest double < 1: index >= k
+        while True:
+            live = hi - lo > 1
+            if not live.any():
+                break
+            mid = lo + (hi - lo) // 2
+            idx = _width_index_many(mid.view(np.float64), cls, nom)
+            up = idx >= kk
+            hi = np.where(live & up, mid, hi)
+            lo = np.where(live & ~up, mid, lo)
+        thr[cls, :top] = hi.view(np.float64)
+    thr.sort(axis=1)   # monotone index: already sorted; sorting keeps the count rule exact
+    finite = thr[np.isfinite(thr)]
+    lo_v = float(finite.min()) if finite.size else 0.5
+    key_lo = int(np.float64(lo_v).view(np.int64)) >> _BUCKET_SHIFT
+    key_hi = one_bits >> _BUCKET_SHIFT                    # v < 1: keys below this
+    edges = (np.arange(key_lo, key_hi + 1, dtype=np.int64) << _BUCKET_SHIFT).view(np.float64)
+    start = np.empty((8, edges.size), dtype=np.int32)
+    for cls in range(8):
+        start[cls] = np.searchsorted(thr[cls], edges, side="left")
+    return thr, start, whole, key_lo
+
+
+@njit(cache=True, inline="always")
+def _lookup_index(v: float, key: int, thr: np.ndarray, start: np.ndarray, cls: int,
+                  key_lo: int) -> int:
+    """Index of v > 0 (bit pattern shifted: ``key``) from :func:`width_index_tables`; -1 where
+    v is within a relative 1e-12 of a threshold (the caller then evaluates
+    :func:`_width_index`)."""
+    if v < thr[cls, 0]:
+        n = 0
+    else:
+        n = start[cls, key - key_lo]
+        while thr[cls, n] <= v:
+            n += 1
+        if v - thr[cls, n - 1] <= 1e-12 * v:
+            return -1
+    if thr[cls, n] - v <= 1e-12 * v:
+        return -1
+    return n
+
+
+@njit(cache=True)
 def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.ndarray,
                    u1: np.ndarray, u2: np.ndarray, zp: np.ndarray, zc: np.ndarray,
                    pulse_sigma: float, current_sigma: float,
@@ -388,8 +566,9 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                    tau0_ns: float, max_pulse_ns: float, res_ns: float,
                    gdiff: np.ndarray, gsum: np.ndarray, weff: np.ndarray, dg_nominal: float,
                    tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
-                   pulsed: np.ndarray, out: np.ndarray, nominal: bool = False,
-                   ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
+                   pulsed: np.ndarray, out: np.ndarray, nominal: bool,
+                   thr: np.ndarray, start: np.ndarray, whole_idx: np.ndarray,
+                   key_lo: int, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
 
     Fuses, cell by cell and with the same floating-point operations in the same order (so the
@@ -397,46 +576,44 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     :meth:`pnmsim.crossbar.Crossbar.update_per_cell` (``step / level_step``, kappa, nu, sign),
     :func:`state_aware_pulses` (nominal parameters in ``nom``: r_p, r_ap, r_access, v_write,
     ic0, delta, tau_d, m, p_max, max_pulse, the mapper's pulse resolution) and the mapper's
-    quantisation to the pulse grid, then :meth:`~pnmsim.crossbar.Crossbar.apply_pulses`
-    (quantisation with ``res_ns``/``max_pulse_ns``, jitter from the normal draws ``zp``/``zc``
-    where the sigma is > 0, cap) and the write of :func:`update_cells` (:func:`_pulse_cell`),
-    the update facts (widest pulse per row tile, column and polarity; columns read; pulsed
-    cells per row tile and column) and — only for the cells that switched — the conductances
-    ``gdiff``, ``gsum`` and the effective weights ``weff``. ``out`` (length 5): pulses, MTJs
-    switched, write fJ, sum of pulse ns, weights that changed.
+    quantisation to the pulse grid (:func:`_width_index`), then
+    :meth:`~pnmsim.crossbar.Crossbar.apply_pulses` (quantisation with
+    ``res_ns``/``max_pulse_ns``, jitter from the normal draws ``zp``/``zc`` where the sigma is
+    > 0, cap) and the write of :func:`update_cells` (:func:`_pulse_cell`), the update facts
+    (widest pulse per row tile, column and polarity; columns read; pulsed cells per row tile
+    and column) and — only for the cells that switched — the conductances ``gdiff``, ``gsum``
+    and the effective weights ``weff``. ``out`` (length 5): pulses, MTJs switched, write fJ,
+    sum of pulse ns, weights that changed.
 
     ``nominal`` (the caller checked: every device exactly at the parameters in ``nom``, no
-    jitter): a needed MTJ's switching probability at the applied width t is then
-    P(t) = exp(-A exp(-B t)) with B = 2 (i - 1) / tau_D of the cell's nominal current, and the
-    unquantised width t* of the target q has P(t*) = q. Since dP/dt = B P (-ln P) <= B / e,
-    |P(t) - q| <= (B / e) |t - t*| + 1e-9 (rounding, generously). Where every needed MTJ's draw
-    is at least that far above q, no MTJ switches — the same decision :func:`_pulse_cell` makes,
-    reached without evaluating P — and the pulse's energy is ``V I0 t`` as there; every other
-    cell (a switch, or a draw within the bound) goes through :func:`_pulse_cell`. Bit-identical
-    either way (tested against the three-step path).
+    jitter, and passed :func:`width_index_tables` of ``nom`` as ``thr``/``start``/
+    ``whole_idx``/``key_lo``): a cell's pulse then depends only on its class (state, polarity)
+    and grid index n, so the index comes from the threshold table instead of tanh and two
+    logarithms, and the applied width, each needed MTJ's switching probability
+    ``_p_switch(t, i0 / I_c0, ...)`` and the no-switch energy ``V i0 t`` come from tables per
+    (state, n) computed here with the operations :func:`_pulse_cell` uses. A cell whose draws
+    are all >= that probability does not switch — the decision :func:`_pulse_cell` makes with
+    the same numbers — and gets the tabulated energy; every other cell goes through
+    :func:`_pulse_cell`. Bit-identical either way (tested against the three-step path).
 
     ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
     width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
-    current, the write :func:`_pulse_cell` with them, and the ``nominal`` shortcut is off.
+    current, the write :func:`_pulse_cell` with them, and the ``nominal`` path is off.
     """
     bias_on = ic0_asym != 1.0 or v_half > 0.0
-    i_aw = state_currents(nom[0], nom[1], nom[2], nom[3], v_half)
     if bias_on:
         nominal = False
-    r_p, r_ap, r_acc_n, v_wr_n, ic0_n = nom[0], nom[1], nom[2], nom[3], nom[4]
-    delta_n, tau_d_n, m, p_max, max_pulse_n = nom[5], nom[6], nom[7], nom[8], nom[9]
-    res_n = nom[10]
-    a_const = _PI2_4 * delta_n
-    log_a = math.log(a_const)
-    # the nominal current and the pulse's time constant depend on the cell's state only:
-    # the same operations as per cell, done once per state (b1, b2)
-    i_tab = np.empty((2, 2))
-    k_tab = np.empty((2, 2))
-    for x1 in range(2):
-        for x2 in range(2):
-            i_tab[x1, x2] = _series_current_ua(x1, x2, r_p, r_ap, r_p, r_ap, v_wr_n,
-                                               r_acc_n) / ic0_n
-            k_tab[x1, x2] = tau_d_n / (2.0 * (i_tab[x1, x2] - 1.0))
+    if nominal:
+        _per_cell_write_nominal(step, level_step, s1, s2, u1, u2, rp1, rap1, ic01, d1, rp2,
+                                rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
+                                max_pulse_ns, res_ns, gdiff, gsum, weff, dg_nominal, tile_rows,
+                                col_pulse, read_cols, pulsed, out, thr, start, whole_idx, key_lo)
+        return
+    max_pulse_n, res_n = nom[9], nom[10]
+    m, p_max = nom[7], nom[8]
+    k_tab, a_const, log_a = _nominal_tables(nom)
+    i_aw = state_currents(nom[0], nom[1], nom[2], nom[3], v_half)
+    n_max = math.floor(max_pulse_n / res_n + 1e-9)
     n_pulse = 0.0
     n_sw = 0.0
     e_fj = 0.0
@@ -444,7 +621,6 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     changed = 0.0
     rows, cols = s1.shape
     for r in range(rows):
-        rt = r // tile_rows
         for c in range(cols):
             st = np.float64(step[r, c]) / level_step
             mag = abs(st)
@@ -455,41 +631,20 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                 continue
             b1 = s1[r, c]
             b2 = s2[r, c]
-            # -- state-aware pulse width (state_aware_pulses), then the mapper's grid
-            w0 = 0.0
-            tt = 0.0
-            q = 0.0
             need1 = (b1 == 0) if pc > 0 else (b1 == 1)
             need2 = (b2 == 1) if pc > 0 else (b2 == 0)
             n_need = int(need1) + int(need2)
-            whole = kappa >= 1.0
-            if n_need > 0 and (v > 0.0 or whole):
-                p = math.tanh(m * v)
-                if whole:
-                    q = p_max
-                elif n_need == 2:
-                    q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
-                else:
-                    q = p
-                q = min(max(q, 0.0), 1.0 - 1e-12)
-                if q > 0.0:
-                    neg_ln_q = -math.log(q)
-                    if neg_ln_q < a_const:
-                        tt = k_tab[b1, b2] * (log_a - math.log(neg_ln_q))
-                        w0 = min(tt, max_pulse_n)
-            w0 = _grid(w0, res_n, max_pulse_n)
-            if bias_on:   # asymmetric I_c0 / bias-dependent TMR: the width of aware_width
-                w0 = _grid(aware_width(b1, b2, pc, v, whole, False, i_aw[b1, b2], ic0_n,
-                                       ic0_asym, delta_n, tau_d_n, m, p_max, max_pulse_n),
-                           res_n, max_pulse_n)
-            if w0 <= 0.0:
+            # -- state-aware pulse width on the mapper's grid (index n)
+            n = _width_index(v, kappa >= 1.0, n_need, k_tab[b1, b2], m, p_max, a_const, log_a,
+                             max_pulse_n, res_n)
+            if bias_on:   # asymmetric I_c0 / bias-dependent TMR: aware_width on the grid
+                w_b = aware_width(b1, b2, pc, v, kappa >= 1.0, False, i_aw[b1, b2], nom[4],
+                                  ic0_asym, nom[5], nom[6], m, p_max, max_pulse_n)
+                n = int(min(np.rint(min(w_b, max_pulse_n) / res_n), n_max))
+            if n == 0:
                 continue
-            # -- facts
-            k = 0 if pc > 0 else 1
-            if w0 > col_pulse[rt, c, k]:
-                col_pulse[rt, c, k] = w0
-            read_cols[rt, c] = True
-            pulsed[rt, c] += 1
+            w0 = min(n * res_n, max_pulse_n)
+            _record_facts(col_pulse, read_cols, pulsed, r // tile_rows, c, pc, w0)
             # -- grid, jitter and cap (apply_pulses)
             t = _grid(w0, res_ns, max_pulse_ns)
             if pulse_sigma > 0.0:
@@ -500,18 +655,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                 scale = max(1.0 * (1.0 + current_sigma * zc[r, c]), 0.0)
             if t <= 0.0:
                 continue
-            # -- the write (update_cells); the no-switch shortcut where it is certain
-            if nominal and i_tab[b1, b2] > 1.0 and tt > 0.0:
-                bound = (2.0 * (i_tab[b1, b2] - 1.0) / tau_d_n / math.e * abs(t - tt)
-                         + 1e-9)
-                if (not need1 or u1[r, c] >= q + bound) and (not need2
-                                                           or u2[r, c] >= q + bound):
-                    i0 = _series_current_ua(b1, b2, rp1[r, c], rap1[r, c], rp2[r, c],
-                                            rap2[r, c], v_write, r_access) * scale
-                    n_pulse += 1.0
-                    t_sum += t
-                    e_fj += v_write * i0 * t
-                    continue
+            # -- the write (update_cells)
             n1, n2, e = _pulse_cell(b1, b2, pc, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
                                     ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
                                     d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns,
@@ -519,21 +663,199 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
             n_pulse += 1.0
             t_sum += t
             e_fj += e
-            n_sw += float((n1 != b1) + (n2 != b2))
-            if n1 == b1 and n2 == b2:
+            sw, ch = _store_cell(s1, s2, rp1, rap1, rp2, rap2, gdiff, gsum, weff, dg_nominal,
+                                 r, c, b1, b2, n1, n2)
+            n_sw += sw
+            changed += ch
+    out[0] = n_pulse
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+    out[4] = changed
+
+
+@njit(cache=True, inline="always")
+def _record_facts(col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray, rt: int,
+                  c: int, pc: int, w0: float) -> None:
+    """A pulsed cell's update facts: widest pulse per row tile, column and polarity; the
+    column is read; one more pulsed cell in (row tile, column)."""
+    k = 0 if pc > 0 else 1
+    if w0 > col_pulse[rt, c, k]:
+        col_pulse[rt, c, k] = w0
+    read_cols[rt, c] = True
+    pulsed[rt, c] += 1
+
+
+@njit(cache=True, inline="always")
+def _store_cell(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray,
+                rp2: np.ndarray, rap2: np.ndarray, gdiff: np.ndarray, gsum: np.ndarray,
+                weff: np.ndarray, dg_nominal: float, r: int, c: int, b1: int, b2: int,
+                n1: int, n2: int) -> tuple[float, float]:
+    """Store a written cell's new state; only a switched cell changes conductance
+    (:meth:`pnmsim.crossbar.Crossbar._conductances`). Returns (MTJs switched, weight
+    changed) as floats."""
+    sw = float((n1 != b1) + (n2 != b2))
+    if n1 == b1 and n2 == b2:
+        return sw, 0.0
+    s1[r, c] = n1
+    s2[r, c] = n2
+    g1 = 1.0 / rp1[r, c] if n1 == 1 else 1.0 / rap1[r, c]
+    g2 = 1.0 / rp2[r, c] if n2 == 1 else 1.0 / rap2[r, c]
+    gd = g1 - g2
+    gdiff[r, c] = gd
+    gsum[r, c] = g1 + g2
+    weff[r, c] = gd / dg_nominal
+    return sw, 1.0 if n1 - n2 != b1 - b2 else 0.0
+
+
+@njit(cache=True)
+def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
+                            s2: np.ndarray, u1: np.ndarray, u2: np.ndarray, rp1: np.ndarray,
+                            rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
+                            rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray,
+                            d2: np.ndarray, nom: np.ndarray, v_write: float, r_access: float,
+                            tau_d_ns: float, tau0_ns: float, max_pulse_ns: float,
+                            res_ns: float, gdiff: np.ndarray, gsum: np.ndarray,
+                            weff: np.ndarray, dg_nominal: float, tile_rows: int,
+                            col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray,
+                            out: np.ndarray, thr: np.ndarray, start: np.ndarray,
+                            whole_idx: np.ndarray, key_lo: int) -> None:
+    """:func:`per_cell_write` at nominal devices (its docstring), in three passes: (1) every
+    cell's grid index from the look-up, its facts, pulse count and width sum, the tabulated
+    no-switch energy, and a list of the cells whose draws make an MTJ switch; (2) those cells
+    through :func:`_pulse_cell`; (3) the pulses' energies summed in cell order, as the one-pass
+    loop adds them (so the float sum is the same)."""
+    max_pulse_n, res_n = nom[9], nom[10]
+    m, p_max = nom[7], nom[8]
+    k_tab, a_const, log_a = _nominal_tables(nom)
+    n_max = int(math.floor(max_pulse_n / res_n + 1e-9))
+    # per grid index: the applied width; per (state, index): each needed MTJ's switching
+    # probability and the no-switch energy (nominal devices, current scale 1)
+    t_tab = np.empty(n_max + 1)
+    p_tab = np.empty((2, 2, n_max + 1))
+    e_tab = np.empty((2, 2, n_max + 1))
+    for n in range(n_max + 1):
+        t_tab[n] = min(_grid(min(n * res_n, max_pulse_n), res_ns, max_pulse_ns), max_pulse_ns)
+    r_p, r_ap, ic0, delta = nom[0], nom[1], nom[4], nom[5]
+    # conductances of a cell in state (x1, x2): the operations of _store_cell
+    gd_tab = np.empty((2, 2))
+    gs_tab = np.empty((2, 2))
+    we_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            g1 = 1.0 / r_p if x1 == 1 else 1.0 / r_ap
+            g2 = 1.0 / r_p if x2 == 1 else 1.0 / r_ap
+            gd = g1 - g2
+            gd_tab[x1, x2] = gd
+            gs_tab[x1, x2] = g1 + g2
+            we_tab[x1, x2] = gd / dg_nominal
+    i_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            i0 = _series_current_ua(x1, x2, nom[0], nom[1], nom[0], nom[1], v_write,
+                                    r_access) * 1.0
+            i_tab[x1, x2] = i0
+            for n in range(n_max + 1):
+                p_tab[x1, x2, n] = _p_switch(t_tab[n], i0 / nom[4], nom[5], tau_d_ns, tau0_ns)
+                e_tab[x1, x2, n] = v_write * i0 * t_tab[n]
+    rows, cols = s1.shape
+    e_buf = np.empty(rows * cols)       # energy of the k-th pulse, in cell order
+    sw_at = np.empty(rows * cols, dtype=np.int64)   # (k, flat cell, index) of switchers
+    sw_n = np.empty(rows * cols, dtype=np.int64)
+    sw_k = np.empty(rows * cols, dtype=np.int64)
+    fbits = np.empty(1)            # a double's bit pattern, for the look-up's bucket
+    ibits = fbits.view(np.int64)
+    n_pulse = 0
+    n_swc = 0
+    t_sum = 0.0
+    for r in range(rows):
+        rt = r // tile_rows
+        # row views: the compiler then keeps each row's base pointer in a register
+        step_r, s1_r, s2_r, u1_r, u2_r = step[r], s1[r], s2[r], u1[r], u2[r]
+        cp_r, rc_r, pu_r = col_pulse[rt], read_cols[rt], pulsed[rt]
+        for c in range(cols):
+            st = np.float64(step_r[c]) / level_step
+            mag = abs(st)
+            kappa = math.floor(mag)
+            v = mag - kappa
+            if st == 0.0 or st != st:
                 continue
+            up = st > 0.0
+            b1 = s1_r[c]
+            b2 = s2_r[c]
+            need1 = (b1 == 0) if up else (b1 == 1)
+            need2 = (b2 == 1) if up else (b2 == 0)
+            if not (need1 or need2):
+                continue
+            cls = 4 * b1 + 2 * b2 + (1 if up else 0)
+            if kappa >= 1.0:
+                n = whole_idx[cls]
+            elif v > 0.0:
+                fbits[0] = v
+                n = _lookup_index(v, ibits[0] >> _BUCKET_SHIFT, thr, start, cls, key_lo)
+                if n < 0:
+                    n = _width_index(v, False, int(need1) + int(need2), k_tab[b1, b2], m,
+                                     p_max, a_const, log_a, max_pulse_n, res_n)
+            else:
+                continue
+            if n == 0:
+                continue
+            # facts (as _record_facts)
+            w0 = min(n * res_n, max_pulse_n)
+            k = 0 if up else 1
+            if w0 > cp_r[c, k]:
+                cp_r[c, k] = w0
+            rc_r[c] = True
+            pu_r[c] += 1
+            t = t_tab[n]
+            if t <= 0.0:
+                continue
+            t_sum += t
+            p = p_tab[b1, b2, n]
+            if (need1 and u1_r[c] < p) or (need2 and u2_r[c] < p):
+                sw_at[n_swc] = r * cols + c
+                sw_n[n_swc] = n
+                sw_k[n_swc] = n_pulse
+                n_swc += 1
+            else:
+                e_buf[n_pulse] = e_tab[b1, b2, n]    # nothing switches: _pulse_cell's first
+            n_pulse += 1                             # return, V i0 t
+    n_sw = 0.0
+    changed = 0.0
+    for j in range(n_swc):
+        r = sw_at[j] // cols
+        c = sw_at[j] - r * cols
+        b1 = s1[r, c]
+        b2 = s2[r, c]
+        pc = 1 if step[r, c] > 0.0 else -1
+        n = sw_n[j]
+        p = p_tab[b1, b2, n]
+        need1 = (b1 == 0) if pc > 0 else (b1 == 1)
+        need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+        # nominal devices: the per-cell resistances, I_c0 and Delta equal nom's (the caller
+        # checked), so the scalars give the same numbers without touching eight arrays
+        n1, n2, e = _pulse_switching(b1, b2, pc, t_tab[n], u1[r, c], u2[r, c],
+                                     need1 and u1[r, c] < p, need2 and u2[r, c] < p,
+                                     i_tab[b1, b2], r_p, r_ap, ic0, delta, log_a, r_p, r_ap,
+                                     ic0, delta, log_a, v_write, r_access, 1.0, tau_d_ns,
+                                     tau0_ns)
+        e_buf[sw_k[j]] = e
+        sw = float((n1 != b1) + (n2 != b2))
+        ch = 0.0
+        if n1 != b1 or n2 != b2:
             s1[r, c] = n1
             s2[r, c] = n2
+            gdiff[r, c] = gd_tab[n1, n2]
+            gsum[r, c] = gs_tab[n1, n2]
+            weff[r, c] = we_tab[n1, n2]
             if n1 - n2 != b1 - b2:
-                changed += 1.0
-            # -- only a switched cell changes conductance (Crossbar._conductances)
-            g1 = 1.0 / rp1[r, c] if n1 == 1 else 1.0 / rap1[r, c]
-            g2 = 1.0 / rp2[r, c] if n2 == 1 else 1.0 / rap2[r, c]
-            gd = g1 - g2
-            gdiff[r, c] = gd
-            gsum[r, c] = g1 + g2
-            weff[r, c] = gd / dg_nominal
-    out[0] = n_pulse
+                ch = 1.0
+        n_sw += sw
+        changed += ch
+    e_fj = 0.0
+    for k in range(n_pulse):
+        e_fj += e_buf[k]
+    out[0] = float(n_pulse)
     out[1] = n_sw
     out[2] = e_fj
     out[3] = t_sum
