@@ -2,6 +2,8 @@
 
 * :mod:`pnmsim.kernels.cell` — the two-MTJ write physics (per-cell pulses, outer-product steps,
   state-aware pulse widths, the fused per-cell write);
+* :mod:`pnmsim.kernels.bias` — the optional write physics they call (I_c0 by switching
+  direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
 * :mod:`pnmsim.kernels.data` — data-path kernels (line statistics for read energy, converter
   quantisation, max-pooling, col2im), each with its twin where one is tested.

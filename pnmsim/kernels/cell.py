@@ -40,6 +40,10 @@ switching rate for the rest of the pulse. How this is computed exactly:
   not join at i = 1 (see :func:`pnmsim.device.mtj.p_switch`).
 * **Energy** is the integral ``V * I(t)`` over the pulse with the piecewise-constant current.
 
+Optional, off by default (:mod:`pnmsim.device.bias`, kernels in :mod:`pnmsim.kernels.bias`):
+each MTJ's I_c0 by the direction it switches (``ic0_asym``), and bias-dependent R_AP with every
+series current above solved self-consistently (``v_half``); the hazard matching is unchanged.
+
 A binary synapse is the same two MTJs under the same physics: a pulse can leave one of the pair
 switched and not the other (a (P, P) or (AP, AP) pair, read as 0 until a later pulse finishes or
 undoes it); nothing is reverted that physically happened.
@@ -51,6 +55,14 @@ import math
 
 import numpy as np
 from numba import njit
+
+from pnmsim.kernels.bias import (
+    aware_pulses,
+    aware_width,
+    bias_current_ua,
+    ic0_for,
+    state_currents,
+)
 
 _PI2_4 = math.pi**2 / 4.0
 
@@ -68,8 +80,12 @@ def _p_switch(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float,
 
 @njit(cache=True)
 def _series_current_ua(a: int, b: int, rp1: float, rap1: float, rp2: float, rap2: float,
-                       v_write: float, r_access: float) -> float:
-    """Write current (uA) through both MTJs of a cell in state (a, b) and the access devices."""
+                       v_write: float, r_access: float, v_half: float = 0.0) -> float:
+    """Write current (uA) through both MTJs of a cell in state (a, b) and the access devices;
+    with bias-dependent TMR (``v_half`` > 0) the divider solved self-consistently
+    (:func:`pnmsim.kernels.bias.bias_current_ua`)."""
+    if v_half > 0.0:
+        return bias_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half)
     r1 = rp1 if a == 1 else rap1
     r2 = rp2 if b == 1 else rap2
     return v_write / (r1 + r2 + r_access) * 1e6
@@ -141,14 +157,22 @@ def _age_la(h: float, i_ratio: float, delta: float, log_a: float, tau_d_ns: floa
 def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: float,
                 rap1: float, ic01: float, d1: float, rp2: float, rap2: float, ic02: float,
                 d2: float, v_write: float, r_access: float, scale: float, tau_d_ns: float,
-                tau0_ns: float) -> tuple[int, int, float]:
+                tau0_ns: float, ic0_asym: float = 1.0,
+                v_half: float = 0.0) -> tuple[int, int, float]:
     """One write pulse of width ``t`` and polarity ``pol`` on a cell in state (a, b), with the
     series current recomputed when the first MTJ switches (module docstring). ``u1``/``u2`` are
     the MTJs' uniform draws (MTJ k switches at constant current iff u_k < P_sw). Returns the new
-    (a, b) and the pulse's energy V * integral I dt (fJ)."""
+    (a, b) and the pulse's energy V * integral I dt (fJ).
+
+    Optional physics (:mod:`pnmsim.device.bias`; the defaults mean off): ``ic0_asym`` =
+    I_c0(P->AP) / I_c0(AP->P), each MTJ's I_c0 set by the state it leaves; ``v_half`` > 0:
+    bias-dependent R_AP, every series current solved self-consistently."""
+    if ic0_asym != 1.0:
+        ic01 = ic0_for(a, ic01, ic0_asym)
+        ic02 = ic0_for(b, ic02, ic0_asym)
     need1 = a == 0 if pol > 0 else a == 1
     need2 = b == 1 if pol > 0 else b == 0
-    i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     if not (need1 or need2):
         return a, b, v_write * i0 * t
     sw1 = need1 and u1 < _p_switch(t, i0 / ic01, d1, tau_d_ns, tau0_ns)
@@ -157,7 +181,8 @@ def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: f
         return a, b, v_write * i0 * t
     return _pulse_switching(a, b, pol, t, u1, u2, sw1, sw2, i0, rp1, rap1, ic01, d1,
                             math.log(_PI2_4 * d1), rp2, rap2, ic02, d2,
-                            math.log(_PI2_4 * d2), v_write, r_access, scale, tau_d_ns, tau0_ns)
+                            math.log(_PI2_4 * d2), v_write, r_access, scale, tau_d_ns, tau0_ns,
+                            v_half)
 
 
 @njit(cache=True)
@@ -165,11 +190,12 @@ def _pulse_switching(a: int, b: int, pol: int, t: float, u1: float, u2: float, s
                      sw2: bool, i0: float, rp1: float, rap1: float, ic01: float, d1: float,
                      la1: float, rp2: float, rap2: float, ic02: float, d2: float, la2: float,
                      v_write: float, r_access: float, scale: float, tau_d_ns: float,
-                     tau0_ns: float) -> tuple[int, int, float]:
+                     tau0_ns: float, v_half: float = 0.0) -> tuple[int, int, float]:
     """The rest of :func:`_pulse_cell` once it is known which MTJs switch within the pulse at
     the initial current ``i0`` (``sw1``/``sw2``, at least one): their switching times, the
     current change at the first, the other's hazard carried over. ``la1``/``la2`` are
-    ln(pi^2 Delta / 4) of the two MTJs."""
+    ln(pi^2 Delta / 4) of the two MTJs; ``ic01``/``ic02`` the I_c0 of the switch each MTJ
+    makes, ``v_half`` as in :func:`_pulse_cell`."""
     need1 = a == 0 if pol > 0 else a == 1
     need2 = b == 1 if pol > 0 else b == 0
     t1 = math.inf   # switching times at the initial current
@@ -184,7 +210,7 @@ def _pulse_switching(a: int, b: int, pol: int, t: float, u1: float, u2: float, s
         a = 1 - a
     else:
         b = 1 - b
-    i1 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    i1 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     e = v_write * i0 * tk
     other_needs = need2 if first_is_1 else need1
     if not other_needs:
@@ -204,7 +230,7 @@ def _pulse_switching(a: int, b: int, pol: int, t: float, u1: float, u2: float, s
         b = 1 - b
     else:
         a = 1 - a
-    i2 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access) * scale
+    i2 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     return a, b, e + v_write * i1 * (tj - tk) + v_write * i2 * (t - tj)
 
 
@@ -214,9 +240,10 @@ def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity:
                  rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
                  rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
                  v_write: float, r_access: float, tau_d_ns: float, tau0_ns: float,
-                 out: np.ndarray) -> None:
+                 out: np.ndarray, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """Apply one write pulse per cell, in place on ``s1``/``s2`` (2-D int8 arrays), with the
-    series current recomputed when the first MTJ switches (:func:`_pulse_cell`).
+    series current recomputed when the first MTJ switches (:func:`_pulse_cell`; ``ic0_asym``
+    and ``v_half`` as there).
 
     ``out`` (float64, length 4) receives: pulses applied, MTJs switched, write energy (fJ),
     sum of pulse widths (ns).
@@ -237,7 +264,7 @@ def update_cells(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray, polarity:
             na, nb, e = _pulse_cell(a, b, pol, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
                                     ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
                                     d2[r, c], v_write, r_access, current_scale[r, c], tau_d_ns,
-                                    tau0_ns)
+                                    tau0_ns, ic0_asym, v_half)
             n_pulse += 1.0
             t_sum += t
             e_fj += e
@@ -257,7 +284,7 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                           ic02: np.ndarray, d2: np.ndarray, v_write: float, r_access: float,
                           tau_d_ns: float, tau0_ns: float, max_pulse_ns: float,
                           pulse_sigma: float, current_sigma: float, binary: bool, seed: int,
-                          out: np.ndarray) -> None:
+                          out: np.ndarray, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """A sequence of parallel rank-1 write steps (the outer-product scheme), in place.
 
     Step ``v`` pulses cell (r, c) with width ``widths[v, c]`` and polarity
@@ -267,7 +294,8 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
     ``numpy.random.Generator``), and are drawn only where they can matter (one per MTJ that is
     off its target state), so a step over a mostly gated array costs little. ``binary`` is
     kept for the signature: a binary pair follows the same physics (module docstring).
-    ``out`` receives pulses, MTJs switched, write energy (fJ), sum of pulse widths (ns).
+    ``out`` receives pulses, MTJs switched, write energy (fJ), sum of pulse widths (ns);
+    ``ic0_asym``/``v_half`` as in :func:`_pulse_cell`.
     """
     np.random.seed(seed)
     n_pulse = 0.0
@@ -301,7 +329,7 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                 na, nb, e = _pulse_cell(a, b, pol, t, u1, u2, rp1[r, c], rap1[r, c],
                                         ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c],
                                         ic02[r, c], d2[r, c], v_write, r_access, scale,
-                                        tau_d_ns, tau0_ns)
+                                        tau_d_ns, tau0_ns, ic0_asym, v_half)
                 n_pulse += 1.0
                 t_sum += t
                 e_fj += e
@@ -319,15 +347,20 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
 def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np.ndarray,
                        pol: np.ndarray, r_p: float, r_ap: float, r_access: float,
                        v_write: float, ic0_ua: float, delta: float, tau_d_ns: float, m: float,
-                       p_max: float, max_pulse_ns: float, binary: bool) -> np.ndarray:
+                       p_max: float, max_pulse_ns: float, binary: bool, ic0_asym: float = 1.0,
+                       v_half: float = 0.0) -> np.ndarray:
     """Per-cell exact, state-aware pulse widths (ns); the numba form of
     :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells` (its numpy twin, see its docstring):
     the cell's nominal series current, target q = p = tanh(m nu) where one MTJ can flip,
     q = 1 - sqrt(1 - p) where two can (sqrt(p) for binary pairs, which change only when both
     switch), q = p_max for kappa >= 1, and the exact inverse
     t = tau_D / (2 (i - 1)) ln((pi^2 Delta / 4) / (-ln q)), capped (the caller quantises it to
-    the pulse generator's grid)."""
+    the pulse generator's grid). With ``ic0_asym`` != 1 or ``v_half`` > 0 each cell's width
+    is :func:`pnmsim.kernels.bias.aware_width` at its state's (bias-solved) current."""
     out = np.zeros(nu.shape)
+    if ic0_asym != 1.0 or v_half > 0.0:
+        return aware_pulses(nu, kappa, s1, s2, pol, r_p, r_ap, r_access, v_write, ic0_ua,
+                             delta, tau_d_ns, m, p_max, max_pulse_ns, binary, ic0_asym, v_half)
     a = _PI2_4 * delta
     rows, cols = nu.shape
     for r in range(rows):
@@ -535,7 +568,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                    tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
                    pulsed: np.ndarray, out: np.ndarray, nominal: bool,
                    thr: np.ndarray, start: np.ndarray, whole_idx: np.ndarray,
-                   key_lo: int) -> None:
+                   key_lo: int, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
 
     Fuses, cell by cell and with the same floating-point operations in the same order (so the
@@ -562,7 +595,14 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     are all >= that probability does not switch — the decision :func:`_pulse_cell` makes with
     the same numbers — and gets the tabulated energy; every other cell goes through
     :func:`_pulse_cell`. Bit-identical either way (tested against the three-step path).
+
+    ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
+    width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
+    current, the write :func:`_pulse_cell` with them, and the ``nominal`` path is off.
     """
+    bias_on = ic0_asym != 1.0 or v_half > 0.0
+    if bias_on:
+        nominal = False
     if nominal:
         _per_cell_write_nominal(step, level_step, s1, s2, u1, u2, rp1, rap1, ic01, d1, rp2,
                                 rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
@@ -572,6 +612,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
+    i_aw = state_currents(nom[0], nom[1], nom[2], nom[3], v_half)
+    n_max = math.floor(max_pulse_n / res_n + 1e-9)
     n_pulse = 0.0
     n_sw = 0.0
     e_fj = 0.0
@@ -595,6 +637,10 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
             # -- state-aware pulse width on the mapper's grid (index n)
             n = _width_index(v, kappa >= 1.0, n_need, k_tab[b1, b2], m, p_max, a_const, log_a,
                              max_pulse_n, res_n)
+            if bias_on:   # asymmetric I_c0 / bias-dependent TMR: aware_width on the grid
+                w_b = aware_width(b1, b2, pc, v, kappa >= 1.0, False, i_aw[b1, b2], nom[4],
+                                  ic0_asym, nom[5], nom[6], m, p_max, max_pulse_n)
+                n = int(min(np.rint(min(w_b, max_pulse_n) / res_n), n_max))
             if n == 0:
                 continue
             w0 = min(n * res_n, max_pulse_n)
@@ -612,7 +658,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
             # -- the write (update_cells)
             n1, n2, e = _pulse_cell(b1, b2, pc, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
                                     ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
-                                    d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns)
+                                    d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns,
+                                    ic0_asym, v_half)
             n_pulse += 1.0
             t_sum += t
             e_fj += e
