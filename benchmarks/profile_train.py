@@ -35,7 +35,7 @@ ROWS = [
     ("    backprop (array reads)", "array.py", "matmul_t"),
     ("    update (array writes)", "array.py", "update"),
     ("      per-cell write (draws + kernel)", "crossbar.py", "update_per_cell_fused"),
-    ("        write kernel", "cell.py", "per_cell_write"),
+    ("        write kernel", "percell.py", "per_cell_write"),
     ("      outer-product steps", "crossbar.py", "update_outer_products"),
     ("      count_per_cell_update", "counting.py", "count_per_cell_update"),
     ("    software update (DST)", "network.py", "update"),

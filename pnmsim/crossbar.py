@@ -24,7 +24,7 @@ import numpy as np
 from pnmsim import kernels, pulse_aware
 from pnmsim.config import ArchConfig
 from pnmsim.device import bias, mtj
-from pnmsim.kernels.cell import width_index_tables
+from pnmsim.kernels.pulse_index import width_index_tables
 from pnmsim.units import FJ_PER_V2_S_NS
 
 _FJ_PER_V2_S_NS = FJ_PER_V2_S_NS   # V^2 * S * ns -> fJ (units)
@@ -63,8 +63,8 @@ _INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
 
 
 def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """:func:`kernels.cell.width_index_tables` of the nominal parameters ``nom``, computed once
-    per distinct parameter set in a process (a pure function of them)."""
+    """:func:`kernels.pulse_index.width_index_tables` of the nominal parameters ``nom``,
+    computed once per distinct parameter set in a process (a pure function of them)."""
     key = nom.tobytes()
     hit = _INDEX_TABLES.get(key)
     if hit is None:

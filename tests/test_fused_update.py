@@ -169,7 +169,7 @@ def test_width_lookup_equals_direct_evaluation(over: tuple[str, ...]) -> None:
     steps over 300 decades, at every threshold and one ulp either side of it."""
     from numba import njit
 
-    from pnmsim.kernels.cell import (
+    from pnmsim.kernels.pulse_index import (
         _BUCKET_SHIFT,
         _lookup_index,
         _width_index_many,

@@ -1,7 +1,10 @@
 """numba kernels: the only @njit code in pnmsim, split by job.
 
-* :mod:`pnmsim.kernels.cell` — the two-MTJ write physics (per-cell pulses, outer-product steps,
-  state-aware pulse widths, the fused per-cell write);
+* :mod:`pnmsim.kernels.cell` — the two-MTJ write physics of a cell (per-cell pulses,
+  outer-product steps);
+* :mod:`pnmsim.kernels.pulse_index` — state-aware pulse widths on the pulse generator's grid and
+  their look-up tables;
+* :mod:`pnmsim.kernels.percell` — the fused per-cell update of a layer;
 * :mod:`pnmsim.kernels.bias` — the optional write physics they call (I_c0 by switching
   direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
@@ -16,8 +19,6 @@ from pnmsim.kernels.cell import (
     _p_switch,
     _pulse_cell,
     outer_product_updates,
-    per_cell_write,
-    state_aware_pulses,
     update_cells,
 )
 from pnmsim.kernels.data import (
@@ -30,6 +31,8 @@ from pnmsim.kernels.data import (
     quantize_symmetric,
     quantize_symmetric_reference,
 )
+from pnmsim.kernels.percell import per_cell_write
+from pnmsim.kernels.pulse_index import state_aware_pulses
 from pnmsim.kernels.reference import (
     outer_product_updates_reference,
     p_switch_reference,

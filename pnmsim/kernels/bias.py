@@ -175,7 +175,7 @@ def aware_width(b1: int, b2: int, pc: int, v: float, whole: bool, binary: bool, 
     under polarity ``pc`` for the DST remainder ``v`` (``whole``: a step of a whole level), at
     the cell's nominal series current ``i_ua`` with each needed MTJ's I_c0 by its direction.
 
-    As :func:`pnmsim.kernels.cell.state_aware_pulses` where the needed MTJs switch alike (one
+    As :func:`pnmsim.kernels.pulse_index.state_aware_pulses` where the needed MTJs switch alike (one
     MTJ, or two with equal I_c0): target q = p = tanh(m v), 1 - sqrt(1 - p) for two (sqrt(p)
     binary), p_max for a whole step, and the closed-form inverse. Two MTJs with different I_c0
     (a +-1 cell going to the other sign: one switches P -> AP, the other AP -> P): the width t
@@ -253,7 +253,7 @@ def aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np.ndarr
                  ic0_ua: float, delta: float, tau_d_ns: float, m: float, p_max: float,
                  max_pulse_ns: float, binary: bool, ic0_asym: float,
                  v_half: float) -> np.ndarray:
-    """:func:`pnmsim.kernels.cell.state_aware_pulses` with the optional physics on: each
+    """:func:`pnmsim.kernels.pulse_index.state_aware_pulses` with the optional physics on: each
     cell's :func:`aware_width` at its state's nominal current."""
     i_st = state_currents(r_p, r_ap, r_access, v_write, v_half)
     out = np.zeros(nu.shape)
