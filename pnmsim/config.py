@@ -634,12 +634,22 @@ def _check_write_margin(cfg: ArchConfig, origins: _Origins) -> None:
 
 
 def _check_read(cfg: ArchConfig, origins: _Origins) -> None:
-    i_read = cfg.synapse.v_read_v / cfg.mtj.r_parallel_ohm * 1e6
-    if i_read >= 0.5 * cfg.mtj.ic0_ua:
-        raise ConfigError(origins.of("synapse.v_read_v"), "synapse.v_read_v",
-                          cfg.synapse.v_read_v,
-                          f"a read voltage whose read current V_rd/R_P ({i_read:.1f} uA) stays "
-                          f"below I_c0/2 ({cfg.mtj.ic0_ua / 2:g} uA): reads must not disturb")
+    """Reads must not disturb: the read current through an MTJ in P (V_rd/R_P) stays below half
+    of its P->AP critical current, and through one in AP (V_rd/R_AP) below half of its AP->P
+    critical current (the same I_c0 both ways unless ``mtj.ic0_asymmetry`` is set)."""
+    d = cfg.mtj
+    asym = d.ic0_asymmetry
+    i_p = cfg.synapse.v_read_v / d.r_parallel_ohm * 1e6
+    i_ap = i_p / (1.0 + d.tmr)
+    for i_read, ic0, what in ((i_p, d.ic0_ua * asym ** 0.5, "V_rd/R_P"),
+                              (i_ap, d.ic0_ua / asym ** 0.5, "V_rd/R_AP")):
+        if i_read >= 0.5 * ic0:
+            dirn = "" if asym == 1.0 else (" (P->AP)" if what == "V_rd/R_P" else " (AP->P)")
+            raise ConfigError(origins.of("synapse.v_read_v"), "synapse.v_read_v",
+                              cfg.synapse.v_read_v,
+                              f"a read voltage whose read current {what} ({i_read:.1f} uA) "
+                              f"stays below I_c0{dirn}/2 ({ic0 / 2:g} uA): reads must not "
+                              "disturb")
 
 
 def parse_set(item: str) -> tuple[str, Any]:

@@ -24,7 +24,7 @@ import numpy as np
 from pnmsim import kernels, pulse_aware
 from pnmsim.config import ArchConfig
 from pnmsim.device import bias, mtj
-from pnmsim.kernels.pulse_index import width_index_tables
+from pnmsim.kernels.pulse_index import tables_usable, width_index_tables
 from pnmsim.units import FJ_PER_V2_S_NS
 
 _FJ_PER_V2_S_NS = FJ_PER_V2_S_NS   # V^2 * S * ns -> fJ (units)
@@ -59,19 +59,19 @@ class Counts:
 #: placeholders for :func:`kernels.per_cell_write`'s look-up tables where they are not used
 _NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
               np.zeros(8, dtype=np.int64), 0)
-_INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+_INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = {}
 
 
-def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
     """:func:`kernels.pulse_index.width_index_tables` of the nominal parameters ``nom``,
-    computed once per distinct parameter set in a process (a pure function of them)."""
+    computed once per distinct parameter set in a process (a pure function of them); None
+    where they are not built or not usable (the kernel then evaluates every index)."""
     key = nom.tobytes()
-    hit = _INDEX_TABLES.get(key)
-    if hit is None:
+    if key not in _INDEX_TABLES:
         if len(_INDEX_TABLES) > 64:
             _INDEX_TABLES.clear()
-        hit = _INDEX_TABLES[key] = width_index_tables(nom)
-    return hit
+        _INDEX_TABLES[key] = width_index_tables(nom) if tables_usable() else None
+    return _INDEX_TABLES[key]
 
 
 def quantize_widths(pulse_ns: np.ndarray | float, resolution_ns: float,
@@ -446,7 +446,9 @@ class Crossbar:
                    and s.v_write_v == mp.v_write and s.r_access_ohm == mp.r_access
                    and d.tau_d_ns == mp.tau_d_ns and self._devices_at(mp)
                    and not mp.physics_on)
-        thr, start, whole, key_lo = _index_tables(nom) if nominal else _NO_TABLES
+        tables = _index_tables(nom) if nominal else None
+        nominal = tables is not None
+        thr, start, whole, key_lo = tables if tables is not None else _NO_TABLES
         kernels.per_cell_write(
             step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
             float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),

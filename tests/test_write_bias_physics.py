@@ -331,18 +331,21 @@ def test_crossbar_apply_pulses_equals_twin_with_same_draws() -> None:
     s1, s2 = cb.s1.copy(), cb.s2.copy()
     pulse = quantize_widths(rng.uniform(0, 8, (rows, cols)), 0.05, 20.0)
     pol = rng.integers(-1, 2, (rows, cols)).astype(np.int8)
-    cb.apply_pulses(pulse, pol, np.random.default_rng(10))
+    cnt = cb.apply_pulses(pulse, pol, np.random.default_rng(10))
     draw = np.random.default_rng(10)
     pj = np.minimum(np.maximum(pulse * (1 + 0.05 * draw.standard_normal((rows, cols))), 0.0),
                     20.0)
     scale = np.maximum(1 + 0.05 * draw.standard_normal((rows, cols)), 0.0)
     u1, u2 = draw.random((rows, cols)), draw.random((rows, cols))
-    t1, t2, _ = update_cells_reference(
+    t1, t2, e_ref = update_cells_reference(
         s1, s2, pj, pol, scale, u1, u2, cb.rp1, cb.rap1, cb.m1.ic0_ua, cb.m1.delta, cb.rp2,
         cb.rap2, cb.m2.ic0_ua, cb.m2.delta, V_W, R_ACC, TAU_D, TAU0, ic0_asym=ASYM, v_half=VH)
     np.testing.assert_array_equal(cb.s1, t1)
     np.testing.assert_array_equal(cb.s2, t2)
     assert np.count_nonzero(cb.s1 != s1) > 100
+    # the write energy, V * integral of the (bias-solved, piecewise) current over each pulse
+    assert cnt.write_fj == pytest.approx(float(e_ref[2]), rel=1e-9)
+    assert (cnt.pulses, cnt.switched) == (int(e_ref[0]), int(e_ref[1]))
 
 
 @pytest.mark.parametrize("binary", [False, True])

@@ -26,8 +26,10 @@ unset, changes nothing (every caller keeps its original arithmetic then):
   for it (a first-order approximation).
 
 These are the plain-Python forms (used by the preset checks and the pulse mapper); the numba
-kernels use :mod:`pnmsim.kernels.bias`, the same algorithm, and the tests check both against
-an independent fixed-point solution and the divider equations themselves.
+kernels use :mod:`pnmsim.kernels.bias`, the same safeguarded Newton iteration but written
+differently where two like AP MTJs share the current (there it solves for one MTJ's voltage,
+``(V_w / 2 - V) / (R_acc / 2)``, which loses up to ~1e-9 relative where R_access << R_AP), and
+the tests check both against an independent fixed-point solution and the divider equations.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ Pure functions over arrays and scalars (no config objects); stochastic kernels t
 draws or seeds as arguments. Callers use ``from pnmsim import kernels; kernels.NAME``.
 """
 
+import pnmsim.kernels._cache  # noqa: F401  (first: drops stale machine code)
 from pnmsim.kernels.cell import (
     _p_switch,
     _pulse_cell,

@@ -90,7 +90,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
         for c in range(cols):
             st = np.float64(step[r, c]) / level_step
             mag = abs(st)
-            kappa = math.floor(mag)
+            kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
             v = mag - kappa
             pc = 1 if st > 0.0 else (-1 if st < 0.0 else 0)
             if pc == 0:
@@ -174,6 +174,16 @@ def _store_cell(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray, rap1: np.ndarra
     return sw, 1.0 if n1 - n2 != b1 - b2 else 0.0
 
 
+@njit(cache=True, inline="always")
+def _entry(n: int, i0: float, nom: np.ndarray, v_write: float, tau_d_ns: float,
+           tau0_ns: float, max_pulse_ns: float, res_ns: float) -> tuple[float, float, float]:
+    """Grid index ``n`` of a cell of nominal current ``i0`` -> the applied width (the mapper's
+    grid, then apply_pulses' grid and cap), a needed MTJ's switching probability at it and the
+    no-switch energy V i0 t: the operations of the one-pass kernel and :func:`_pulse_cell`."""
+    t = min(_grid(min(n * nom[10], nom[9]), res_ns, max_pulse_ns), max_pulse_ns)
+    return t, _p_switch(t, i0 / nom[4], nom[5], tau_d_ns, tau0_ns), v_write * i0 * t
+
+
 @njit(cache=True)
 def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             s2: np.ndarray, u1: np.ndarray, u2: np.ndarray, rp1: np.ndarray,
@@ -194,14 +204,12 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
-    n_max = int(math.floor(max_pulse_n / res_n + 1e-9))
+    n_tab = thr.shape[1]    # indices a step < 1 reaches (width_index_tables), + margin
     # per grid index: the applied width; per (state, index): each needed MTJ's switching
     # probability and the no-switch energy (nominal devices, current scale 1)
-    t_tab = np.empty(n_max + 1)
-    p_tab = np.empty((2, 2, n_max + 1))
-    e_tab = np.empty((2, 2, n_max + 1))
-    for n in range(n_max + 1):
-        t_tab[n] = min(_grid(min(n * res_n, max_pulse_n), res_ns, max_pulse_ns), max_pulse_ns)
+    t_tab = np.empty(n_tab)
+    p_tab = np.empty((2, 2, n_tab))
+    e_tab = np.empty((2, 2, n_tab))
     r_p, r_ap, ic0, delta = nom[0], nom[1], nom[4], nom[5]
     # conductances of a cell in state (x1, x2): the operations of _store_cell
     gd_tab = np.empty((2, 2))
@@ -218,17 +226,18 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     i_tab = np.empty((2, 2))
     for x1 in range(2):
         for x2 in range(2):
-            i0 = _series_current_ua(x1, x2, nom[0], nom[1], nom[0], nom[1], v_write,
-                                    r_access) * 1.0
-            i_tab[x1, x2] = i0
-            for n in range(n_max + 1):
-                p_tab[x1, x2, n] = _p_switch(t_tab[n], i0 / nom[4], nom[5], tau_d_ns, tau0_ns)
-                e_tab[x1, x2, n] = v_write * i0 * t_tab[n]
+            i_tab[x1, x2] = _series_current_ua(x1, x2, nom[0], nom[1], nom[0], nom[1],
+                                               v_write, r_access) * 1.0
+            for n in range(n_tab):
+                t_tab[n], p_tab[x1, x2, n], e_tab[x1, x2, n] = _entry(
+                    n, i_tab[x1, x2], nom, v_write, tau_d_ns, tau0_ns, max_pulse_ns, res_ns)
     rows, cols = s1.shape
     e_buf = np.empty(rows * cols)       # energy of the k-th pulse, in cell order
-    sw_at = np.empty(rows * cols, dtype=np.int64)   # (k, flat cell, index) of switchers
-    sw_n = np.empty(rows * cols, dtype=np.int64)
-    sw_k = np.empty(rows * cols, dtype=np.int64)
+    sw_at = np.empty(rows * cols, dtype=np.int64)   # switchers: flat cell, pulse number,
+    sw_k = np.empty(rows * cols, dtype=np.int64)    # polarity, applied width, probability
+    sw_up = np.empty(rows * cols, dtype=np.bool_)
+    sw_t = np.empty(rows * cols)
+    sw_p = np.empty(rows * cols)
     fbits = np.empty(1)            # a double's bit pattern, for the look-up's bucket
     ibits = fbits.view(np.int64)
     n_pulse = 0
@@ -242,7 +251,7 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         for c in range(cols):
             st = np.float64(step_r[c]) / level_step
             mag = abs(st)
-            kappa = math.floor(mag)
+            kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
             v = mag - kappa
             if st == 0.0 or st != st:
                 continue
@@ -273,19 +282,24 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                 cp_r[c, k] = w0
             rc_r[c] = True
             pu_r[c] += 1
-            t = t_tab[n]
+            if n < n_tab:
+                t, p, e0 = t_tab[n], p_tab[b1, b2, n], e_tab[b1, b2, n]
+            else:   # only where the direct evaluation gave an index past the look-up's
+                t, p, e0 = _entry(n, i_tab[b1, b2], nom, v_write, tau_d_ns, tau0_ns,
+                                  max_pulse_ns, res_ns)
             if t <= 0.0:
                 continue
             t_sum += t
-            p = p_tab[b1, b2, n]
             if (need1 and u1_r[c] < p) or (need2 and u2_r[c] < p):
                 sw_at[n_swc] = r * cols + c
-                sw_n[n_swc] = n
                 sw_k[n_swc] = n_pulse
+                sw_up[n_swc] = up
+                sw_t[n_swc] = t
+                sw_p[n_swc] = p
                 n_swc += 1
             else:
-                e_buf[n_pulse] = e_tab[b1, b2, n]    # nothing switches: _pulse_cell's first
-            n_pulse += 1                             # return, V i0 t
+                e_buf[n_pulse] = e0    # nothing switches: _pulse_cell's first return, V i0 t
+            n_pulse += 1
     n_sw = 0.0
     changed = 0.0
     for j in range(n_swc):
@@ -293,14 +307,13 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         c = sw_at[j] - r * cols
         b1 = s1[r, c]
         b2 = s2[r, c]
-        pc = 1 if step[r, c] > 0.0 else -1
-        n = sw_n[j]
-        p = p_tab[b1, b2, n]
+        pc = 1 if sw_up[j] else -1
+        p = sw_p[j]
         need1 = (b1 == 0) if pc > 0 else (b1 == 1)
         need2 = (b2 == 1) if pc > 0 else (b2 == 0)
         # nominal devices: the per-cell resistances, I_c0 and Delta equal nom's (the caller
         # checked), so the scalars give the same numbers without touching eight arrays
-        n1, n2, e = _pulse_switching(b1, b2, pc, t_tab[n], u1[r, c], u2[r, c],
+        n1, n2, e = _pulse_switching(b1, b2, pc, sw_t[j], u1[r, c], u2[r, c],
                                      need1 and u1[r, c] < p, need2 and u2[r, c] < p,
                                      i_tab[b1, b2], r_p, r_ap, ic0, delta, log_a, r_p, r_ap,
                                      ic0, delta, log_a, v_write, r_access, 1.0, tau_d_ns,
