@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import njit
 
+from pnmsim.kernels.dst import dst_target
+
 _PI2_4 = math.pi**2 / 4.0
 _MAX_ITER = 200
 _TOL = 1e-14   # Newton stops when its step is below this fraction of the value
@@ -175,9 +177,9 @@ def aware_width(b1: int, b2: int, pc: int, v: float, whole: bool, binary: bool, 
     under polarity ``pc`` for the DST remainder ``v`` (``whole``: a step of a whole level), at
     the cell's nominal series current ``i_ua`` with each needed MTJ's I_c0 by its direction.
 
-    As :func:`pnmsim.kernels.pulse_index.state_aware_pulses` where the needed MTJs switch alike (one
-    MTJ, or two with equal I_c0): target q = p = tanh(m v), 1 - sqrt(1 - p) for two (sqrt(p)
-    binary), p_max for a whole step, and the closed-form inverse. Two MTJs with different I_c0
+    As :func:`pnmsim.kernels.pulse_index.state_aware_pulses` where the needed MTJs switch
+    alike (one MTJ, or two with equal I_c0): the target q of :func:`pnmsim.kernels.dst.
+    dst_target` and the closed-form inverse. Two MTJs with different I_c0
     (a +-1 cell going to the other sign: one switches P -> AP, the other AP -> P): the width t
     with ``(1 - P1(t)) (1 - P2(t)) = 1 - p`` (the cell leaves its state with p; binary:
     ``P1(t) P2(t) = p``), found by bisection on [0, max_pulse]; a whole step takes the longer
@@ -191,19 +193,11 @@ def aware_width(b1: int, b2: int, pc: int, v: float, whole: bool, binary: bool, 
     a_const = _PI2_4 * delta
     i1 = i_ua / ic0_for(b1, ic0, ic0_asym)
     i2 = i_ua / ic0_for(b2, ic0, ic0_asym)
-    p = math.tanh(m * v)
     if n_need == 1 or i1 == i2:
         i_r = i1 if need1 else i2
-        if whole:
-            q = p_max
-        elif n_need == 2 and not binary:
-            q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
-        elif n_need == 2:
-            q = math.sqrt(p)
-        else:
-            q = p
-        q = min(max(q, 0.0), 1.0 - 1e-12)
+        q = dst_target(v, m, whole, n_need, binary, p_max)
         return min(_width_for(q, i_r, a_const, tau_d), max_pulse)
+    p = math.tanh(m * v)
     if whole:
         t = max(_width_for(p_max, i1, a_const, tau_d), _width_for(p_max, i2, a_const, tau_d))
         return min(t, max_pulse)

@@ -19,6 +19,7 @@ from numba import njit
 
 from pnmsim.kernels.bias import aware_pulses
 from pnmsim.kernels.cell import _PI2_4, _series_current_ua
+from pnmsim.kernels.dst import dst_target
 
 
 @njit(cache=True)
@@ -57,16 +58,7 @@ def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np
                 continue
             i_ratio = _series_current_ua(b1, b2, r_p, r_ap, r_p, r_ap, v_write,
                                          r_access) / ic0_ua
-            p = math.tanh(m * v)
-            if whole:
-                q = p_max
-            elif n_need == 2 and not binary:
-                q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
-            elif n_need == 2:
-                q = math.sqrt(p)
-            else:
-                q = p
-            q = min(max(q, 0.0), 1.0 - 1e-12)
+            q = dst_target(v, m, whole, n_need, binary, p_max)
             if q <= 0.0:
                 continue
             neg_ln_q = -math.log(q)
@@ -95,14 +87,7 @@ def _width_index(v: float, whole: bool, n_need: int, kk: float, m: float, p_max:
     order as both, so ``min(n * res_n, max_pulse_n)`` is bit-identical to their composition."""
     w0 = 0.0
     if n_need > 0 and (v > 0.0 or whole):
-        p = math.tanh(m * v)
-        if whole:
-            q = p_max
-        elif n_need == 2:
-            q = -math.expm1(0.5 * math.log1p(-min(p, 1.0 - 1e-15)))
-        else:
-            q = p
-        q = min(max(q, 0.0), 1.0 - 1e-12)
+        q = dst_target(v, m, whole, n_need, False, p_max)
         if q > 0.0:
             neg_ln_q = -math.log(q)
             if neg_ln_q < a_const:
