@@ -131,7 +131,11 @@ def validate(file: str, overrides: tuple[str, ...], dump: bool) -> None:
     click.echo(f"ok: {cfg.name}: {cfg.array.tile_rows}x{cfg.array.tile_cols} tiles, "
                f"{cfg.clock_mhz:g} MHz, R_P {cfg.mtj.r_parallel_ohm:g} ohm, TMR "
                f"{cfg.mtj.tmr:g}, Delta {cfg.mtj.delta:g}, I_c0 {cfg.mtj.ic0_ua:g} uA, update "
-               f"{cfg.update.scheme}/{cfg.update.pulse_mapping}")
+               f"{cfg.update.scheme}/{cfg.update.pulse_mapping}"
+               + (f", I_c0 P->AP/AP->P {cfg.mtj.ic0_asymmetry:g}"
+                  if cfg.mtj.ic0_asymmetry != 1.0 else "")
+               + (f", TMR(V) V_h {cfg.mtj.tmr_v_half_v:g} V"
+                  if cfg.mtj.tmr_v_half_v is not None else ""))
 
 
 # ----------------------------------------------------------------------------- device

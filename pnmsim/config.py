@@ -61,6 +61,14 @@ class MTJConfig:
     ic0_ua: float = spec(doc="critical switching current at 0 K", gt=0)
     tau_d_ns: float = spec(doc="characteristic precessional switching time", gt=0)
     tau0_ns: float = spec(1.0, doc="attempt time of thermally activated switching", gt=0)
+    ic0_asymmetry: float = spec(
+        1.0, doc="I_c0(P->AP) / I_c0(AP->P); ic0_ua is their geometric mean, so P->AP takes "
+        "ic0_ua sqrt(r) and AP->P ic0_ua / sqrt(r) (1 = symmetric; real CoFeB/MgO junctions "
+        "~1.2-2.5, pnmsim/device/bias.py)", ge=0.1, le=10)
+    tmr_v_half_v: float | None = spec(
+        None, doc="bias-dependent TMR in writes: TMR(V) = tmr / (1 + (V / V_h)^2) across each "
+        "AP MTJ, the series divider solved self-consistently; null = bias-independent "
+        "(reads always use tmr)", ge=0.05, le=10)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +167,8 @@ class UpdateConfig:
     write_drive: Literal["voltage", "current"] = spec(
         "voltage", doc="outer_product write drivers: voltage = v_write_v across the cell, so "
         "the current depends on the cell's state; current = current sources delivering the "
-        "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell")
+        "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell "
+        "(with mtj.tmr_v_half_v: the +-1 cell's bias-solved current)")
     outer_beta1: float = spec(0.0, doc="low_rank, clustered: decay of the factored momentum "
                               "P Q^T kept in the periphery (rows + cols words per rank); "
                               "0 = none", ge=0, lt=1)
@@ -408,12 +417,15 @@ def _convert(tp: Any, value: Any, path: str, origins: _Origins, md: dict | None 
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         for a in args:
             if a is type(None):
                 continue
             try:
                 return _convert(a, value, path, origins, md)
-            except ConfigError:
+            except ConfigError as e:
+                if numeric and a is float and type(None) in args:   # a number out of range
+                    raise ConfigError(src, path, value, f"{e.allowed} or null") from None
                 continue
         raise ConfigError(src, path, value, _type_name(tp))
     if origin is dict:
@@ -471,6 +483,8 @@ UPPER_BOUNDS: dict[str, float] = {
     "mtj.ic0_ua": 1e6,                         # 1 A
     "mtj.tau_d_ns": 1e6,                       # 1 ms
     "mtj.tau0_ns": 1e6,
+    "mtj.ic0_asymmetry": 10.0,                 # real: 1..2.5 (schema bound, for the table)
+    "mtj.tmr_v_half_v": 10.0,                  # real: 0.3..1 V; above ~2 V MgO breaks down
     "synapse.read_ns": 1e6,
     "synapse.r_access_ohm": 1e9,
     "periphery.adc_range_sigmas": 1000.0,
@@ -576,35 +590,82 @@ def _check_cross(cfg: ArchConfig, origins: _Origins) -> None:
         raise ConfigError(origins.of("update.pulse_reference"), "update.pulse_reference",
                           up.pulse_reference, "fixed unless update.pulse_mapping is exact "
                           "(the affine fit is for one reference current)")
-    v = cfg.variation
-    r_p3 = cfg.mtj.r_parallel_ohm * (1 + 3 * v.r_parallel_sigma)
-    r_ap3 = r_p3 * (1 + cfg.mtj.tmr * (1 + 3 * v.tmr_sigma))
-    i_min = (cfg.synapse.v_write_v / (2 * r_ap3 + cfg.synapse.r_access_ohm) * 1e6
-             * (1 - 3 * v.current_jitter_sigma))
+    _check_write_margin(cfg, origins)
+
+
+def _check_write_margin(cfg: ArchConfig, origins: _Origins) -> None:
+    """Every write is precessional: the weakest series current that meets each switching
+    direction exceeds that direction's I_c0, at 3 sigma of variation and jitter. AP -> P
+    switches meet at worst the AP+AP cell's current, P -> AP ones the +-1 cell's (with
+    ``mtj.ic0_asymmetry`` != 1 the two directions' I_c0 differ; with ``mtj.tmr_v_half_v`` the
+    currents are the bias-solved ones of :mod:`pnmsim.device.bias`)."""
+    from pnmsim.device.bias import series_current_ua
+
+    up, v, d, s = cfg.update, cfg.variation, cfg.mtj, cfg.synapse
+    vh = d.tmr_v_half_v
+    asym = d.ic0_asymmetry
+    r_p3 = d.r_parallel_ohm * (1 + 3 * v.r_parallel_sigma)
+    r_ap3 = r_p3 * (1 + d.tmr * (1 + 3 * v.tmr_sigma))
+    if vh is None:
+        i_min = (s.v_write_v / (2 * r_ap3 + s.r_access_ohm) * 1e6
+                 * (1 - 3 * v.current_jitter_sigma))
+    else:
+        i_min = (series_current_ua(0, 0, r_p3, r_ap3, r_p3, r_ap3, s.v_write_v, s.r_access_ohm,
+                                   vh) * (1 - 3 * v.current_jitter_sigma))
+    ic0_3 = d.ic0_ua * (1 + 3 * v.ic0_sigma)
+    ic0_min = ic0_3 if asym == 1.0 else ic0_3 / asym ** 0.5        # AP -> P
+    what = "" if asym == 1.0 else "(AP->P) "
     if up.write_drive == "current":   # current sources: every cell gets the nominal +-1 current
-        i_nom = cfg.synapse.v_write_v / (cfg.mtj.r_parallel_ohm * (2 + cfg.mtj.tmr)
-                                         + cfg.synapse.r_access_ohm) * 1e6
+        if vh is None:
+            i_nom = s.v_write_v / (d.r_parallel_ohm * (2 + d.tmr) + s.r_access_ohm) * 1e6
+        else:
+            i_nom = series_current_ua(1, 0, d.r_parallel_ohm, d.r_parallel_ohm * (1 + d.tmr),
+                                      d.r_parallel_ohm, d.r_parallel_ohm * (1 + d.tmr),
+                                      s.v_write_v, s.r_access_ohm, vh)
         i_min = i_nom * (1 - 3 * v.current_jitter_sigma)
-    if i_min <= cfg.mtj.ic0_ua * (1 + 3 * v.ic0_sigma):
+        if asym != 1.0:
+            ic0_min = ic0_3 * max(asym, 1.0 / asym) ** 0.5
+            what = "(P->AP) " if asym > 1.0 else "(AP->P) "
+    if i_min <= ic0_min:
         raise ConfigError(origins.of("synapse.v_write_v"), "synapse.v_write_v",
-                          cfg.synapse.v_write_v,
+                          s.v_write_v,
                           f"a write voltage whose weakest series current ({i_min:.1f} uA "
                           + ("of the current-source drivers at -3 sigma current jitter) "
                              if up.write_drive == "current" else
                              "through AP+AP+access at +3 sigma R_P/TMR and -3 sigma current "
                              "jitter) ") +
-                          f"exceeds I_c0 at +3 sigma ({cfg.mtj.ic0_ua * (1 + 3 * v.ic0_sigma):.1f} "
+                          f"exceeds I_c0 {what}at +3 sigma ({ic0_min:.1f} "
                           "uA): writes must be in the "
                           "precessional regime")
+    if up.write_drive == "voltage" and asym > 1.0:   # P -> AP: at worst in a +-1 cell
+        i_pm = (series_current_ua(1, 0, r_p3, r_ap3, r_p3, r_ap3, s.v_write_v, s.r_access_ohm,
+                                  vh) * (1 - 3 * v.current_jitter_sigma))
+        ic0_pap = ic0_3 * asym ** 0.5
+        if i_pm <= ic0_pap:
+            raise ConfigError(origins.of("mtj.ic0_asymmetry"), "mtj.ic0_asymmetry", asym,
+                              f"an asymmetry whose P->AP critical current at +3 sigma "
+                              f"({ic0_pap:.1f} uA) stays below the weakest +-1 cell's series "
+                              f"current ({i_pm:.1f} uA at +3 sigma R_P/TMR and -3 sigma current "
+                              "jitter): writes must be in the precessional regime")
 
 
 def _check_read(cfg: ArchConfig, origins: _Origins) -> None:
-    i_read = cfg.synapse.v_read_v / cfg.mtj.r_parallel_ohm * 1e6
-    if i_read >= 0.5 * cfg.mtj.ic0_ua:
-        raise ConfigError(origins.of("synapse.v_read_v"), "synapse.v_read_v",
-                          cfg.synapse.v_read_v,
-                          f"a read voltage whose read current V_rd/R_P ({i_read:.1f} uA) stays "
-                          f"below I_c0/2 ({cfg.mtj.ic0_ua / 2:g} uA): reads must not disturb")
+    """Reads must not disturb: the read current through an MTJ in P (V_rd/R_P) stays below half
+    of its P->AP critical current, and through one in AP (V_rd/R_AP) below half of its AP->P
+    critical current (the same I_c0 both ways unless ``mtj.ic0_asymmetry`` is set)."""
+    d = cfg.mtj
+    asym = d.ic0_asymmetry
+    i_p = cfg.synapse.v_read_v / d.r_parallel_ohm * 1e6
+    i_ap = i_p / (1.0 + d.tmr)
+    for i_read, ic0, what in ((i_p, d.ic0_ua * asym ** 0.5, "V_rd/R_P"),
+                              (i_ap, d.ic0_ua / asym ** 0.5, "V_rd/R_AP")):
+        if i_read >= 0.5 * ic0:
+            dirn = "" if asym == 1.0 else (" (P->AP)" if what == "V_rd/R_P" else " (AP->P)")
+            raise ConfigError(origins.of("synapse.v_read_v"), "synapse.v_read_v",
+                              cfg.synapse.v_read_v,
+                              f"a read voltage whose read current {what} ({i_read:.1f} uA) "
+                              f"stays below I_c0{dirn}/2 ({ic0 / 2:g} uA): reads must not "
+                              "disturb")
 
 
 def parse_set(item: str) -> tuple[str, Any]:

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pnmsim import kernels
+from pnmsim import kernels, pulse_aware
 from pnmsim.config import ArchConfig
-from pnmsim.device import mtj
+from pnmsim.device import bias, mtj
+from pnmsim.kernels.pulse_index import tables_usable, width_index_tables
 from pnmsim.units import FJ_PER_V2_S_NS
 
 _FJ_PER_V2_S_NS = FJ_PER_V2_S_NS   # V^2 * S * ns -> fJ (units)
@@ -55,6 +56,24 @@ class Counts:
         return self
 
 
+#: placeholders for :func:`kernels.per_cell_write`'s look-up tables where they are not used
+_NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
+              np.zeros(8, dtype=np.int64), 0)
+_INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = {}
+
+
+def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """:func:`kernels.pulse_index.width_index_tables` of the nominal parameters ``nom``,
+    computed once per distinct parameter set in a process (a pure function of them); None
+    where they are not built or not usable (the kernel then evaluates every index)."""
+    key = nom.tobytes()
+    if key not in _INDEX_TABLES:
+        if len(_INDEX_TABLES) > 64:
+            _INDEX_TABLES.clear()
+        _INDEX_TABLES[key] = width_index_tables(nom) if tables_usable() else None
+    return _INDEX_TABLES[key]
+
+
 def quantize_widths(pulse_ns: np.ndarray | float, resolution_ns: float,
                     max_pulse_ns: float) -> np.ndarray:
     """Pulse widths as the pulse generator makes them: the nearest whole multiple of
@@ -80,12 +99,23 @@ class PulseMapper:
     Every width it returns is quantised by :func:`quantize_widths` to the pulse generator's
     resolution ``periphery.pulse_resolution_ns``: the same widths drive the physics and the
     timing records.
+    Optional physics (:mod:`pnmsim.device.bias`): with ``mtj.tmr_v_half_v`` the reference
+    current is the +-1 cell's bias-solved one; the fixed mapper uses ``mtj.ic0_ua`` (the
+    geometric mean of the two directions' I_c0), the state-aware one each needed MTJ's own.
     """
 
     def __init__(self, arch: ArchConfig) -> None:
         d, s, u = arch.mtj, arch.synapse, arch.update
-        r_ref = d.r_parallel_ohm * (2 + d.tmr) + s.r_access_ohm
-        self.i_ref_ua = s.v_write_v / r_ref * 1e6
+        self.v_half = d.tmr_v_half_v
+        self.ic0_asym = d.ic0_asymmetry
+        if self.v_half is None:
+            r_ref = d.r_parallel_ohm * (2 + d.tmr) + s.r_access_ohm
+            self.i_ref_ua = s.v_write_v / r_ref * 1e6
+        else:
+            r_ap0 = d.r_parallel_ohm * (1 + d.tmr)
+            self.i_ref_ua = bias.series_current_ua(1, 0, d.r_parallel_ohm, r_ap0,
+                                                   d.r_parallel_ohm, r_ap0, s.v_write_v,
+                                                   s.r_access_ohm, self.v_half)
         self.i_ratio = self.i_ref_ua / d.ic0_ua
         self.delta = d.delta
         self.tau_d_ns = d.tau_d_ns
@@ -97,6 +127,11 @@ class PulseMapper:
         self.r_p, self.r_ap = d.r_parallel_ohm, d.r_parallel_ohm * (1 + d.tmr)
         self.r_access, self.v_write, self.ic0 = s.r_access_ohm, s.v_write_v, d.ic0_ua
         self.resolution_ns = arch.periphery.pulse_resolution_ns
+        # nominal series current (uA) of each state (b1, b2), bias-solved where that is on
+        self.i_state = np.array([[bias.series_current_ua(b1, b2, self.r_p, self.r_ap, self.r_p,
+                                                         self.r_ap, self.v_write, self.r_access,
+                                                         self.v_half) for b2 in (0, 1)]
+                                 for b1 in (0, 1)])
         self.t_sat = float(self.quantize(mtj.pulse_for_probability(
             u.p_max, self.i_ratio, d.delta, d.tau_d_ns)))
         if u.pulse_mapping == "affine":
@@ -129,6 +164,9 @@ class PulseMapper:
         switching at the initial current; the current change after the first switch makes the
         realised pair probability differ, as the physics decides).
         """
+        if self.physics_on:
+            return pulse_aware.pulse_ns_cells(self, nu_abs, kappa_abs, s1, s2, polarity,
+                                              binary)
         nu = np.asarray(nu_abs, dtype=np.float64)
         pol = np.asarray(polarity)
         up = pol > 0
@@ -149,6 +187,15 @@ class PulseMapper:
         t = self.quantize(t)
         active = (n_need > 0) & ((nu > 0) | (kappa_abs >= 1))
         return np.where(active, t, 0.0)
+
+    @property
+    def physics_on(self) -> bool:
+        """Whether I_c0 asymmetry or bias-dependent TMR is on (:mod:`pnmsim.device.bias`)."""
+        return self.ic0_asym != 1.0 or self.v_half is not None
+
+    def kernel_physics(self) -> tuple[float, float]:
+        """(ic0_asym, v_half) as the kernels take them (1.0 and 0.0 mean off)."""
+        return float(self.ic0_asym), float(self.v_half or 0.0)
 
     def pulse_ns(self, nu_abs: np.ndarray, kappa_abs: np.ndarray | None = None) -> np.ndarray:
         """Pulse widths (ns) for fractional steps ``nu_abs`` in [0, 1) (units of L)."""
@@ -328,7 +375,8 @@ class Crossbar:
         kernels.update_cells(self.s1, self.s2, pulse, pol, scale, u1, u2,
                              self.rp1, self.rap1, self.m1.ic0_ua, self.m1.delta,
                              self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta,
-                             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, out)
+                             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, out,
+                             float(d.ic0_asymmetry), float(d.tmr_v_half_v or 0.0))
         self._invalidate()
         return Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
                       pulse_ns_total=float(out[3]))
@@ -348,7 +396,7 @@ class Crossbar:
                 np.ascontiguousarray(nu), np.ascontiguousarray(kappa), self.s1, self.s2, pol,
                 mapper.r_p, mapper.r_ap, mapper.r_access, mapper.v_write, mapper.ic0,
                 mapper.delta, mapper.tau_d_ns, mapper.m, mapper.p_max, mapper.max_pulse_ns,
-                self.binary)
+                self.binary, *mapper.kernel_physics())
             pulse = mapper.quantize(pulse)
         else:
             pulse = mapper.pulse_ns(nu, kappa)
@@ -396,7 +444,11 @@ class Crossbar:
                         mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns], dtype=np.float64)
         nominal = (not var.pulse_jitter_sigma and not var.current_jitter_sigma
                    and s.v_write_v == mp.v_write and s.r_access_ohm == mp.r_access
-                   and d.tau_d_ns == mp.tau_d_ns and self._devices_at(mp))
+                   and d.tau_d_ns == mp.tau_d_ns and self._devices_at(mp)
+                   and not mp.physics_on)
+        tables = _index_tables(nom) if nominal else None
+        nominal = tables is not None
+        thr, start, whole, key_lo = tables if tables is not None else _NO_TABLES
         kernels.per_cell_write(
             step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
             float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
@@ -404,7 +456,8 @@ class Crossbar:
             self.rp2, self.rap2, self.m2.ic0_ua, self.m2.delta, nom,
             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
             self.arch.periphery.pulse_resolution_ns,
-            gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal)
+            gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal,
+            thr, start, whole, key_lo, *mp.kernel_physics())
         # conductances and float32 weights are current; line sums and other dtypes are not
         self._weff = {"float32": weff}
         self._gsum_rows = None
@@ -461,13 +514,17 @@ class Crossbar:
             # current-source drivers: every cell gets the nominal +-1 cell current whatever its
             # state and resistances; the kernel's series current V / (R1 + R2 + R_access) is
             # made that current by giving it the nominal +-1 path resistance in every state
-            half = np.full(self.s1.shape, d.r_parallel_ohm * (2.0 + d.tmr) / 2.0)
+            # (with bias-dependent TMR the +-1 cell's bias-solved current, mapper.i_ref_ua)
+            r_pm = (d.r_parallel_ohm * (2.0 + d.tmr) if d.tmr_v_half_v is None else
+                    s.v_write_v / (mapper.i_ref_ua * 1e-6) - s.r_access_ohm)
+            half = np.full(self.s1.shape, r_pm / 2.0)
             rp1 = rap1 = rp2 = rap2 = half
         kernels.outer_product_updates(
             self.s1, self.s2, xs8, widths, signs, rp1, rap1, self.m1.ic0_ua,
             self.m1.delta, rp2, rap2, self.m2.ic0_ua, self.m2.delta, s.v_write_v,
             s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
-            v.pulse_jitter_sigma, v.current_jitter_sigma, self.binary, seed, out)
+            v.pulse_jitter_sigma, v.current_jitter_sigma, self.binary, seed, out,
+            float(d.ic0_asymmetry), float(d.tmr_v_half_v or 0.0))
         self._invalidate()
         return Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
                       pulse_ns_total=float(out[3]))

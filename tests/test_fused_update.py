@@ -30,8 +30,10 @@ from pnmsim.workload import load_workload
     ("reference", ("update.max_pulse_ns=2.0",)),          # capped pulses
     ("reference", ("periphery.pulse_resolution_ns=0.5",)),  # a coarse pulse grid
     ("reference", ("synapse.zero_encoding=apap",)),
+    ("reference", ("periphery.pulse_resolution_ns=0.00001",)),   # too fine for the look-up
 ])
 @pytest.mark.parametrize("scale", [0.05, 0.6, 1.7])      # small, large, whole-level steps
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf
 def test_fused_update_equals_three_step_path(preset: str, over: tuple[str, ...],
                                              scale: float) -> None:
     arch = load_arch(preset, over)
@@ -43,6 +45,8 @@ def test_fused_update_equals_three_step_path(preset: str, over: tuple[str, ...],
     mapper = PulseMapper(arch)
     step = (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
     step[rng.random((rows, cols)) < 0.1] = 0.0
+    if scale > 1:    # diverged training: steps far beyond a whole level, and infinities
+        step[0, :6] = [1e20, -1e25, np.inf, -np.inf, 2.0**63, -(2.0**62)]
     for _ in range(3):   # a few steps: states move, the incremental conductances must follow
         ra, rb = np.random.default_rng(5), np.random.default_rng(5)
         a.effective_weights(np.float32)
@@ -159,3 +163,54 @@ def test_col2im_kernel_equals_numpy_form(k: int, stride: int, pad: int) -> None:
                 kx:kx + stride * (oh - 1) + 1:stride] += c6[..., ky, kx]
     want = out[:, pad:pad + 9, pad:pad + 9]
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("over", [(), ("periphery.pulse_resolution_ns=0.5",),
+                                  ("update.max_pulse_ns=2.0",), ("mtj.delta=40",)])
+def test_width_lookup_equals_direct_evaluation(over: tuple[str, ...]) -> None:
+    """The per-cell write's threshold look-up of a pulse's grid index gives the index the
+    direct formula (tanh, logs, rounding to the grid) gives, for every cell class, at random
+    steps over 300 decades, at every threshold and one ulp either side of it."""
+    from numba import njit
+
+    from pnmsim.kernels.pulse_index import (
+        _BUCKET_SHIFT,
+        _lookup_index,
+        _width_index_many,
+        width_index_tables,
+    )
+
+    @njit
+    def lookup_many(vs, thr, start, cls, key_lo, nom):  # type: ignore[no-untyped-def]
+        out = np.empty(vs.size, np.int64)
+        fb = np.empty(1)
+        ib = fb.view(np.int64)
+        for i in range(vs.size):
+            fb[0] = vs[i]
+            n = _lookup_index(vs[i], ib[0] >> _BUCKET_SHIFT, thr, start, cls, key_lo)
+            out[i] = n if n >= 0 else _width_index_many(vs[i:i + 1], cls, nom)[0]
+        return out
+
+    mp = PulseMapper(load_arch("reference", over))
+    nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
+                    mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
+    thr, start, _, key_lo = width_index_tables(nom)
+    rng = np.random.default_rng(7)
+    fin = thr[np.isfinite(thr)]
+    vs = np.concatenate([np.exp(rng.uniform(np.log(1e-300), 0.0, 200_000)),
+                         rng.random(200_000), fin, np.nextafter(fin, 0.0),
+                         np.nextafter(fin, 1.0)])
+    vs = vs[(vs > 0.0) & (vs < 1.0)]
+    n_pulsed = 0
+    for cls in range(8):
+        want = _width_index_many(vs, cls, nom)
+        got = lookup_many(vs, thr, start, cls, key_lo, nom)
+        assert np.array_equal(got, want), cls
+        n_pulsed += int(np.count_nonzero(want))
+        # each threshold is where the index steps up
+        row = thr[cls][np.isfinite(thr[cls])]
+        if row.size:
+            assert np.all(_width_index_many(row, cls, nom) >= np.arange(1, row.size + 1))
+            assert np.all(_width_index_many(np.nextafter(row, 0.0), cls, nom)
+                          < np.arange(1, row.size + 1))
+    assert n_pulsed > 100_000      # the test exercised pulsed cells, not only zeros

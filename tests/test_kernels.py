@@ -275,3 +275,32 @@ def test_quantize_inplace_equals_copy() -> None:
     out = kernels.quantize_symmetric(y, 2.5, 6, 0.5, inplace=True)
     assert out is y
     np.testing.assert_array_equal(out, ref)
+
+
+def test_kernel_cache_is_dropped_when_any_kernel_source_changes(tmp_path) -> None:
+    """numba checks only a function's own file; the package drops its cached machine code when
+    any kernel source changes (a caller in cell.py must not keep an old bias.py callee)."""
+    from pathlib import Path
+
+    import pnmsim.kernels
+    from pnmsim.kernels._cache import drop_stale_machine_code
+
+    src = Path(pnmsim.kernels.__file__).parent
+    for f in src.glob("*.py"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    drop_stale_machine_code(tmp_path)              # first run: stamp written
+    stamp = (cache / "kernel-sources.sha256").read_text()
+    (cache / "cell.update_cells-1.py311.nbi").write_text("x")
+    (cache / "cell.update_cells-1.py311.1.nbc").write_text("x")
+    (cache / "cell.cpython-311.pyc").write_text("x")
+    drop_stale_machine_code(tmp_path)              # sources unchanged: cache kept
+    assert (cache / "cell.update_cells-1.py311.nbi").exists()
+    with open(tmp_path / "bias.py", "a") as fh:    # a callee's file is edited
+        fh.write("\n# edited\n")
+    drop_stale_machine_code(tmp_path)
+    assert not (cache / "cell.update_cells-1.py311.nbi").exists()
+    assert not (cache / "cell.update_cells-1.py311.1.nbc").exists()
+    assert (cache / "cell.cpython-311.pyc").exists()          # Python's own cache untouched
+    assert (cache / "kernel-sources.sha256").read_text() != stamp

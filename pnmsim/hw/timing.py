@@ -137,10 +137,15 @@ def per_cell_tiles_cycles(arch: ArchConfig, facts: UpdateFacts,
     assert facts.col_pulse_ns is not None and facts.read_cols is not None
     cyc = ns_array_to_cycles(facts.col_pulse_ns, arch.clock_mhz)
     cyc = cyc + write_driver_cycles(arch) * (cyc > 0)
-    col = cyc.sum(axis=2)                                    # (row tiles, cols)
+    per_col = cyc.sum(axis=2)                                # (row tiles, cols)
     rd = state_read_cycles(arch) if facts.state_aware else 0
-    return [int(col[r, c0:c1].sum()) + rd * int(facts.read_cols[r, c0:c1].sum())
-            for r, c0, c1 in tiles]
+    if rd:
+        per_col = per_col + rd * facts.read_cols
+    # column ranges as differences of running sums (integers: exact)
+    run = np.zeros((per_col.shape[0], per_col.shape[1] + 1), dtype=np.int64)
+    np.cumsum(per_col, axis=1, out=run[:, 1:])
+    t = np.asarray(tiles, dtype=np.int64).reshape(-1, 3)
+    return (run[t[:, 0], t[:, 2]] - run[t[:, 0], t[:, 1]]).tolist()
 
 
 def outer_substeps(arch: ArchConfig, facts: UpdateFacts) -> np.ndarray:

@@ -1,7 +1,13 @@
 """numba kernels: the only @njit code in pnmsim, split by job.
 
-* :mod:`pnmsim.kernels.cell` — the two-MTJ write physics (per-cell pulses, outer-product steps,
-  state-aware pulse widths, the fused per-cell write);
+* :mod:`pnmsim.kernels.cell` — the two-MTJ write physics of a cell (per-cell pulses,
+  outer-product steps);
+* :mod:`pnmsim.kernels.dst` — the switching probability a state-aware pulse aims at;
+* :mod:`pnmsim.kernels.pulse_index` — state-aware pulse widths on the pulse generator's grid and
+  their look-up tables;
+* :mod:`pnmsim.kernels.percell` — the fused per-cell update of a layer;
+* :mod:`pnmsim.kernels.bias` — the optional write physics they call (I_c0 by switching
+  direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
 * :mod:`pnmsim.kernels.data` — data-path kernels (line statistics for read energy, converter
   quantisation, max-pooling, col2im), each with its twin where one is tested.
@@ -10,12 +16,11 @@ Pure functions over arrays and scalars (no config objects); stochastic kernels t
 draws or seeds as arguments. Callers use ``from pnmsim import kernels; kernels.NAME``.
 """
 
+import pnmsim.kernels._cache  # noqa: F401  (first: drops stale machine code)
 from pnmsim.kernels.cell import (
     _p_switch,
     _pulse_cell,
     outer_product_updates,
-    per_cell_write,
-    state_aware_pulses,
     update_cells,
 )
 from pnmsim.kernels.data import (
@@ -28,6 +33,8 @@ from pnmsim.kernels.data import (
     quantize_symmetric,
     quantize_symmetric_reference,
 )
+from pnmsim.kernels.percell import per_cell_write
+from pnmsim.kernels.pulse_index import state_aware_pulses
 from pnmsim.kernels.reference import (
     outer_product_updates_reference,
     p_switch_reference,

@@ -51,22 +51,57 @@ def _age_reference(h: np.ndarray, i: np.ndarray, d: np.ndarray, tau_d_ns: float,
     return np.where(h <= 0.0, 0.0, np.where(i > 1.0, tp, tt))
 
 
+def bias_current_reference(a: np.ndarray, b: np.ndarray, rp1: np.ndarray, rap1: np.ndarray,
+                           rp2: np.ndarray, rap2: np.ndarray, v_write: float, r_access: float,
+                           v_half: float, iters: int = 300) -> np.ndarray:
+    """Series current (uA) with bias-dependent R_AP, vectorised, by a method other than the
+    kernel's: damped fixed-point iteration of the AP MTJs' voltages
+    (R_k from V_k, I = V_w / (R_access + R1 + R2), V_k <- (V_k + I R_k) / 2), which converges
+    where the divider's feedback dV/dV' stays above -3 (any real junction); refused if not."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    d1 = np.asarray(rap1, dtype=np.float64) - rp1
+    d2 = np.asarray(rap2, dtype=np.float64) - rp2
+    v1 = np.zeros(np.broadcast_shapes(a.shape, b.shape, d1.shape, d2.shape))
+    v2 = np.zeros_like(v1)
+    for _ in range(iters):
+        r1 = np.where(a == 1, rp1, rp1 + d1 / (1.0 + (v1 / v_half) ** 2))
+        r2 = np.where(b == 1, rp2, rp2 + d2 / (1.0 + (v2 / v_half) ** 2))
+        i = v_write / (r1 + r2 + r_access)
+        n1, n2 = i * r1, i * r2
+        if np.all(np.abs(n1 - v1) <= 1e-14 * n1) and np.all(np.abs(n2 - v2) <= 1e-14 * n2):
+            return i * 1e6
+        v1, v2 = 0.5 * (v1 + n1), 0.5 * (v2 + n2)
+    raise ValueError("bias_current_reference: the fixed-point iteration did not converge")
+
+
 def update_cells_reference(s1: np.ndarray, s2: np.ndarray, pulse_ns: np.ndarray,
                            polarity: np.ndarray, current_scale: np.ndarray, u1: np.ndarray,
                            u2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray,
                            d1: np.ndarray, rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray,
                            d2: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
-                           tau0_ns: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                           tau0_ns: float, ic0_asym: float = 1.0, v_half: float | None = None,
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Plain-numpy twin of :func:`update_cells` (vectorised over cells: first switching time,
     the other MTJ's continuation at the new current, piecewise energy); returns new (s1, s2)
-    and the 4 counters."""
+    and the 4 counters. ``ic0_asym``: I_c0(P->AP) / I_c0(AP->P) around the geometric mean
+    ``ic0``, set per MTJ by the state it starts in; ``v_half``: bias-dependent R_AP with the
+    series current from :func:`bias_current_reference`."""
     t = np.asarray(pulse_ns, dtype=np.float64)
     act = (polarity != 0) & (t > 0)
     up = polarity > 0
     need1 = act & np.where(up, s1 == 0, s1 == 1)
     need2 = act & np.where(up, s2 == 1, s2 == 0)
 
+    if ic0_asym != 1.0:      # P (1) leaves towards AP: the larger I_c0 for asymmetry > 1
+        sq = math.sqrt(ic0_asym)
+        ic01 = np.where(s1 == 1, ic01 * sq, ic01 / sq)
+        ic02 = np.where(s2 == 1, ic02 * sq, ic02 / sq)
+
     def current(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if v_half is not None:
+            return bias_current_reference(a, b, rp1, rap1, rp2, rap2, v_write, r_access,
+                                          v_half) * current_scale
         r1 = np.where(a == 1, rp1, rap1)
         r2 = np.where(b == 1, rp2, rap2)
         return v_write / (r1 + r2 + r_access) * 1e6 * current_scale
@@ -114,7 +149,8 @@ def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarr
                                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Plain-numpy twin of :func:`outer_product_updates` (no jitter): the same sequence of
     rank-1 steps, each through :func:`update_cells_reference` with draws from ``rng``.
-    Statistically equal to the kernel (its draws come from another stream)."""
+    Statistically equal to the kernel (its draws come from another stream). Optional
+    ``ic0_asym``/``v_half`` entries of ``dev`` as in :func:`update_cells_reference`."""
     counts = np.zeros(4)
     for v in range(xs.shape[0]):
         pol = (xs[v][:, None] * signs[v][None, :]).astype(np.int8)
@@ -125,6 +161,7 @@ def outer_product_updates_reference(s1: np.ndarray, s2: np.ndarray, xs: np.ndarr
         s1, s2, c = update_cells_reference(
             s1, s2, pulse, pol, np.ones(pol.shape), u1, u2, dev["rp1"], dev["rap1"],
             dev["ic01"], dev["d1"], dev["rp2"], dev["rap2"], dev["ic02"], dev["d2"],
-            dev["v_write"], dev["r_access"], dev["tau_d_ns"], dev["tau0_ns"])  # type: ignore
+            dev["v_write"], dev["r_access"], dev["tau_d_ns"], dev["tau0_ns"],  # type: ignore
+            dev.get("ic0_asym", 1.0), dev.get("v_half"))  # type: ignore[arg-type]
         counts += c
     return s1, s2, counts

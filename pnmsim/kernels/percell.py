@@ -1,0 +1,341 @@
+"""numba kernel of the whole state-aware per-cell update of a layer (part of
+:mod:`pnmsim.kernels`): step decomposition, the state-aware pulse on the generator's grid
+(:mod:`pnmsim.kernels.pulse_index`), the write through the two-MTJ physics
+(:mod:`pnmsim.kernels.cell`), the update facts and the incremental conductances, in one call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from pnmsim.kernels.bias import aware_width, state_currents
+from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
+from pnmsim.kernels.pulse_index import (
+    _BUCKET_SHIFT,
+    _grid,
+    _lookup_index,
+    _nominal_tables,
+    _width_index,
+)
+
+
+@njit(cache=True)
+def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.ndarray,
+                   u1: np.ndarray, u2: np.ndarray, zp: np.ndarray, zc: np.ndarray,
+                   pulse_sigma: float, current_sigma: float,
+                   rp1: np.ndarray, rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
+                   rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray, d2: np.ndarray,
+                   nom: np.ndarray, v_write: float, r_access: float, tau_d_ns: float,
+                   tau0_ns: float, max_pulse_ns: float, res_ns: float,
+                   gdiff: np.ndarray, gsum: np.ndarray, weff: np.ndarray, dg_nominal: float,
+                   tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
+                   pulsed: np.ndarray, out: np.ndarray, nominal: bool,
+                   thr: np.ndarray, start: np.ndarray, whole_idx: np.ndarray,
+                   key_lo: int, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
+    """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
+
+    Fuses, cell by cell and with the same floating-point operations in the same order (so the
+    result is bit-identical, tested): the step decomposition of
+    :meth:`pnmsim.crossbar.Crossbar.update_per_cell` (``step / level_step``, kappa, nu, sign),
+    :func:`state_aware_pulses` (nominal parameters in ``nom``: r_p, r_ap, r_access, v_write,
+    ic0, delta, tau_d, m, p_max, max_pulse, the mapper's pulse resolution) and the mapper's
+    quantisation to the pulse grid (:func:`_width_index`), then
+    :meth:`~pnmsim.crossbar.Crossbar.apply_pulses` (quantisation with
+    ``res_ns``/``max_pulse_ns``, jitter from the normal draws ``zp``/``zc`` where the sigma is
+    > 0, cap) and the write of :func:`update_cells` (:func:`_pulse_cell`), the update facts
+    (widest pulse per row tile, column and polarity; columns read; pulsed cells per row tile
+    and column) and — only for the cells that switched — the conductances ``gdiff``, ``gsum``
+    and the effective weights ``weff``. ``out`` (length 5): pulses, MTJs switched, write fJ,
+    sum of pulse ns, weights that changed.
+
+    ``nominal`` (the caller checked: every device exactly at the parameters in ``nom``, no
+    jitter, and passed :func:`width_index_tables` of ``nom`` as ``thr``/``start``/
+    ``whole_idx``/``key_lo``): a cell's pulse then depends only on its class (state, polarity)
+    and grid index n, so the index comes from the threshold table instead of tanh and two
+    logarithms, and the applied width, each needed MTJ's switching probability
+    ``_p_switch(t, i0 / I_c0, ...)`` and the no-switch energy ``V i0 t`` come from tables per
+    (state, n) computed here with the operations :func:`_pulse_cell` uses. A cell whose draws
+    are all >= that probability does not switch — the decision :func:`_pulse_cell` makes with
+    the same numbers — and gets the tabulated energy; every other cell goes through
+    :func:`_pulse_cell`. Bit-identical either way (tested against the three-step path).
+
+    ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
+    width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
+    current, the write :func:`_pulse_cell` with them, and the ``nominal`` path is off.
+    """
+    bias_on = ic0_asym != 1.0 or v_half > 0.0
+    if bias_on:
+        nominal = False
+    if nominal:
+        _per_cell_write_nominal(step, level_step, s1, s2, u1, u2, rp1, rap1, ic01, d1, rp2,
+                                rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
+                                max_pulse_ns, res_ns, gdiff, gsum, weff, dg_nominal, tile_rows,
+                                col_pulse, read_cols, pulsed, out, thr, start, whole_idx, key_lo)
+        return
+    max_pulse_n, res_n = nom[9], nom[10]
+    m, p_max = nom[7], nom[8]
+    k_tab, a_const, log_a = _nominal_tables(nom)
+    i_aw = state_currents(nom[0], nom[1], nom[2], nom[3], v_half)
+    n_max = math.floor(max_pulse_n / res_n + 1e-9)
+    n_pulse = 0.0
+    n_sw = 0.0
+    e_fj = 0.0
+    t_sum = 0.0
+    changed = 0.0
+    rows, cols = s1.shape
+    for r in range(rows):
+        for c in range(cols):
+            st = np.float64(step[r, c]) / level_step
+            mag = abs(st)
+            kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
+            v = mag - kappa
+            pc = 1 if st > 0.0 else (-1 if st < 0.0 else 0)
+            if pc == 0:
+                continue
+            b1 = s1[r, c]
+            b2 = s2[r, c]
+            need1 = (b1 == 0) if pc > 0 else (b1 == 1)
+            need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+            n_need = int(need1) + int(need2)
+            # -- state-aware pulse width on the mapper's grid (index n)
+            n = _width_index(v, kappa >= 1.0, n_need, k_tab[b1, b2], m, p_max, a_const, log_a,
+                             max_pulse_n, res_n)
+            if bias_on:   # asymmetric I_c0 / bias-dependent TMR: aware_width on the grid
+                w_b = aware_width(b1, b2, pc, v, kappa >= 1.0, False, i_aw[b1, b2], nom[4],
+                                  ic0_asym, nom[5], nom[6], m, p_max, max_pulse_n)
+                n = int(min(np.rint(min(w_b, max_pulse_n) / res_n), n_max))
+            if n == 0:
+                continue
+            w0 = min(n * res_n, max_pulse_n)
+            _record_facts(col_pulse, read_cols, pulsed, r // tile_rows, c, pc, w0)
+            # -- grid, jitter and cap (apply_pulses)
+            t = _grid(w0, res_ns, max_pulse_ns)
+            if pulse_sigma > 0.0:
+                t = max(t * (1.0 + pulse_sigma * zp[r, c]), 0.0)
+            t = min(t, max_pulse_ns)
+            scale = 1.0
+            if current_sigma > 0.0:
+                scale = max(1.0 * (1.0 + current_sigma * zc[r, c]), 0.0)
+            if t <= 0.0:
+                continue
+            # -- the write (update_cells)
+            n1, n2, e = _pulse_cell(b1, b2, pc, t, u1[r, c], u2[r, c], rp1[r, c], rap1[r, c],
+                                    ic01[r, c], d1[r, c], rp2[r, c], rap2[r, c], ic02[r, c],
+                                    d2[r, c], v_write, r_access, scale, tau_d_ns, tau0_ns,
+                                    ic0_asym, v_half)
+            n_pulse += 1.0
+            t_sum += t
+            e_fj += e
+            sw, ch = _store_cell(s1, s2, rp1, rap1, rp2, rap2, gdiff, gsum, weff, dg_nominal,
+                                 r, c, b1, b2, n1, n2)
+            n_sw += sw
+            changed += ch
+    out[0] = n_pulse
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+    out[4] = changed
+
+
+@njit(cache=True, inline="always")
+def _record_facts(col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray, rt: int,
+                  c: int, pc: int, w0: float) -> None:
+    """A pulsed cell's update facts: widest pulse per row tile, column and polarity; the
+    column is read; one more pulsed cell in (row tile, column)."""
+    k = 0 if pc > 0 else 1
+    if w0 > col_pulse[rt, c, k]:
+        col_pulse[rt, c, k] = w0
+    read_cols[rt, c] = True
+    pulsed[rt, c] += 1
+
+
+@njit(cache=True, inline="always")
+def _store_cell(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray,
+                rp2: np.ndarray, rap2: np.ndarray, gdiff: np.ndarray, gsum: np.ndarray,
+                weff: np.ndarray, dg_nominal: float, r: int, c: int, b1: int, b2: int,
+                n1: int, n2: int) -> tuple[float, float]:
+    """Store a written cell's new state; only a switched cell changes conductance
+    (:meth:`pnmsim.crossbar.Crossbar._conductances`). Returns (MTJs switched, weight
+    changed) as floats."""
+    sw = float((n1 != b1) + (n2 != b2))
+    if n1 == b1 and n2 == b2:
+        return sw, 0.0
+    s1[r, c] = n1
+    s2[r, c] = n2
+    g1 = 1.0 / rp1[r, c] if n1 == 1 else 1.0 / rap1[r, c]
+    g2 = 1.0 / rp2[r, c] if n2 == 1 else 1.0 / rap2[r, c]
+    gd = g1 - g2
+    gdiff[r, c] = gd
+    gsum[r, c] = g1 + g2
+    weff[r, c] = gd / dg_nominal
+    return sw, 1.0 if n1 - n2 != b1 - b2 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _entry(n: int, i0: float, nom: np.ndarray, v_write: float, tau_d_ns: float,
+           tau0_ns: float, max_pulse_ns: float, res_ns: float) -> tuple[float, float, float]:
+    """Grid index ``n`` of a cell of nominal current ``i0`` -> the applied width (the mapper's
+    grid, then apply_pulses' grid and cap), a needed MTJ's switching probability at it and the
+    no-switch energy V i0 t: the operations of the one-pass kernel and :func:`_pulse_cell`."""
+    t = min(_grid(min(n * nom[10], nom[9]), res_ns, max_pulse_ns), max_pulse_ns)
+    return t, _p_switch(t, i0 / nom[4], nom[5], tau_d_ns, tau0_ns), v_write * i0 * t
+
+
+@njit(cache=True)
+def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
+                            s2: np.ndarray, u1: np.ndarray, u2: np.ndarray, rp1: np.ndarray,
+                            rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
+                            rp2: np.ndarray, rap2: np.ndarray, ic02: np.ndarray,
+                            d2: np.ndarray, nom: np.ndarray, v_write: float, r_access: float,
+                            tau_d_ns: float, tau0_ns: float, max_pulse_ns: float,
+                            res_ns: float, gdiff: np.ndarray, gsum: np.ndarray,
+                            weff: np.ndarray, dg_nominal: float, tile_rows: int,
+                            col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray,
+                            out: np.ndarray, thr: np.ndarray, start: np.ndarray,
+                            whole_idx: np.ndarray, key_lo: int) -> None:
+    """:func:`per_cell_write` at nominal devices (its docstring), in three passes: (1) every
+    cell's grid index from the look-up, its facts, pulse count and width sum, the tabulated
+    no-switch energy, and a list of the cells whose draws make an MTJ switch; (2) those cells
+    through :func:`_pulse_cell`; (3) the pulses' energies summed in cell order, as the one-pass
+    loop adds them (so the float sum is the same)."""
+    max_pulse_n, res_n = nom[9], nom[10]
+    m, p_max = nom[7], nom[8]
+    k_tab, a_const, log_a = _nominal_tables(nom)
+    n_tab = thr.shape[1]    # indices a step < 1 reaches (width_index_tables), + margin
+    # per grid index: the applied width; per (state, index): each needed MTJ's switching
+    # probability and the no-switch energy (nominal devices, current scale 1)
+    t_tab = np.empty(n_tab)
+    p_tab = np.empty((2, 2, n_tab))
+    e_tab = np.empty((2, 2, n_tab))
+    r_p, r_ap, ic0, delta = nom[0], nom[1], nom[4], nom[5]
+    # conductances of a cell in state (x1, x2): the operations of _store_cell
+    gd_tab = np.empty((2, 2))
+    gs_tab = np.empty((2, 2))
+    we_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            g1 = 1.0 / r_p if x1 == 1 else 1.0 / r_ap
+            g2 = 1.0 / r_p if x2 == 1 else 1.0 / r_ap
+            gd = g1 - g2
+            gd_tab[x1, x2] = gd
+            gs_tab[x1, x2] = g1 + g2
+            we_tab[x1, x2] = gd / dg_nominal
+    i_tab = np.empty((2, 2))
+    for x1 in range(2):
+        for x2 in range(2):
+            i_tab[x1, x2] = _series_current_ua(x1, x2, nom[0], nom[1], nom[0], nom[1],
+                                               v_write, r_access) * 1.0
+            for n in range(n_tab):
+                t_tab[n], p_tab[x1, x2, n], e_tab[x1, x2, n] = _entry(
+                    n, i_tab[x1, x2], nom, v_write, tau_d_ns, tau0_ns, max_pulse_ns, res_ns)
+    rows, cols = s1.shape
+    e_buf = np.empty(rows * cols)       # energy of the k-th pulse, in cell order
+    sw_at = np.empty(rows * cols, dtype=np.int64)   # switchers: flat cell, pulse number,
+    sw_k = np.empty(rows * cols, dtype=np.int64)    # polarity, applied width, probability
+    sw_up = np.empty(rows * cols, dtype=np.bool_)
+    sw_t = np.empty(rows * cols)
+    sw_p = np.empty(rows * cols)
+    fbits = np.empty(1)            # a double's bit pattern, for the look-up's bucket
+    ibits = fbits.view(np.int64)
+    n_pulse = 0
+    n_swc = 0
+    t_sum = 0.0
+    for r in range(rows):
+        rt = r // tile_rows
+        # row views: the compiler then keeps each row's base pointer in a register
+        step_r, s1_r, s2_r, u1_r, u2_r = step[r], s1[r], s2[r], u1[r], u2[r]
+        cp_r, rc_r, pu_r = col_pulse[rt], read_cols[rt], pulsed[rt]
+        for c in range(cols):
+            st = np.float64(step_r[c]) / level_step
+            mag = abs(st)
+            kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
+            v = mag - kappa
+            if st == 0.0 or st != st:
+                continue
+            up = st > 0.0
+            b1 = s1_r[c]
+            b2 = s2_r[c]
+            need1 = (b1 == 0) if up else (b1 == 1)
+            need2 = (b2 == 1) if up else (b2 == 0)
+            if not (need1 or need2):
+                continue
+            cls = 4 * b1 + 2 * b2 + (1 if up else 0)
+            if kappa >= 1.0:
+                n = whole_idx[cls]
+            elif v > 0.0:
+                fbits[0] = v
+                n = _lookup_index(v, ibits[0] >> _BUCKET_SHIFT, thr, start, cls, key_lo)
+                if n < 0:
+                    n = _width_index(v, False, int(need1) + int(need2), k_tab[b1, b2], m,
+                                     p_max, a_const, log_a, max_pulse_n, res_n)
+            else:
+                continue
+            if n == 0:
+                continue
+            # facts (as _record_facts)
+            w0 = min(n * res_n, max_pulse_n)
+            k = 0 if up else 1
+            if w0 > cp_r[c, k]:
+                cp_r[c, k] = w0
+            rc_r[c] = True
+            pu_r[c] += 1
+            if n < n_tab:
+                t, p, e0 = t_tab[n], p_tab[b1, b2, n], e_tab[b1, b2, n]
+            else:   # only where the direct evaluation gave an index past the look-up's
+                t, p, e0 = _entry(n, i_tab[b1, b2], nom, v_write, tau_d_ns, tau0_ns,
+                                  max_pulse_ns, res_ns)
+            if t <= 0.0:
+                continue
+            t_sum += t
+            if (need1 and u1_r[c] < p) or (need2 and u2_r[c] < p):
+                sw_at[n_swc] = r * cols + c
+                sw_k[n_swc] = n_pulse
+                sw_up[n_swc] = up
+                sw_t[n_swc] = t
+                sw_p[n_swc] = p
+                n_swc += 1
+            else:
+                e_buf[n_pulse] = e0    # nothing switches: _pulse_cell's first return, V i0 t
+            n_pulse += 1
+    n_sw = 0.0
+    changed = 0.0
+    for j in range(n_swc):
+        r = sw_at[j] // cols
+        c = sw_at[j] - r * cols
+        b1 = s1[r, c]
+        b2 = s2[r, c]
+        pc = 1 if sw_up[j] else -1
+        p = sw_p[j]
+        need1 = (b1 == 0) if pc > 0 else (b1 == 1)
+        need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+        # nominal devices: the per-cell resistances, I_c0 and Delta equal nom's (the caller
+        # checked), so the scalars give the same numbers without touching eight arrays
+        n1, n2, e = _pulse_switching(b1, b2, pc, sw_t[j], u1[r, c], u2[r, c],
+                                     need1 and u1[r, c] < p, need2 and u2[r, c] < p,
+                                     i_tab[b1, b2], r_p, r_ap, ic0, delta, log_a, r_p, r_ap,
+                                     ic0, delta, log_a, v_write, r_access, 1.0, tau_d_ns,
+                                     tau0_ns)
+        e_buf[sw_k[j]] = e
+        sw = float((n1 != b1) + (n2 != b2))
+        ch = 0.0
+        if n1 != b1 or n2 != b2:
+            s1[r, c] = n1
+            s2[r, c] = n2
+            gdiff[r, c] = gd_tab[n1, n2]
+            gsum[r, c] = gs_tab[n1, n2]
+            weff[r, c] = we_tab[n1, n2]
+            if n1 - n2 != b1 - b2:
+                ch = 1.0
+        n_sw += sw
+        changed += ch
+    e_fj = 0.0
+    for k in range(n_pulse):
+        e_fj += e_buf[k]
+    out[0] = float(n_pulse)
+    out[1] = n_sw
+    out[2] = e_fj
+    out[3] = t_sum
+    out[4] = changed
