@@ -11,7 +11,17 @@ Rules: ``adam`` (the per-cell reference: Adam + DST per weight, not in-array), `
 (one rank-1 step per input vector, plain SGD: the naive in-array scheme), ``column_norm``
 (per-vector steps, per-output-line RMS normalisation), ``layer_norm`` (per-vector steps, one
 RMS per layer), ``group`` (one rank-1 step per label present in the batch), ``low_rank``
-(``--rank`` steps per batch, sign power iteration; ``--beta1 > 0``: factored momentum).
+(``--rank`` steps per batch, sign power iteration; ``--beta1 > 0``: factored momentum),
+``clustered`` (factored momentum, row x column second moments, steps on disjoint row groups:
+``--clusters``, ``--levels``, ``--gate``, ``--probes``).
+
+Diagnostics (NOT in-array: per-cell state or per-cell matrices, to locate what the in-array
+rules lose): ``diag_adam_svd`` (per-cell Adam's step truncated to rank ``--rank`` by SVD),
+``diag_adam_svd_tile`` (the same per ``--tile`` x ``--tile`` block), ``diag_momentum_layer``
+(full-rank per-cell momentum, one RMS per layer), ``diag_momentum_factored`` (full-rank
+momentum, Adafactor row x column second moments), ``diag_momentum_factored_svd`` (that, truncated
+to rank ``--rank``); ``--apply-exact`` applies an in-array rule's steps as their sum with one
+DST draw per cell (the rule's expected update without the noise of overlapping steps).
 
 Per-vector rules (sgd, column_norm, layer_norm) are simulated by their Poisson aggregate: the
 number of up- and down-moves a cell receives in a batch is Poisson with mean
@@ -32,8 +42,9 @@ import time
 import numpy as np
 
 from pnmsim.datasets import load_dataset
+from pnmsim.nn.gxnor import dst_update
 from pnmsim.nn.network import Network, SoftwareBackend
-from pnmsim.outer_rules import OuterRule
+from pnmsim.outer_rules import RULES, OuterRule
 from pnmsim.records import PhaseContext
 from pnmsim.workload import load_workload
 
@@ -41,16 +52,21 @@ M_DST = 3.0
 
 
 def apply_steps(w: np.ndarray, xs: np.ndarray, steps: np.ndarray,
-                rng: np.random.Generator) -> np.ndarray:
-    """Rank-1 steps one after the other in DST semantics (few steps: numpy per step)."""
-    w = w.copy()
+                rng: np.random.Generator, gated_draws: bool = False) -> np.ndarray:
+    """Rank-1 steps one after the other in DST semantics (few steps: numpy per step).
+    ``gated_draws``: draw uniforms only for the rows a step drives (faster for many sparse
+    steps; a different random stream from the default, which draws one per cell and step)."""
+    w = np.asarray(w, dtype=np.float32).copy()
     for a, c in zip(xs, steps, strict=True):
+        on = np.flatnonzero(a) if gated_draws else np.arange(len(a))
+        if on.size == 0:
+            continue
         mag = np.abs(c)
         kappa = np.floor(mag)
         p = np.tanh(M_DST * (mag - kappa))
-        move = kappa[None, :] + (rng.random(w.shape) < p[None, :])
-        pol = a[:, None].astype(np.float32) * np.sign(c)[None, :]
-        w = np.clip(w + pol * move, -1, 1).astype(np.float32)
+        move = kappa[None, :] + (rng.random((on.size, w.shape[1])) < p[None, :])
+        pol = a[on, None].astype(np.float32) * np.sign(c)[None, :]
+        w[on] = np.clip(w[on] + pol * move, -1, 1)
     return w
 
 
@@ -74,14 +90,18 @@ class ScreenBackend(SoftwareBackend):
         self.lr = a.lr
         self.labels: np.ndarray | None = None
         rule = "low_rank" if a.rule == "group" else a.rule
-        self.rule = (OuterRule(rule, a.beta2, a.rank, a.beta1)
-                     if rule in ("sgd", "column_norm", "low_rank") else None)
+        self.rule = (OuterRule(rule, a.beta2, a.rank, a.beta1, clusters=a.clusters,
+                               levels=a.levels, gate=a.gate, probes=a.probes)
+                     if rule in RULES else None)
         self.layer_moment: dict[int, float] = {}
+        self.diag_state: dict[int, dict] = {}
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
                ctx: PhaseContext | None = None) -> dict[str, float]:
         if self.a.rule == "adam":
             return super().update(index, step, x, delta, ctx)
+        if self.a.rule.startswith("diag_"):
+            return super().update(index, self._diagnostic(index, step, x, delta), x, delta, ctx)
         w = self._w[index]
         d = np.asarray(delta, dtype=np.float64)
         if self.a.rule == "layer_norm":
@@ -96,13 +116,62 @@ class ScreenBackend(SoftwareBackend):
         else:
             assert self.rule is not None
             ro = self.rule.steps(index, x, d, self.lr)
-            if self.rule.rule == "low_rank":
-                new = apply_steps(w, ro.xs, ro.col_steps, self.rng)
+            if self.a.apply_exact:     # diagnostic: the steps' sum applied per cell
+                dw = ro.xs.T.astype(np.float64) @ ro.col_steps
+                new = dst_update(w, dw.astype(np.float32), 1, 1.0, M_DST, self.rng)
+            elif self.rule.rule in ("low_rank", "clustered"):
+                new = apply_steps(w, ro.xs, ro.col_steps, self.rng,
+                                  gated_draws=self.rule.rule == "clustered")
             else:
                 new = apply_poisson(w, ro.xs, ro.col_steps, self.rng)
         changed = int(np.count_nonzero(new != w))
         self._w[index] = new
         return {"changed": float(changed)}
+
+    def _diagnostic(self, index: int, step: np.ndarray, x: np.ndarray,
+                    delta: np.ndarray) -> np.ndarray:
+        """Per-cell diagnostics (NOT in-array: they keep per-cell state or form per-cell
+        matrices) that locate what the in-array rules lose against per-cell Adam."""
+        a = self.a
+        if a.rule == "diag_adam_svd":          # per-cell Adam's step, truncated to rank r
+            u, sv, vt = np.linalg.svd(np.asarray(step, np.float64), full_matrices=False)
+            return ((u[:, :a.rank] * sv[:a.rank]) @ vt[:a.rank]).astype(np.float32)
+        if a.rule == "diag_adam_svd_tile":     # the same per 128 x 128 tile
+            out = np.zeros_like(np.asarray(step, np.float64))
+            t = a.tile
+            for r0 in range(0, out.shape[0], t):
+                for c0 in range(0, out.shape[1], t):
+                    blk = np.asarray(step[r0:r0 + t, c0:c0 + t], np.float64)
+                    u, sv, vt = np.linalg.svd(blk, full_matrices=False)
+                    out[r0:r0 + t, c0:c0 + t] = (u[:, :a.rank] * sv[:a.rank]) @ vt[:a.rank]
+            return out.astype(np.float32)
+        g = np.sign(x).astype(np.float64).T @ np.asarray(delta, np.float64)
+        st = self.diag_state.setdefault(index, {})
+        mom = st.get("m")
+        mom = g.copy() if mom is None else a.beta1 * mom + (1 - a.beta1) * g
+        st["m"] = mom
+        if a.rule == "diag_momentum_layer":    # full-rank momentum, one RMS per layer
+            v = float(np.mean(g * g))
+            e = st.get("v", v) * a.beta2 + (1 - a.beta2) * v
+            st["v"] = e
+            return (-self.lr * mom / np.sqrt(e)).astype(np.float32)
+        if a.rule == "diag_momentum_factored":  # full-rank momentum, Adafactor row x col v
+            r, c = (g * g).sum(axis=1), (g * g).sum(axis=0)
+            er = st.get("r", r) * a.beta2 + (1 - a.beta2) * r
+            ec = st.get("c", c) * a.beta2 + (1 - a.beta2) * c
+            st["r"], st["c"] = er, ec
+            v = np.outer(er, ec) / max(float(er.sum()), 1e-30)
+            return (-self.lr * mom / np.sqrt(v + 1e-30)).astype(np.float32)
+        if a.rule == "diag_momentum_factored_svd":   # the same truncated to rank r
+            r, c = (g * g).sum(axis=1), (g * g).sum(axis=0)
+            er = st.get("r", r) * a.beta2 + (1 - a.beta2) * r
+            ec = st.get("c", c) * a.beta2 + (1 - a.beta2) * c
+            st["r"], st["c"] = er, ec
+            v = np.outer(er, ec) / max(float(er.sum()), 1e-30)
+            upd = mom / np.sqrt(v + 1e-30)
+            u, sv, vt = np.linalg.svd(upd, full_matrices=False)
+            return (-self.lr * (u[:, :a.rank] * sv[:a.rank]) @ vt[:a.rank]).astype(np.float32)
+        raise ValueError(a.rule)
 
     def _group(self, index: int, w: np.ndarray, x: np.ndarray, d: np.ndarray) -> np.ndarray:
         """One sign-power-iteration rank-1 step per label in the batch, normalised per column
@@ -124,7 +193,10 @@ class ScreenBackend(SoftwareBackend):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rule", default="low_rank",
-                    choices=["adam", "sgd", "column_norm", "layer_norm", "group", "low_rank"])
+                    choices=["adam", "sgd", "column_norm", "layer_norm", "group", "low_rank",
+                             "clustered", "diag_adam_svd", "diag_adam_svd_tile",
+                             "diag_momentum_layer", "diag_momentum_factored",
+                             "diag_momentum_factored_svd"])
     ap.add_argument("--workload", default="mnist_mlp")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--train-limit", type=int, default=10000)
@@ -135,6 +207,16 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=4)
     ap.add_argument("--beta1", type=float, default=0.0)
     ap.add_argument("--beta2", type=float, default=0.99)
+    ap.add_argument("--apply-exact", action="store_true",
+                    help="diagnostic: apply the sum of the steps per cell (one DST draw)")
+    ap.add_argument("--tile", type=int, default=128)
+    ap.add_argument("--clusters", type=int, default=64, help="clustered: row groups K "
+                    "(0: each component on its own)")
+    ap.add_argument("--levels", type=int, default=4, help="clustered: thermometer levels")
+    ap.add_argument("--gate", type=float, default=0.5, help="clustered: quantile of the row "
+                    "magnitudes below which rows are not written")
+    ap.add_argument("--probes", type=int, default=8, help="clustered: Rademacher probes of "
+                    "the second-moment sketch (0: exact Gram form, small batches only)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
@@ -146,6 +228,10 @@ def main() -> None:
     lr_end = a.lr if a.lr_end is None else a.lr_end
     n = len(data.x_train)
     tag = f"{a.rule} rank={a.rank} beta1={a.beta1} beta2={a.beta2} bs={a.batch_size}"
+    if a.rule == "clustered":
+        tag += f" K={a.clusters} levels={a.levels} gate={a.gate} probes={a.probes}"
+    if a.apply_exact:
+        tag += " apply-exact"
     for ep in range(1, a.epochs + 1):
         f = (ep - 1) / max(1, a.epochs - 1)
         lr = a.lr * (lr_end / a.lr) ** f

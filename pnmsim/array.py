@@ -112,8 +112,11 @@ class ArrayBackend:
         self.n_bits = 0 if self.binary else 1
         self.level_step = 2.0 if self.binary else 1.0   # GXNOR L = 2H / 2^N with H = 1
         self.mapper = PulseMapper(arch)
-        self.outer_rule = OuterRule(arch.update.outer_rule, arch.update.outer_beta2,
-                                    arch.update.outer_rank, arch.update.outer_beta1)
+        up = arch.update
+        self.outer_rule = OuterRule(up.outer_rule, up.outer_beta2, up.outer_rank,
+                                    up.outer_beta1, clusters=up.outer_clusters,
+                                    levels=up.outer_levels, gate=up.outer_gate,
+                                    probes=up.outer_probes)
         self.ranges = ConverterRanges(arch.periphery.adc_range_sigmas)   # fixed full scales
         # one independent stream per layer for devices and writes, so the order in which
         # layers are touched never changes the draws (reproducibility)

@@ -152,22 +152,38 @@ class UpdateConfig:
     max_pulse_ns: float = spec(20.0, doc="longest write pulse the drivers can produce", gt=0)
     lr: float = spec(0.01, doc="learning rate of the simulate command's update phase when the "
                      "checkpoint gives no final learning rate", ge=0)
-    outer_rule: Literal["sgd", "column_norm", "low_rank"] = spec(
+    outer_rule: Literal["sgd", "column_norm", "low_rank", "clustered"] = spec(
         "sgd", doc="outer_product scheme: sgd = one rank-1 step -lr x delta per input vector; "
         "column_norm = the same steps with each output line's error divided by the running RMS "
         "of its batch error (a per-line second moment kept in the periphery); low_rank = "
-        "outer_rank rank-1 steps per batch from a sign power iteration on X^T delta")
+        "outer_rank rank-1 steps per batch from a sign power iteration on X^T delta; clustered "
+        "= a rank-outer_rank factored momentum scaled by row x column second moments, applied "
+        "as steps on disjoint row groups (pnmsim.outer_clustered)")
     outer_beta2: float = spec(0.99, doc="decay of the per-output-line second moment "
-                              "(column_norm, low_rank)", ge=0, lt=1)
-    outer_rank: int = spec(1, doc="rank-1 pulse steps per batch and layer (low_rank)", gt=0)
+                              "(column_norm, low_rank; clustered: also the per-row one)",
+                              ge=0, lt=1)
+    outer_rank: int = spec(1, doc="rank-1 pulse steps per batch and layer (low_rank); "
+                         "clustered: rank of the factored momentum", gt=0)
     write_drive: Literal["voltage", "current"] = spec(
         "voltage", doc="outer_product write drivers: voltage = v_write_v across the cell, so "
         "the current depends on the cell's state; current = current sources delivering the "
         "nominal +-1 cell current v_write_v / (2 R_P + TMR R_P + r_access) to every cell "
         "(with mtj.tmr_v_half_v: the +-1 cell's bias-solved current)")
-    outer_beta1: float = spec(0.0, doc="low_rank: decay of the factored momentum P Q^T kept "
-                              "in the periphery (rows + cols words per rank); 0 = none", ge=0,
-                              lt=1)
+    outer_beta1: float = spec(0.0, doc="low_rank, clustered: decay of the factored momentum "
+                              "P Q^T kept in the periphery (rows + cols words per rank); "
+                              "0 = none", ge=0, lt=1)
+    outer_clusters: int = spec(64, doc="clustered: row groups K (each row is written by one "
+                               "group's steps); 0 = no grouping, each momentum component "
+                               "applied on its own (steps overlap). Plausible 16-256", ge=0)
+    outer_levels: int = spec(4, doc="clustered: thermometer steps per group that carry the "
+                             "rows' magnitudes (plausible 1-8)", gt=0)
+    outer_gate: float = spec(0.5, doc="clustered: quantile of the row magnitudes below which "
+                             "a row is not written this batch (dead zone; plausible 0-0.8)",
+                             ge=0, lt=1)
+    outer_probes: int = spec(8, doc="clustered: Rademacher probes of the sketch that "
+                             "estimates the row and column sums of the squared batch gradient; "
+                             "0 = exact Gram form, O(M^2) (small batches only). Plausible 4-32",
+                             ge=0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,8 +34,19 @@ Rules (``update.outer_rule``):
   so steps shrink where the batch gradients are mostly noise and momentum averages them out
   before anything is written.
 
-The rules are deterministic; the stochastic part is the MTJ switching (or, in software DST
-semantics, one uniform draw per pulse).
+* ``clustered``: the same factored momentum (rank ``outer_rank``), scaled Adafactor-style
+  (Shazeer & Stern, ICML 2018) by the running row sums R_j and column sums C_i of the squared
+  batch gradient (estimated by a Rademacher sketch, ``outer_probes`` probes; rows + cols
+  words): U = (1 - beta1) diag(R)^-1/2 P Q^T diag(C)^-1/2 sqrt(sum R), still rank r. U is
+  written as steps on *disjoint* row groups (``outer_clusters`` groups from a sign-invariant
+  k-means of the rows in U's r-dim coordinates, ``outer_levels`` thermometer steps per group
+  for the rows' magnitudes, rows below the ``outer_gate`` quantile not written), so every
+  cell is pulsed by one group's steps only and components cannot cancel in noise
+  (:mod:`pnmsim.outer_clustered` gives the derivation).
+
+The rules are deterministic (the sketch's probes come from a generator seeded by the layer and
+the rule's own batch count, kept in its state); the stochastic part is the MTJ switching (or,
+in software DST semantics, one uniform draw per pulse).
 """
 
 from __future__ import annotations
@@ -44,7 +55,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RULES = ("sgd", "column_norm", "low_rank")
+from pnmsim.outer_clustered import clustered_steps, square_sums
+
+RULES = ("sgd", "column_norm", "low_rank", "clustered")
 _POWER_ROUNDS = 3      # alternating sign power-iteration rounds per component (pnmsim choice)
 _GATE_QUANTILE = 0.5   # rows below the median |G b| are gated off (pnmsim choice)
 
@@ -76,10 +89,20 @@ class OuterRule:
     beta1: float = 0.0
     moments: dict[int, np.ndarray] = field(default_factory=dict)
     factors: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    clusters: int = 64
+    levels: int = 4
+    gate: float = 0.5
+    probes: int = 8
+    row_moments: dict[int, np.ndarray] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise ValueError(f"outer rule {self.rule!r}; allowed: {', '.join(RULES)}")
+        if self.clusters < 0 or self.levels < 1 or not 0 <= self.gate < 1 or self.probes < 0:
+            raise ValueError(f"clusters {self.clusters}, levels {self.levels}, gate "
+                             f"{self.gate}, probes {self.probes}; allowed: clusters >= 0, "
+                             "levels >= 1, 0 <= gate < 1, probes >= 0")
 
     def _moment(self, index: int, sq: np.ndarray) -> np.ndarray:
         e = self.moments.get(index)
@@ -99,6 +122,8 @@ class OuterRule:
             e = self._moment(index, np.einsum("vi,vi->i", d, d))
             scale = np.where(e > 0, 1.0 / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
             return RuleOutput(xs, -lr_l * d * scale, 2 * m * cols, 2 * cols)
+        if self.rule == "clustered":
+            return self._clustered(index, xs, d, lr_l)
         if self.beta1 > 0:
             return self._low_rank_momentum(index, xs, d, lr_l)
         return self._low_rank(index, xs, d, lr_l)
@@ -111,25 +136,9 @@ class OuterRule:
         step Q[:, k] * mean |P[:, k]| over the rows it keeps, Adam-like scaled per column
         (module docstring)."""
         xf = xs.astype(np.float64)
-        m, rows = xs.shape
-        cols = d.shape[1]
+        rows, cols = xs.shape[1], d.shape[1]
         r = min(self.rank, rows, cols)     # a rows x cols matrix has at most that rank
-        prev = self.factors.get(index)
-        if prev is None:
-            p_old = np.zeros((rows, r))
-            q_old = np.zeros((cols, r))
-            q0 = np.sign(d.T @ (xf @ np.ones(rows)))[:, None] * np.ones((1, r))
-            q0 = q0 + np.linspace(0.0, 1.0, cols * r).reshape(cols, r) % 0.37  # break ties
-        else:
-            p_old, q_old = prev
-            q0 = q_old if np.any(q_old) else np.ones((cols, r))
-        qn, _ = np.linalg.qr(q0)
-        y = self.beta1 * p_old @ (q_old.T @ qn) + xf.T @ (d @ qn)           # M_new Q
-        pn, _ = np.linalg.qr(y)
-        g_q = d.T @ (xf @ pn)                                              # G^T P
-        qn = self.beta1 * q_old @ (p_old.T @ pn) + g_q                     # M_new^T P
-        self.factors[index] = (pn, qn)
-        macs = 2 * m * r * (rows + cols) + 2 * r * r * (rows + cols)
+        pn, qn, g_q, macs = self._momentum(index, xf, d, r)
         a_rows = []
         c_rows = []
         for k in range(r):
@@ -149,6 +158,55 @@ class OuterRule:
         scale = np.where(e > 0, (1.0 - self.beta1) / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
         words = 2 * cols + 2 * r * (rows + cols)
         return RuleOutput(np.array(a_rows).astype(np.int8), -lr_l * c_mat * scale, macs, words)
+
+    def _clustered(self, index: int, xs: np.ndarray, d: np.ndarray, lr_l: float) -> RuleOutput:
+        """Factored momentum, Adafactor row x column second moments and disjoint row groups
+        (module docstring; :mod:`pnmsim.outer_clustered`)."""
+        xf = xs.astype(np.float64)
+        m, rows = xs.shape
+        cols = d.shape[1]
+        r = min(self.rank, rows, cols)
+        pn, qn, _, macs = self._momentum(index, xf, d, r)
+        count = self.counts.get(index, 0)
+        self.counts[index] = count + 1
+        rsq, csq = square_sums(xf, d, self.probes, np.random.default_rng([index, count]))
+        # sketch: 2 M probes (rows + cols); exact Gram form: 2 M^2 (rows + cols)
+        macs += 2 * m * (self.probes if self.probes > 0 else m) * (rows + cols)
+        rv = self.row_moments.get(index)
+        rv = rsq.copy() if rv is None else self.beta2 * rv + (1.0 - self.beta2) * rsq
+        self.row_moments[index] = rv
+        cv = self._moment(index, csq)
+        rs = np.where(rv > 0, 1.0 / np.sqrt(np.where(rv > 0, rv, 1.0)), 0.0)
+        cs = np.where(cv > 0, 1.0 / np.sqrt(np.where(cv > 0, cv, 1.0)), 0.0)
+        u = pn * rs[:, None]                                     # rows x r
+        w = qn * (cs * np.sqrt(float(rv.sum())) * (1.0 - self.beta1))[:, None]   # cols x r
+        a_mat, c_mat, k_macs = clustered_steps(u, w, self.clusters, self.levels, self.gate)
+        words = 2 * (rows + cols) + 2 * r * (rows + cols)
+        return RuleOutput(a_mat.astype(np.int8), -lr_l * c_mat, macs + k_macs, words)
+
+    def _momentum(self, index: int, xf: np.ndarray, d: np.ndarray,
+                  r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """One batch of the factored momentum M ~ P Q^T, M <- beta1 M + G: one subspace
+        iteration warm-started from the previous Q (first batch: from sign(G^T 1) with a
+        deterministic tie-breaker). Returns the new P (orthonormal), Q, G^T P and the MACs."""
+        m, rows = xf.shape
+        cols = d.shape[1]
+        prev = self.factors.get(index)
+        if prev is None:
+            p_old = np.zeros((rows, r))
+            q_old = np.zeros((cols, r))
+            q0 = np.sign(d.T @ (xf @ np.ones(rows)))[:, None] * np.ones((1, r))
+            q0 = q0 + np.linspace(0.0, 1.0, cols * r).reshape(cols, r) % 0.37  # break ties
+        else:
+            p_old, q_old = prev
+            q0 = q_old if np.any(q_old) else np.ones((cols, r))
+        qn, _ = np.linalg.qr(q0)
+        y = self.beta1 * p_old @ (q_old.T @ qn) + xf.T @ (d @ qn)           # M_new Q
+        pn, _ = np.linalg.qr(y)
+        g_q = d.T @ (xf @ pn)                                              # G^T P
+        qn = self.beta1 * q_old @ (p_old.T @ pn) + g_q                     # M_new^T P
+        self.factors[index] = (pn, qn)
+        return pn, qn, g_q, 2 * m * r * (rows + cols) + 2 * r * r * (rows + cols)
 
     def _low_rank(self, index: int, xs: np.ndarray, d: np.ndarray, lr_l: float) -> RuleOutput:
         xf = xs.astype(np.float64)
@@ -195,6 +253,10 @@ class OuterRule:
         for i, (p, q) in self.factors.items():
             d[f"p.{i}"] = p.copy()
             d[f"q.{i}"] = q.copy()
+        for i, e in self.row_moments.items():
+            d[f"rowmoment.{i}"] = e.copy()
+        for i, c in self.counts.items():
+            d[f"count.{i}"] = np.array(c, dtype=np.int64)
         return d
 
     def load_state_dict(self, d: dict[str, np.ndarray]) -> None:
@@ -202,5 +264,8 @@ class OuterRule:
             return {int(k.split(".")[1]): np.asarray(v, dtype=np.float64).copy()
                     for k, v in d.items() if k.startswith(prefix + ".")}
         self.moments = _get("moment")
+        self.row_moments = _get("rowmoment")
+        self.counts = {int(k.split(".")[1]): int(v) for k, v in d.items()
+                       if k.startswith("count.")}
         ps, qs = _get("p"), _get("q")
         self.factors = {i: (ps[i], qs[i]) for i in ps if i in qs}

@@ -24,6 +24,7 @@ def blobs(rng: np.random.Generator, n: int, centers: np.ndarray) -> tuple[np.nda
     ("variation", [], 0.01),
     ("outer_product", [], 0.05),
     ("outer_lowrank", [], 0.05),
+    ("outer_clustered", ["update.outer_rank=8", "update.outer_clusters=16"], 0.05),
     ("outer_product", ["update.outer_rule=column_norm", "update.write_drive=current"], 0.005),
 ])
 def test_hardware_mode_learns_blobs(arch: str, over: list[str], lr: float) -> None:

@@ -33,6 +33,8 @@ CASES = [
     ("tile256", ("system.batch_size=6", "system.issue_group=4")),
     ("variation", ("system.batch_size=9", "array.tile_rows=32", "array.tile_cols=16")),
     ("outer_lowrank", ("system.batch_size=7", "array.tile_rows=16")),   # 4 steps per batch
+    ("outer_clustered", ("system.batch_size=7", "array.tile_rows=16",
+                         "update.outer_clusters=8")),                  # disjoint row groups
 ]
 
 
