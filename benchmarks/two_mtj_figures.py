@@ -25,8 +25,8 @@ import numpy as np
 
 from pnmsim import kernels
 from pnmsim.config import load_arch
-from pnmsim.crossbar import PulseMapper
 from pnmsim.device import mtj
+from pnmsim.pulses import PulseMapper
 
 
 def jump(t: float, n: int, seed: int, cfg, asym: float = 1.0, v_half: float = 0.0) -> float:

@@ -57,9 +57,10 @@ from pnmsim.counting import (
     count_per_cell_update,
     count_update_common,
 )
-from pnmsim.crossbar import Crossbar, PulseMapper
+from pnmsim.crossbar import Crossbar
 from pnmsim.mapping import LayerMapping, NetworkMapping, map_network, sense_groups
 from pnmsim.outer_rules import OuterRule
+from pnmsim.pulses import PulseMapper
 from pnmsim.records import PHASES, OpLog, OpRecord, PhaseContext, Tally, UpdateFacts
 from pnmsim.workload import WeightedLayer, Workload
 

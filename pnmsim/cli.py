@@ -154,8 +154,8 @@ def device(arch: str | None, overrides: tuple[str, ...], current_ua: float | Non
     describes both.
     """
     from pnmsim.config import load_arch
-    from pnmsim.crossbar import PulseMapper
     from pnmsim.device import mtj
+    from pnmsim.pulses import PulseMapper
 
     cfg = load_arch(arch, overrides)
     if current_ua is None:

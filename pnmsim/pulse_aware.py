@@ -1,5 +1,5 @@
 """State-aware pulse widths with the optional write physics on (numpy twin of
-:func:`pnmsim.kernels.bias.aware_width`), for :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells`.
+:func:`pnmsim.kernels.bias.aware_width`), for :meth:`pnmsim.pulses.PulseMapper.pulse_ns_cells`.
 
 With ``mtj.ic0_asymmetry`` != 1 the two MTJs of a +-1 cell that must both switch do so at
 different rates (one P -> AP, one AP -> P), so the closed-form per-MTJ target
@@ -16,12 +16,12 @@ import numpy as np
 from pnmsim.device.mtj import PI2_OVER_4 as PI2_4
 
 if TYPE_CHECKING:
-    from pnmsim.crossbar import PulseMapper
+    from pnmsim.pulses import PulseMapper
 
 
 def pulse_ns_cells(mp: PulseMapper, nu_abs: np.ndarray, kappa_abs: np.ndarray, s1: np.ndarray,
                    s2: np.ndarray, polarity: np.ndarray, binary: bool) -> np.ndarray:
-    """:meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells` with the optional physics on (numpy
+    """:meth:`pnmsim.pulses.PulseMapper.pulse_ns_cells` with the optional physics on (numpy
     twin of :func:`pnmsim.kernels.bias.aware_width`): each needed MTJ's i = I_state / I_c0 of its
     direction; where the two needed MTJs' i differ, the width with
     (1 - P1)(1 - P2) = 1 - p (binary: P1 P2 = p) by bisection, and for a whole step the

@@ -247,8 +247,9 @@ def test_functional_code_prices_nothing() -> None:
     import pnmsim
 
     root = Path(pnmsim.__file__).parent
-    for name in ("crossbar.py", "kernels/cell.py", "kernels/pulse_index.py", "kernels/percell.py",
-                 "kernels/bias.py", "kernels/data.py", "kernels/reference.py", "array.py"):
+    for name in ("crossbar.py", "pulses.py", "kernels/cell.py", "kernels/pulse_index.py",
+                 "kernels/percell.py", "kernels/bias.py", "kernels/data.py",
+                 "kernels/reference.py", "array.py"):
         text = (root / name).read_text()
         for needle in ("from pnmsim.costs", "import pnmsim.costs", "from pnmsim.hw",
                        "import pnmsim.hw", "cost_table", "energy_pj", "latency_cycles",

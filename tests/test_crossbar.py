@@ -14,7 +14,8 @@ import pytest
 
 from pnmsim import kernels
 from pnmsim.config import ArchConfig, load_arch, with_overrides
-from pnmsim.crossbar import Counts, Crossbar, PulseMapper
+from pnmsim.crossbar import Counts, Crossbar
+from pnmsim.pulses import PulseMapper
 
 # V^2 * S * ns = 1e-9 J = 1e6 fJ;  V * uA * ns = 1e-15 J = 1 fJ
 FJ_PER_V2_S_NS = 1e6

@@ -18,9 +18,10 @@ import pytest
 from pnmsim import kernels
 from pnmsim.array import per_cell_facts
 from pnmsim.config import load_arch
-from pnmsim.crossbar import Crossbar, PulseMapper
+from pnmsim.crossbar import Crossbar
 from pnmsim.hw import timing
 from pnmsim.mapping import map_network
+from pnmsim.pulses import PulseMapper
 from pnmsim.workload import load_workload
 
 

@@ -27,8 +27,9 @@ import pytest
 
 from pnmsim import kernels
 from pnmsim.config import load_arch, with_overrides
-from pnmsim.crossbar import Crossbar, PulseMapper, quantize_widths
+from pnmsim.crossbar import Crossbar
 from pnmsim.device import mtj
+from pnmsim.pulses import PulseMapper, quantize_widths
 
 N = 100_000
 DT_BIAS = 1e-3

@@ -25,12 +25,13 @@ from scipy.optimize import brentq
 
 from pnmsim import kernels
 from pnmsim.config import ARCH_DIR, load_arch
-from pnmsim.crossbar import Crossbar, PulseMapper, quantize_widths
+from pnmsim.crossbar import Crossbar
 from pnmsim.device import bias as dbias
 from pnmsim.device import mtj
 from pnmsim.errors import ConfigError
 from pnmsim.kernels import bias as kbias
 from pnmsim.kernels.reference import bias_current_reference, update_cells_reference
+from pnmsim.pulses import PulseMapper, quantize_widths
 from tests._cli import assert_user_error, invoke
 
 N = 100_000

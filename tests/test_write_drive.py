@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from pnmsim.config import load_arch
-from pnmsim.crossbar import Crossbar, PulseMapper
+from pnmsim.crossbar import Crossbar
+from pnmsim.pulses import PulseMapper
 
 
 def _p_sw(t_ns: float, i_ratio: float, delta: float, tau_d_ns: float) -> float:

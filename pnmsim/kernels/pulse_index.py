@@ -2,7 +2,7 @@
 :mod:`pnmsim.kernels`).
 
 The periphery turns a cell's DST step into a write pulse whose width depends on the cell's state
-(:func:`state_aware_pulses`, the numba form of :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells`)
+(:func:`state_aware_pulses`, the numba form of :meth:`pnmsim.pulses.PulseMapper.pulse_ns_cells`)
 and rounds it to the pulse generator's grid. :func:`_width_index` is that composition for one
 cell as a grid index; at nominal devices it is a step function of the step's fractional part,
 so :func:`width_index_tables` tabulates its thresholds once per parameter set and
@@ -29,7 +29,7 @@ def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np
                        p_max: float, max_pulse_ns: float, binary: bool, ic0_asym: float = 1.0,
                        v_half: float = 0.0) -> np.ndarray:
     """Per-cell exact, state-aware pulse widths (ns); the numba form of
-    :meth:`pnmsim.crossbar.PulseMapper.pulse_ns_cells` (its numpy twin, see its docstring):
+    :meth:`pnmsim.pulses.PulseMapper.pulse_ns_cells` (its numpy twin, see its docstring):
     the cell's nominal series current, target q = p = tanh(m nu) where one MTJ can flip,
     q = 1 - sqrt(1 - p) where two can (sqrt(p) for binary pairs, which change only when both
     switch), q = p_max for kappa >= 1, and the exact inverse
@@ -71,7 +71,7 @@ def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np
 
 @njit(cache=True)
 def _grid(t: float, res: float, max_ns: float) -> float:
-    """:func:`pnmsim.crossbar.quantize_widths` of one width (the same operations)."""
+    """:func:`pnmsim.pulses.quantize_widths` of one width (the same operations)."""
     n_max = math.floor(max_ns / res + 1e-9)
     n = min(np.rint(min(t, max_ns) / res), n_max)
     return min(n * res, max_ns)
