@@ -2,7 +2,8 @@
 
 * :mod:`pnmsim.kernels.cell` — the two-MTJ write physics of a cell (per-cell pulses,
   outer-product steps);
-* :mod:`pnmsim.kernels.dst` — the switching probability a state-aware pulse aims at;
+* :mod:`pnmsim.kernels.dst` — which MTJs a pulse must switch and the probability a state-aware
+  pulse aims at;
 * :mod:`pnmsim.kernels.pulse_index` — state-aware pulse widths on the pulse generator's grid and
   their look-up tables;
 * :mod:`pnmsim.kernels.percell` — the fused per-cell update of a layer;

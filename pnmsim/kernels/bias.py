@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-from pnmsim.kernels.dst import dst_target
+from pnmsim.kernels.dst import dst_target, off_target
 
 _PI2_4 = math.pi**2 / 4.0
 _MAX_ITER = 200
@@ -185,8 +185,7 @@ def aware_width(b1: int, b2: int, pc: int, v: float, whole: bool, binary: bool, 
     ``P1(t) P2(t) = p``), found by bisection on [0, max_pulse]; a whole step takes the longer
     of the two MTJs' t(p_max), so each switches with at least p_max.
     """
-    need1 = (b1 == 0) if pc > 0 else (b1 == 1)
-    need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+    need1, need2 = off_target(b1, b2, pc)
     n_need = int(need1) + int(need2)
     if n_need == 0 or not (v > 0.0 or whole):
         return 0.0

@@ -60,6 +60,7 @@ from pnmsim.kernels.bias import (
     bias_current_ua,
     ic0_for,
 )
+from pnmsim.kernels.dst import off_target
 
 _PI2_4 = math.pi**2 / 4.0
 
@@ -93,8 +94,7 @@ def _flip_probs(a: int, b: int, pol: int, t: float, i_ua: float, ic01: float, d1
                 ic02: float, d2: float, tau_d_ns: float, tau0_ns: float) -> tuple[float, float]:
     """Flip probabilities of M1 and M2 under one pulse; -1 where the MTJ is already in the
     state the polarity drives it to (+1: M1 -> P, M2 -> AP; -1: the reverse)."""
-    need1 = a == 0 if pol > 0 else a == 1
-    need2 = b == 1 if pol > 0 else b == 0
+    need1, need2 = off_target(a, b, pol)
     p1 = _p_switch(t, i_ua / ic01, d1, tau_d_ns, tau0_ns) if need1 else -1.0
     p2 = _p_switch(t, i_ua / ic02, d2, tau_d_ns, tau0_ns) if need2 else -1.0
     return p1, p2
@@ -167,8 +167,7 @@ def _pulse_cell(a: int, b: int, pol: int, t: float, u1: float, u2: float, rp1: f
     if ic0_asym != 1.0:
         ic01 = ic0_for(a, ic01, ic0_asym)
         ic02 = ic0_for(b, ic02, ic0_asym)
-    need1 = a == 0 if pol > 0 else a == 1
-    need2 = b == 1 if pol > 0 else b == 0
+    need1, need2 = off_target(a, b, pol)
     i0 = _series_current_ua(a, b, rp1, rap1, rp2, rap2, v_write, r_access, v_half) * scale
     if not (need1 or need2):
         return a, b, v_write * i0 * t
@@ -193,8 +192,7 @@ def _pulse_switching(a: int, b: int, pol: int, t: float, u1: float, u2: float, s
     current change at the first, the other's hazard carried over. ``la1``/``la2`` are
     ln(pi^2 Delta / 4) of the two MTJs; ``ic01``/``ic02`` the I_c0 of the switch each MTJ
     makes, ``v_half`` as in :func:`_pulse_cell`."""
-    need1 = a == 0 if pol > 0 else a == 1
-    need2 = b == 1 if pol > 0 else b == 0
+    need1, need2 = off_target(a, b, pol)
     t1 = math.inf   # switching times at the initial current
     t2 = math.inf
     if sw1:
@@ -319,8 +317,7 @@ def outer_product_updates(s1: np.ndarray, s2: np.ndarray, xs: np.ndarray, widths
                     scale = max(1.0 + current_sigma * np.random.standard_normal(), 0.0)
                 a = s1[r, c]
                 b = s2[r, c]
-                need1 = a == 0 if pol > 0 else a == 1
-                need2 = b == 1 if pol > 0 else b == 0
+                need1, need2 = off_target(a, b, pol)
                 u1 = np.random.random() if need1 else 1.0
                 u2 = np.random.random() if need2 else 1.0
                 na, nb, e = _pulse_cell(a, b, pol, t, u1, u2, rp1[r, c], rap1[r, c],

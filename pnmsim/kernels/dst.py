@@ -1,7 +1,7 @@
-"""The switching probability a state-aware write pulse aims at (part of :mod:`pnmsim.kernels`):
-GXNOR's DST probability of a one-state move turned into a per-MTJ target (science.md §2, §4).
-Shared by the state-aware pulse widths (:mod:`pnmsim.kernels.pulse_index`) and their form with
-the optional physics (:mod:`pnmsim.kernels.bias`)."""
+"""What a write pulse must do to a cell (part of :mod:`pnmsim.kernels`): which of its MTJs are
+off their target state (:func:`off_target`) and the switching probability a state-aware pulse
+aims at, GXNOR's DST probability of a one-state move turned into a per-MTJ target (science.md
+§2, §4; :func:`dst_target`). Shared by every write kernel and the state-aware pulse widths."""
 
 from __future__ import annotations
 
@@ -28,3 +28,13 @@ def dst_target(v: float, m: float, whole: bool, n_need: int, binary: bool,
     else:
         q = p
     return min(max(q, 0.0), 1.0 - 1e-12)
+
+
+@njit(cache=True, inline="always")
+def off_target(a: int, b: int, pol: int) -> tuple[bool, bool]:
+    """Which MTJs of a cell in state (a, b) a pulse of polarity ``pol`` must switch: +1 (weight
+    up) drives M1 to P (1) and M2 to AP (0), -1 the reverse; an MTJ already in its target
+    state stays (module docstring of :mod:`pnmsim.kernels.cell`)."""
+    if pol > 0:
+        return a == 0, b == 1
+    return a == 1, b == 0

@@ -13,6 +13,7 @@ from numba import njit
 
 from pnmsim.kernels.bias import aware_width, state_currents
 from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
+from pnmsim.kernels.dst import off_target
 from pnmsim.kernels.pulse_index import (
     _BUCKET_SHIFT,
     _grid,
@@ -97,8 +98,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                 continue
             b1 = s1[r, c]
             b2 = s2[r, c]
-            need1 = (b1 == 0) if pc > 0 else (b1 == 1)
-            need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+            need1, need2 = off_target(b1, b2, pc)
             n_need = int(need1) + int(need2)
             # -- state-aware pulse width on the mapper's grid (index n)
             n = _width_index(v, kappa >= 1.0, n_need, k_tab[b1, b2], m, p_max, a_const, log_a,
@@ -258,8 +258,7 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
             up = st > 0.0
             b1 = s1_r[c]
             b2 = s2_r[c]
-            need1 = (b1 == 0) if up else (b1 == 1)
-            need2 = (b2 == 1) if up else (b2 == 0)
+            need1, need2 = off_target(b1, b2, 1 if up else -1)
             if not (need1 or need2):
                 continue
             cls = 4 * b1 + 2 * b2 + (1 if up else 0)
@@ -309,8 +308,7 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         b2 = s2[r, c]
         pc = 1 if sw_up[j] else -1
         p = sw_p[j]
-        need1 = (b1 == 0) if pc > 0 else (b1 == 1)
-        need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+        need1, need2 = off_target(b1, b2, pc)
         # nominal devices: the per-cell resistances, I_c0 and Delta equal nom's (the caller
         # checked), so the scalars give the same numbers without touching eight arrays
         n1, n2, e = _pulse_switching(b1, b2, pc, sw_t[j], u1[r, c], u2[r, c],

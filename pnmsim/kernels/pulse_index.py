@@ -19,7 +19,7 @@ from numba import njit
 
 from pnmsim.kernels.bias import aware_pulses
 from pnmsim.kernels.cell import _PI2_4, _series_current_ua
-from pnmsim.kernels.dst import dst_target
+from pnmsim.kernels.dst import dst_target, off_target
 
 
 @njit(cache=True)
@@ -49,8 +49,7 @@ def state_aware_pulses(nu: np.ndarray, kappa: np.ndarray, s1: np.ndarray, s2: np
                 continue
             b1 = s1[r, c]
             b2 = s2[r, c]
-            need1 = (b1 == 0) if pc > 0 else (b1 == 1)
-            need2 = (b2 == 1) if pc > 0 else (b2 == 0)
+            need1, need2 = off_target(b1, b2, pc)
             n_need = int(need1) + int(need2)
             v = nu[r, c]
             whole = kappa[r, c] >= 1.0
@@ -118,8 +117,7 @@ def _class_need(cls: int) -> tuple[int, int, int]:
     b1 = cls // 4
     b2 = (cls // 2) % 2
     up = cls % 2 == 1
-    need1 = (b1 == 0) if up else (b1 == 1)
-    need2 = (b2 == 1) if up else (b2 == 0)
+    need1, need2 = off_target(b1, b2, 1 if up else -1)
     return b1, b2, int(need1) + int(need2)
 
 
