@@ -91,7 +91,8 @@ class ScreenBackend(SoftwareBackend):
         self.labels: np.ndarray | None = None
         rule = "low_rank" if a.rule == "group" else a.rule
         self.rule = (OuterRule(rule, a.beta2, a.rank, a.beta1, clusters=a.clusters,
-                               levels=a.levels, gate=a.gate, probes=a.probes)
+                               levels=a.levels, gate=a.gate, probes=a.probes,
+                               debias=a.debias)
                      if rule in RULES else None)
         self.layer_moment: dict[int, float] = {}
         self.diag_state: dict[int, dict] = {}
@@ -145,7 +146,8 @@ class ScreenBackend(SoftwareBackend):
                     u, sv, vt = np.linalg.svd(blk, full_matrices=False)
                     out[r0:r0 + t, c0:c0 + t] = (u[:, :a.rank] * sv[:a.rank]) @ vt[:a.rank]
             return out.astype(np.float32)
-        g = np.sign(x).astype(np.float64).T @ np.asarray(delta, np.float64)
+        xg = np.asarray(x, np.float64) if a.real_x else np.sign(x).astype(np.float64)
+        g = xg.T @ np.asarray(delta, np.float64)
         st = self.diag_state.setdefault(index, {})
         mom = st.get("m")
         mom = g.copy() if mom is None else a.beta1 * mom + (1 - a.beta1) * g
@@ -161,6 +163,30 @@ class ScreenBackend(SoftwareBackend):
             ec = st.get("c", c) * a.beta2 + (1 - a.beta2) * c
             st["r"], st["c"] = er, ec
             v = np.outer(er, ec) / max(float(er.sum()), 1e-30)
+            return (-self.lr * mom / np.sqrt(v + 1e-30)).astype(np.float32)
+        if a.rule == "diag_momentum_cell":     # full-rank momentum, per-cell v (Adam's m/sqrt(v))
+            if a.debias:                       # Adam's zero start and bias correction of v
+                e = st.get("v", 0.0 * g) * a.beta2 + (1 - a.beta2) * g * g
+                st["t"] = st.get("t", 0) + 1
+                st["v"] = e
+                e = e / (1 - a.beta2 ** st["t"])
+            else:
+                e = st.get("v", g * g) * a.beta2 + (1 - a.beta2) * g * g
+                st["v"] = e
+            return (-self.lr * mom / np.sqrt(e + 1e-30)).astype(np.float32)
+        if a.rule == "diag_momentum_factored_tile":  # Adafactor v per --tile x --tile block
+            t = a.tile
+            g2 = g * g
+            v = np.zeros_like(g2)
+            for r0 in range(0, g.shape[0], t):
+                for c0 in range(0, g.shape[1], t):
+                    blk = g2[r0:r0 + t, c0:c0 + t]
+                    key = f"{r0}.{c0}"
+                    r, c = blk.sum(axis=1), blk.sum(axis=0)
+                    er = st.get("r" + key, r) * a.beta2 + (1 - a.beta2) * r
+                    ec = st.get("c" + key, c) * a.beta2 + (1 - a.beta2) * c
+                    st["r" + key], st["c" + key] = er, ec
+                    v[r0:r0 + t, c0:c0 + t] = np.outer(er, ec) / max(float(er.sum()), 1e-30)
             return (-self.lr * mom / np.sqrt(v + 1e-30)).astype(np.float32)
         if a.rule == "diag_momentum_factored_svd":   # the same truncated to rank r
             r, c = (g * g).sum(axis=1), (g * g).sum(axis=0)
@@ -196,7 +222,8 @@ def main() -> None:
                     choices=["adam", "sgd", "column_norm", "layer_norm", "group", "low_rank",
                              "clustered", "diag_adam_svd", "diag_adam_svd_tile",
                              "diag_momentum_layer", "diag_momentum_factored",
-                             "diag_momentum_factored_svd"])
+                             "diag_momentum_factored_tile", "diag_momentum_factored_svd",
+                             "diag_momentum_cell"])
     ap.add_argument("--workload", default="mnist_mlp")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--train-limit", type=int, default=10000)
@@ -217,6 +244,10 @@ def main() -> None:
                     "magnitudes below which rows are not written")
     ap.add_argument("--probes", type=int, default=8, help="clustered: Rademacher probes of "
                     "the second-moment sketch (0: exact Gram form, small batches only)")
+    ap.add_argument("--debias", action="store_true", help="second moments start at 0 with "
+                    "Adam's bias correction (default: start at the first batch's value)")
+    ap.add_argument("--real-x", action="store_true", help="diag_momentum_*: the gradient "
+                    "from the layer inputs' values, not their signs")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
@@ -232,6 +263,8 @@ def main() -> None:
         tag += f" K={a.clusters} levels={a.levels} gate={a.gate} probes={a.probes}"
     if a.apply_exact:
         tag += " apply-exact"
+    if a.debias:
+        tag += " debias"
     for ep in range(1, a.epochs + 1):
         f = (ep - 1) / max(1, a.epochs - 1)
         lr = a.lr * (lr_end / a.lr) ** f

@@ -184,6 +184,10 @@ class UpdateConfig:
                              "estimates the row and column sums of the squared batch gradient; "
                              "0 = exact Gram form, O(M^2) (small batches only). Plausible 4-32",
                              ge=0)
+    outer_debias: bool = spec(False, doc="column_norm, low_rank, clustered: second moments "
+                              "start at 0 and are divided by 1 - beta2^t after t batches "
+                              "(Adam's bias correction); false = start at the first batch's "
+                              "value, whose weight beta2^t then decays slowly")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -95,6 +95,7 @@ class OuterRule:
     probes: int = 8
     row_moments: dict[int, np.ndarray] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
+    debias: bool = False
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -104,11 +105,25 @@ class OuterRule:
                              f"{self.gate}, probes {self.probes}; allowed: clusters >= 0, "
                              "levels >= 1, 0 <= gate < 1, probes >= 0")
 
-    def _moment(self, index: int, sq: np.ndarray) -> np.ndarray:
-        e = self.moments.get(index)
+    def _ema(self, store: dict[int, np.ndarray], index: int, sq: np.ndarray) -> np.ndarray:
+        """The running second moment of ``sq`` kept in ``store``. ``debias`` False: starts at
+        the first batch's value, e <- beta2 e + (1 - beta2) sq. ``debias`` True (Adam's
+        form, Kingma & Ba 2015): starts at 0 and returns e / (1 - beta2^t) after t batches,
+        an average over every batch so far, where the first form keeps the first batch's
+        weight beta2^t (0.33 after 1 100 batches at beta2 0.999: the large gradients of the
+        first batch hold the scale down for the whole run)."""
+        e = store.get(index)
+        if self.debias:
+            e = (1.0 - self.beta2) * sq if e is None else self.beta2 * e + (1.0 - self.beta2) * sq
+            store[index] = e
+            t = self.counts.get(index, 1)
+            return e / (1.0 - self.beta2 ** t)
         e = sq.copy() if e is None else self.beta2 * e + (1.0 - self.beta2) * sq
-        self.moments[index] = e
+        store[index] = e
         return e
+
+    def _moment(self, index: int, sq: np.ndarray) -> np.ndarray:
+        return self._ema(self.moments, index, sq)
 
     def steps(self, index: int, x: np.ndarray, delta: np.ndarray, lr_l: float) -> RuleOutput:
         """Row patterns and column steps for layer ``index``; ``lr_l`` = lr / L."""
@@ -118,6 +133,8 @@ class OuterRule:
         cols = d.shape[1]
         if self.rule == "sgd":
             return RuleOutput(xs, -lr_l * d, 0, 0)
+        if self.debias and self.rule != "clustered":    # clustered counts its own batches
+            self.counts[index] = self.counts.get(index, 0) + 1
         if self.rule == "column_norm":
             e = self._moment(index, np.einsum("vi,vi->i", d, d))
             scale = np.where(e > 0, 1.0 / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
@@ -172,9 +189,7 @@ class OuterRule:
         rsq, csq = square_sums(xf, d, self.probes, np.random.default_rng([index, count]))
         # sketch: 2 M probes (rows + cols); exact Gram form: 2 M^2 (rows + cols)
         macs += 2 * m * (self.probes if self.probes > 0 else m) * (rows + cols)
-        rv = self.row_moments.get(index)
-        rv = rsq.copy() if rv is None else self.beta2 * rv + (1.0 - self.beta2) * rsq
-        self.row_moments[index] = rv
+        rv = self._ema(self.row_moments, index, rsq)
         cv = self._moment(index, csq)
         rs = np.where(rv > 0, 1.0 / np.sqrt(np.where(rv > 0, rv, 1.0)), 0.0)
         cs = np.where(cv > 0, 1.0 / np.sqrt(np.where(cv > 0, cv, 1.0)), 0.0)

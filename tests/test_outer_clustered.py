@@ -140,3 +140,39 @@ def test_clustered_rule_rejects_bad_settings() -> None:
         OuterRule("clustered", gate=1.0)
     with pytest.raises(ValueError, match="allowed"):
         OuterRule("clustered", levels=0)
+
+
+@pytest.mark.parametrize("rule", ["column_norm", "low_rank", "clustered"])
+def test_debiased_second_moments_are_adams_bias_corrected_average(rule: str) -> None:
+    """``debias``: after t batches the stored column moment is Adam's biased
+    sum_k (1 - b2) b2^(t-k) s_k (divided by 1 - b2^t when used), written out here from the
+    batches' own column square sums; without it the first batch's value keeps the weight
+    b2^(t-1). Every rule counts its batches when debiasing."""
+    b2 = 0.9
+    rng = np.random.default_rng(11)
+    batches = [_xd(rng) for _ in range(4)]
+    deb = OuterRule(rule, b2, 2, 0.0, debias=True, clusters=3, probes=0)
+    raw = OuterRule(rule, b2, 2, 0.0, debias=False, clusters=3, probes=0)
+    col_sq: list[np.ndarray] = []
+    for t, (x, d) in enumerate(batches, start=1):
+        deb.steps(0, x, d, 0.1)
+        raw.steps(0, x, d, 0.1)
+        if rule == "clustered":                     # exact column sums of G^2 (probes 0)
+            g = np.sign(x).T @ d
+            col_sq.append((g ** 2).sum(axis=0))
+            # zero start: the stored sum is Adam's biased v; _ema returns it / (1 - b2^t)
+            want = sum((1 - b2) * b2 ** (t - k) * sq for k, sq in enumerate(col_sq, start=1))
+            np.testing.assert_allclose(deb.moments[0], want, rtol=1e-12)
+            # the first-batch start: col_sq[0] keeps the weight b2^(t-1)
+            raw_want = b2 ** (t - 1) * col_sq[0] + sum(
+                (1 - b2) * b2 ** (t - k) * sq for k, sq in enumerate(col_sq[1:], start=2))
+            np.testing.assert_allclose(raw.moments[0], raw_want, rtol=1e-12)
+    assert deb.counts[0] == 4
+
+
+def test_debiased_moment_of_a_constant_signal_is_that_signal_from_the_first_batch() -> None:
+    rule = OuterRule("column_norm", 0.999, debias=True)
+    s = np.array([4.0, 1.0, 0.25])
+    for t in range(1, 6):
+        rule.counts[7] = t
+        np.testing.assert_allclose(rule._ema(rule.moments, 7, s), s, rtol=1e-12)
