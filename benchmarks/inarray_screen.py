@@ -92,7 +92,7 @@ class ScreenBackend(SoftwareBackend):
         rule = "low_rank" if a.rule == "group" else a.rule
         self.rule = (OuterRule(rule, a.beta2, a.rank, a.beta1, clusters=a.clusters,
                                levels=a.levels, gate=a.gate, probes=a.probes,
-                               debias=a.debias)
+                               debias=a.debias, real_inputs=a.real_x)
                      if rule in RULES else None)
         self.layer_moment: dict[int, float] = {}
         self.diag_state: dict[int, dict] = {}
@@ -246,8 +246,8 @@ def main() -> None:
                     "the second-moment sketch (0: exact Gram form, small batches only)")
     ap.add_argument("--debias", action="store_true", help="second moments start at 0 with "
                     "Adam's bias correction (default: start at the first batch's value)")
-    ap.add_argument("--real-x", action="store_true", help="diag_momentum_*: the gradient "
-                    "from the layer inputs' values, not their signs")
+    ap.add_argument("--real-x", action="store_true", help="diag_momentum_*, clustered: the "
+                    "gradient from the layer inputs' values, not their signs")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
@@ -265,6 +265,8 @@ def main() -> None:
         tag += " apply-exact"
     if a.debias:
         tag += " debias"
+    if a.real_x:
+        tag += " real-x"
     for ep in range(1, a.epochs + 1):
         f = (ep - 1) / max(1, a.epochs - 1)
         lr = a.lr * (lr_end / a.lr) ** f

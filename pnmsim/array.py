@@ -117,7 +117,8 @@ class ArrayBackend:
         self.outer_rule = OuterRule(up.outer_rule, up.outer_beta2, up.outer_rank,
                                     up.outer_beta1, clusters=up.outer_clusters,
                                     levels=up.outer_levels, gate=up.outer_gate,
-                                    probes=up.outer_probes, debias=up.outer_debias)
+                                    probes=up.outer_probes, debias=up.outer_debias,
+                                    real_inputs=up.outer_real_inputs)
         self.ranges = ConverterRanges(arch.periphery.adc_range_sigmas)   # fixed full scales
         # one independent stream per layer for devices and writes, so the order in which
         # layers are touched never changes the draws (reproducibility)

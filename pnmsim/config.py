@@ -188,6 +188,10 @@ class UpdateConfig:
                               "start at 0 and are divided by 1 - beta2^t after t batches "
                               "(Adam's bias correction); false = start at the first batch's "
                               "value, whose weight beta2^t then decays slowly")
+    outer_real_inputs: bool = spec(False, doc="clustered: the momentum and the second-moment "
+                                   "sketch use the gradient of the layer inputs' values (the "
+                                   "DACs' digital words), not of their signs; changes only "
+                                   "layers with non-ternary inputs (the first)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -96,6 +96,7 @@ class OuterRule:
     row_moments: dict[int, np.ndarray] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
     debias: bool = False
+    real_inputs: bool = False
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -140,7 +141,7 @@ class OuterRule:
             scale = np.where(e > 0, 1.0 / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
             return RuleOutput(xs, -lr_l * d * scale, 2 * m * cols, 2 * cols)
         if self.rule == "clustered":
-            return self._clustered(index, xs, d, lr_l)
+            return self._clustered(index, xs, np.asarray(x, dtype=np.float64), d, lr_l)
         if self.beta1 > 0:
             return self._low_rank_momentum(index, xs, d, lr_l)
         return self._low_rank(index, xs, d, lr_l)
@@ -176,10 +177,15 @@ class OuterRule:
         words = 2 * cols + 2 * r * (rows + cols)
         return RuleOutput(np.array(a_rows).astype(np.int8), -lr_l * c_mat * scale, macs, words)
 
-    def _clustered(self, index: int, xs: np.ndarray, d: np.ndarray, lr_l: float) -> RuleOutput:
+    def _clustered(self, index: int, xs: np.ndarray, x: np.ndarray, d: np.ndarray,
+                   lr_l: float) -> RuleOutput:
         """Factored momentum, Adafactor row x column second moments and disjoint row groups
-        (module docstring; :mod:`pnmsim.outer_clustered`)."""
-        xf = xs.astype(np.float64)
+        (module docstring; :mod:`pnmsim.outer_clustered`). ``real_inputs``: the momentum and
+        the sketch use the batch gradient X^T D of the layer inputs' values (the digital words
+        the periphery sends to the DACs) rather than of their signs; the row patterns still
+        come from the groups, so the array sees the same kind of steps. Only the first layer
+        differs (its inputs are pixel values; hidden layers' are ternary)."""
+        xf = x if self.real_inputs else xs.astype(np.float64)
         m, rows = xs.shape
         cols = d.shape[1]
         r = min(self.rank, rows, cols)

@@ -176,3 +176,21 @@ def test_debiased_moment_of_a_constant_signal_is_that_signal_from_the_first_batc
     for t in range(1, 6):
         rule.counts[7] = t
         np.testing.assert_allclose(rule._ema(rule.moments, 7, s), s, rtol=1e-12)
+
+
+def test_real_inputs_momentum_is_the_gradient_of_the_input_values() -> None:
+    """At full rank one subspace iteration is exact, so after the first batch the factored
+    momentum P Q^T is the batch gradient: X^T D with ``real_inputs``, sign(X)^T D without."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.0, 1.0, size=(20, 5))
+    d = rng.standard_normal((20, 4))
+    for real, xg in ((True, x), (False, np.sign(x))):
+        rule = OuterRule("clustered", 0.999, 4, 0.9, clusters=2, probes=0, real_inputs=real)
+        rule.steps(0, x, d, 0.1)
+        p, q = rule.factors[0]
+        np.testing.assert_allclose(p @ q.T, xg.T @ d, atol=1e-10)
+    ternary = rng.choice([-1.0, 0.0, 1.0], size=(20, 5))     # ternary inputs: no difference
+    outs = [OuterRule("clustered", 0.999, 2, 0.9, clusters=2, probes=0,
+                      real_inputs=real).steps(0, ternary, d, 0.1) for real in (True, False)]
+    np.testing.assert_array_equal(outs[0].xs, outs[1].xs)
+    np.testing.assert_array_equal(outs[0].col_steps, outs[1].col_steps)
