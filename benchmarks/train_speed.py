@@ -28,6 +28,10 @@ def main() -> None:
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=0.1,
+                    help="constant learning rate of the epoch (default 0.1: the start of the "
+                    "20-epoch MNIST schedule, the most switching per batch; 0.01 is pnmsim "
+                    "train's default first-epoch lr)")
     ap.add_argument("--threads", type=int, default=1,
                     help="threads of numba and BLAS, the same for both modes (default 1)")
     a = ap.parse_args()
@@ -45,7 +49,7 @@ def main() -> None:
 
     def epoch(mode: str) -> tuple[float, float]:
         tr = Trainer(arch, wl, data, TrainSettings(mode=mode, epochs=1, batch_size=a.batch_size,
-                                                   lr_start=0.1, lr_end=0.1))
+                                                   lr_start=a.lr, lr_end=a.lr))
         t0, c0 = time.perf_counter(), time.process_time()
         tr.run()
         return time.perf_counter() - t0, time.process_time() - c0
@@ -55,16 +59,16 @@ def main() -> None:
                         val_size=1)
     for mode in ("software", "hardware"):
         Trainer(arch, wl, warm, TrainSettings(mode=mode, epochs=1, batch_size=a.batch_size,
-                                              lr_start=0.1, lr_end=0.1)).run()
+                                              lr_start=a.lr, lr_end=a.lr)).run()
     wall: dict[str, list[float]] = {"software": [], "hardware": []}
     cpu: dict[str, list[float]] = {"software": [], "hardware": []}
     order = ("software", "hardware")
-    print(f"{'workload':>10} {'images':>7} {'batch':>6} {'threads':>7} {'repeat':>8} "
+    print(f"{'workload':>10} {'images':>7} {'batch':>6} {'lr':>6} {'threads':>7} {'repeat':>8} "
           f"{'sw wall s':>10} {'hw wall s':>10} {'hw/sw wall':>10} {'sw cpu s':>9} "
           f"{'hw cpu s':>9} {'hw/sw cpu':>9}")
 
     def row(label: str, sw: float, hw: float, sc: float, hc: float) -> None:
-        print(f"{a.workload:>10} {a.train_limit:>7} {a.batch_size:>6} {a.threads:>7} "
+        print(f"{a.workload:>10} {a.train_limit:>7} {a.batch_size:>6} {a.lr:>6.3g} {a.threads:>7} "
               f"{label:>8} {sw:>10.2f} {hw:>10.2f} {hw / sw:>10.2f} {sc:>9.2f} {hc:>9.2f} "
               f"{hc / sc:>9.2f}")
 
