@@ -117,7 +117,7 @@ class OuterRule:
         if self.debias:
             e = (1.0 - self.beta2) * sq if e is None else self.beta2 * e + (1.0 - self.beta2) * sq
             store[index] = e
-            t = self.counts.get(index, 1)
+            t = self.counts[index]
             return e / (1.0 - self.beta2 ** t)
         e = sq.copy() if e is None else self.beta2 * e + (1.0 - self.beta2) * sq
         store[index] = e
@@ -134,14 +134,13 @@ class OuterRule:
         cols = d.shape[1]
         if self.rule == "sgd":
             return RuleOutput(xs, -lr_l * d, 0, 0)
-        if self.debias and self.rule != "clustered":    # clustered counts its own batches
-            self.counts[index] = self.counts.get(index, 0) + 1
+        self.counts[index] = self.counts.get(index, 0) + 1    # batches seen by this layer
         if self.rule == "column_norm":
             e = self._moment(index, np.einsum("vi,vi->i", d, d))
             scale = np.where(e > 0, 1.0 / np.sqrt(np.where(e > 0, e, 1.0)), 0.0)
             return RuleOutput(xs, -lr_l * d * scale, 2 * m * cols, 2 * cols)
         if self.rule == "clustered":
-            return self._clustered(index, xs, np.asarray(x, dtype=np.float64), d, lr_l)
+            return self._clustered(index, xs, x, d, lr_l)
         if self.beta1 > 0:
             return self._low_rank_momentum(index, xs, d, lr_l)
         return self._low_rank(index, xs, d, lr_l)
@@ -185,13 +184,12 @@ class OuterRule:
         the periphery sends to the DACs) rather than of their signs; the row patterns still
         come from the groups, so the array sees the same kind of steps. Only the first layer
         differs (its inputs are pixel values; hidden layers' are ternary)."""
-        xf = x if self.real_inputs else xs.astype(np.float64)
+        xf = np.asarray(x, dtype=np.float64) if self.real_inputs else xs.astype(np.float64)
         m, rows = xs.shape
         cols = d.shape[1]
         r = min(self.rank, rows, cols)
         pn, qn, _, macs = self._momentum(index, xf, d, r)
-        count = self.counts.get(index, 0)
-        self.counts[index] = count + 1
+        count = self.counts[index] - 1     # batches before this one: the sketch's seed
         rsq, csq = square_sums(xf, d, self.probes, np.random.default_rng([index, count]))
         # sketch: 2 M probes (rows + cols); exact Gram form: 2 M^2 (rows + cols)
         macs += 2 * m * (self.probes if self.probes > 0 else m) * (rows + cols)

@@ -154,9 +154,16 @@ def test_debiased_second_moments_are_adams_bias_corrected_average(rule: str) -> 
     deb = OuterRule(rule, b2, 2, 0.0, debias=True, clusters=3, probes=0)
     raw = OuterRule(rule, b2, 2, 0.0, debias=False, clusters=3, probes=0)
     col_sq: list[np.ndarray] = []
+    first = np.zeros(0)
     for t, (x, d) in enumerate(batches, start=1):
         deb.steps(0, x, d, 0.1)
         raw.steps(0, x, d, 0.1)
+        if t == 1:
+            first = raw.moments[0].copy()           # s_1: the first-batch start stores it
+        # every rule: the two forms feed the same s_k (the steps do not depend on the moments'
+        # start), so zero start minus first-batch start = (1 - b2) b2^(t-1) s_1 - b2^(t-1) s_1
+        np.testing.assert_allclose(deb.moments[0], raw.moments[0] - b2 ** t * first,
+                                   rtol=1e-9, atol=1e-12 * float(np.abs(first).max()))
         if rule == "clustered":                     # exact column sums of G^2 (probes 0)
             g = np.sign(x).T @ d
             col_sq.append((g ** 2).sum(axis=0))
