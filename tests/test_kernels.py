@@ -268,13 +268,27 @@ def test_line_square_sums_matches_twin(m: int, k: int, seed: int) -> None:
                                    kernels.line_square_sums_reference(x), rtol=1e-12, atol=0)
 
 
-def test_quantize_inplace_equals_copy() -> None:
-    x = np.random.default_rng(1).standard_normal((300, 7)).astype(np.float32)
-    ref = kernels.quantize_symmetric(x, 2.5, 6, 0.5)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [2100, 1 << 21])     # the serial and the multi-threaded kernel
+def test_quantize_inplace_equals_copy_and_reference_bit_for_bit(dtype, n: int) -> None:
+    """The in-place kernel (its own loop, see ``_quantize_inplace_body``) gives the bits of the
+    copying kernel and of the numpy twin: ties to even, signed zeros, saturation, inf, NaN."""
+    from pnmsim.kernels.data import _PARALLEL_MIN
+
+    assert (n >= _PARALLEL_MIN) == (n == 1 << 21)
+    x = (np.random.default_rng(1).standard_normal(n) * 4.0).astype(dtype)
+    step = dtype(2.5 / 31)
+    x[:7] = [np.inf, -np.inf, np.nan, -0.0, 0.0, dtype(-1e-30), dtype(1e30)]
+    x[7:200] = (np.arange(193) - 96.5).astype(dtype) * step     # exact halves: ties to even
+    ref = kernels.quantize_symmetric_reference(x, 2.5, 6, 0.5)
+    copy = kernels.quantize_symmetric(x, 2.5, 6, 0.5)
     y = x.copy()
     out = kernels.quantize_symmetric(y, 2.5, 6, 0.5, inplace=True)
-    assert out is y
-    np.testing.assert_array_equal(out, ref)
+    assert out is y and copy is not x
+    ints = np.int32 if dtype == np.float32 else np.int64
+    for got in (out, copy):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.view(ints), ref.view(ints))
 
 
 def test_kernel_cache_is_dropped_when_any_kernel_source_changes(tmp_path) -> None:
