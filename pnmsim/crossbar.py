@@ -24,6 +24,7 @@ import numpy as np
 from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.device import mtj
+from pnmsim.kernels.pcg64 import pcg64_chains, set_state
 from pnmsim.kernels.pulse_index import tables_usable, width_index_tables
 from pnmsim.pulses import PulseMapper, quantize_widths
 from pnmsim.units import FJ_PER_V2_S_NS
@@ -61,6 +62,10 @@ class Counts:
 #: use them (it then evaluates every index directly and never reads these)
 _NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
               np.zeros(8, dtype=np.int64), 0)
+#: stand-ins for the draws where the kernel draws them itself (kernels/pcg64.py), and for the
+#: generator chains where it reads the drawn arrays
+_NO_DRAWS = np.zeros((1, 1))
+_NO_CHAINS = np.zeros(0, dtype=np.uint64)
 _INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = {}
 
 
@@ -282,23 +287,6 @@ class Crossbar:
         gdiff, gsum = self._conductances()
         weff = self.effective_weights(np.float32)
         var = self.arch.variation
-        # the draws land in buffers kept between calls (the same values as
-        # rng.random(shape): a Generator fills ``out`` from its stream in the same order)
-        buf = getattr(self, "_draw_buf", None)
-        if buf is None:
-            buf = self._draw_buf = np.empty((4, *shape))
-        zp, zc, u1, u2 = buf[0], buf[1], buf[2], buf[3]
-        if var.pulse_jitter_sigma:
-            rng.standard_normal(out=zp)
-        if var.current_jitter_sigma:
-            rng.standard_normal(out=zc)
-        rng.random(out=u1)
-        rng.random(out=u2)
-        n_rt = -(-self.rows // tile_rows)
-        col = np.zeros((n_rt, self.cols, 2))
-        read = np.zeros((n_rt, self.cols), dtype=bool)
-        pulsed = np.zeros((n_rt, self.cols), dtype=np.int64)
-        out = np.zeros(5)
         mp, d, s = mapper, self.arch.mtj, self.arch.synapse
         nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
                         mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns], dtype=np.float64)
@@ -309,6 +297,28 @@ class Crossbar:
         tables = _index_tables(nom) if nominal else None
         nominal = tables is not None
         thr, start, whole, key_lo = tables if tables is not None else _NO_TABLES
+        # at nominal devices with a PCG64 generator the kernel draws u1 and u2 itself (the same
+        # doubles, kernels/pcg64.py); otherwise they land in buffers kept between calls (the
+        # same values as rng.random(shape): a Generator fills ``out`` in the same order)
+        chains = pcg64_chains(rng, self.rows * self.cols) if nominal else None
+        if chains is not None:
+            zp = zc = u1 = u2 = _NO_DRAWS      # not read
+        else:
+            buf = getattr(self, "_draw_buf", None)
+            if buf is None:
+                buf = self._draw_buf = np.empty((4, *shape))
+            zp, zc, u1, u2 = buf[0], buf[1], buf[2], buf[3]
+            if var.pulse_jitter_sigma:
+                rng.standard_normal(out=zp)
+            if var.current_jitter_sigma:
+                rng.standard_normal(out=zc)
+            rng.random(out=u1)
+            rng.random(out=u2)
+        n_rt = -(-self.rows // tile_rows)
+        col = np.zeros((n_rt, self.cols, 2))
+        read = np.zeros((n_rt, self.cols), dtype=bool)
+        pulsed = np.zeros((n_rt, self.cols), dtype=np.int64)
+        out = np.zeros(5)
         kernels.per_cell_write(
             step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
             float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
@@ -317,7 +327,10 @@ class Crossbar:
             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
             self.arch.periphery.pulse_resolution_ns,
             gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal,
-            thr, start, whole, key_lo, *mp.kernel_physics())
+            thr, start, whole, key_lo, _NO_CHAINS if chains is None else chains,
+            *mp.kernel_physics())
+        if chains is not None:
+            set_state(rng, chains)
         # conductances and float32 weights are current; line sums and other dtypes are not
         self._weff = {"float32": weff}
         self._gsum_rows = None

@@ -215,3 +215,28 @@ def test_width_lookup_equals_direct_evaluation(over: tuple[str, ...]) -> None:
             assert np.all(_width_index_many(np.nextafter(row, 0.0), cls, nom)
                           < np.arange(1, row.size + 1))
     assert n_pulsed > 100_000      # the test exercised pulsed cells, not only zeros
+
+
+@pytest.mark.parametrize("preset, taken", [("reference", True), ("variation", False)])
+def test_kernel_draws_itself_only_at_nominal_devices(preset: str, taken: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """At nominal devices the kernel draws u1/u2 from the generator's chains (so
+    test_fused_update_equals_three_step_path compares those draws with the three-step path's
+    fills); with variation or jitter the fills stay."""
+    import pnmsim.crossbar as cb
+
+    seen: list[bool] = []
+    real = cb.pcg64_chains
+
+    def spy(rng: np.random.Generator, n: int) -> np.ndarray | None:
+        got = real(rng, n)
+        seen.append(got is not None)
+        return got
+
+    monkeypatch.setattr(cb, "pcg64_chains", spy)
+    arch = load_arch(preset)
+    a = Crossbar(40, 30, arch, np.random.default_rng(9))
+    a.set_weights(np.random.default_rng(1).integers(-1, 2, (40, 30)))
+    step = np.random.default_rng(2).standard_normal((40, 30)).astype(np.float32) * 0.5
+    a.update_per_cell_fused(step, 1.0, PulseMapper(arch), np.random.default_rng(5), 16)
+    assert seen == ([True] if taken else [])

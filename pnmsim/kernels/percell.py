@@ -14,6 +14,7 @@ from numba import njit
 from pnmsim.kernels.bias import aware_width, state_currents
 from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
 from pnmsim.kernels.dst import off_target
+from pnmsim.kernels.pcg64 import draw_rows
 from pnmsim.kernels.pulse_index import (
     _BUCKET_SHIFT,
     _grid,
@@ -35,7 +36,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                    tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
                    pulsed: np.ndarray, out: np.ndarray, nominal: bool,
                    thr: np.ndarray, start: np.ndarray, whole_idx: np.ndarray,
-                   key_lo: int, ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
+                   key_lo: int, chains: np.ndarray, ic0_asym: float = 1.0,
+                   v_half: float = 0.0) -> None:
     """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
 
     Fuses, cell by cell and with the same floating-point operations in the same order (so the
@@ -62,6 +64,10 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     are all >= that probability does not switch — the decision :func:`_pulse_cell` makes with
     the same numbers — and gets the tabulated energy; every other cell goes through
     :func:`_pulse_cell`. Bit-identical either way (tested against the three-step path).
+    On this path a non-empty ``chains`` (:func:`pnmsim.kernels.pcg64.pcg64_chains`: the
+    generator whose fills ``u1``/``u2`` would hold) makes the kernel draw each row's u1 and u2
+    itself, the same doubles, and leaves the chains at the fills' end state; ``u1``/``u2`` are
+    then not read.
 
     ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
     width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
@@ -70,11 +76,14 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     bias_on = ic0_asym != 1.0 or v_half > 0.0
     if bias_on:
         nominal = False
+    if chains.size > 0 and not nominal:
+        raise ValueError("per_cell_write: own draws (chains) need the nominal path")
     if nominal:
         _per_cell_write_nominal(step, level_step, s1, s2, u1, u2, rp1, rap1, ic01, d1, rp2,
                                 rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
                                 max_pulse_ns, res_ns, gdiff, gsum, weff, dg_nominal, tile_rows,
-                                col_pulse, read_cols, pulsed, out, thr, start, whole_idx, key_lo)
+                                col_pulse, read_cols, pulsed, out, thr, start, whole_idx, key_lo,
+                                chains)
         return
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
@@ -195,12 +204,13 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             weff: np.ndarray, dg_nominal: float, tile_rows: int,
                             col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray,
                             out: np.ndarray, thr: np.ndarray, start: np.ndarray,
-                            whole_idx: np.ndarray, key_lo: int) -> None:
+                            whole_idx: np.ndarray, key_lo: int, chains: np.ndarray) -> None:
     """:func:`per_cell_write` at nominal devices (its docstring), in three passes: (1) every
     cell's grid index from the look-up, its facts, pulse count and width sum, the tabulated
     no-switch energy, and a list of the cells whose draws make an MTJ switch; (2) those cells
     through :func:`_pulse_cell`; (3) the pulses' energies summed in cell order, as the one-pass
-    loop adds them (so the float sum is the same)."""
+    loop adds them (so the float sum is the same). With a non-empty ``chains`` each row's
+    draws come from :func:`pnmsim.kernels.pcg64.draw_rows` instead of ``u1``/``u2``."""
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
@@ -238,6 +248,11 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     sw_up = np.empty(rows * cols, dtype=np.bool_)
     sw_t = np.empty(rows * cols)
     sw_p = np.empty(rows * cols)
+    sw_u1 = np.empty(rows * cols)   # the switchers' draws, for the second pass
+    sw_u2 = np.empty(rows * cols)
+    own_draws = chains.size > 0
+    row_u1 = np.empty(cols)
+    row_u2 = np.empty(cols)
     fbits = np.empty(1)            # a double's bit pattern, for the look-up's bucket
     ibits = fbits.view(np.int64)
     n_pulse = 0
@@ -246,7 +261,12 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     for r in range(rows):
         rt = r // tile_rows
         # row views: the compiler then keeps each row's base pointer in a register
-        step_r, s1_r, s2_r, u1_r, u2_r = step[r], s1[r], s2[r], u1[r], u2[r]
+        step_r, s1_r, s2_r = step[r], s1[r], s2[r]
+        if own_draws:
+            draw_rows(chains, row_u1, row_u2)
+            u1_r, u2_r = row_u1, row_u2
+        else:
+            u1_r, u2_r = u1[r], u2[r]
         cp_r, rc_r, pu_r = col_pulse[rt], read_cols[rt], pulsed[rt]
         for c in range(cols):
             st = np.float64(step_r[c]) / level_step
@@ -295,6 +315,8 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                 sw_up[n_swc] = up
                 sw_t[n_swc] = t
                 sw_p[n_swc] = p
+                sw_u1[n_swc] = u1_r[c]
+                sw_u2[n_swc] = u2_r[c]
                 n_swc += 1
             else:
                 e_buf[n_pulse] = e0    # nothing switches: _pulse_cell's first return, V i0 t
@@ -311,8 +333,8 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         need1, need2 = off_target(b1, b2, pc)
         # nominal devices: the per-cell resistances, I_c0 and Delta equal nom's (the caller
         # checked), so the scalars give the same numbers without touching eight arrays
-        n1, n2, e = _pulse_switching(b1, b2, pc, sw_t[j], u1[r, c], u2[r, c],
-                                     need1 and u1[r, c] < p, need2 and u2[r, c] < p,
+        n1, n2, e = _pulse_switching(b1, b2, pc, sw_t[j], sw_u1[j], sw_u2[j],
+                                     need1 and sw_u1[j] < p, need2 and sw_u2[j] < p,
                                      i_tab[b1, b2], r_p, r_ap, ic0, delta, log_a, r_p, r_ap,
                                      ic0, delta, log_a, v_write, r_access, 1.0, tau_d_ns,
                                      tau0_ns)

@@ -1,0 +1,109 @@
+"""NumPy's PCG64 stream inside numba kernels (part of :mod:`pnmsim.kernels`): the same doubles
+``numpy.random.Generator(PCG64).random`` returns, drawn where a kernel uses them instead of
+filled into an array first.
+
+A kernel that needs one uniform per cell from each of two consecutive fills (``u1 =
+rng.random(shape)`` then ``u2 = rng.random(shape)``, N cells each) runs two chains: the first
+from the generator's state, the second from that state advanced N steps. It draws each row's
+values into a small buffer that stays in L1, which saves the two fills' writes and reads of
+16 bytes per cell. The generator is then set to the state after 2N steps, where the fills
+would have left it, so the stream continues as before (tested bit for bit against NumPy).
+
+PCG64 (O'Neill 2014; NumPy ``numpy/random/src/pcg64/pcg64.h``): a 128-bit LCG ``s <- s M +
+inc`` with NumPy's default multiplier M; each 64-bit output is XSL-RR of the stepped state,
+``rotr64(hi ^ lo, hi >> 58)``; a double is ``(out >> 11) * 2**-53``. The 128-bit state is
+kept as two uint64 halves; the high half of a 64 x 64 product comes from LLVM's 128-bit
+multiply (:func:`_mulhi`, one instruction on x86-64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_M128 = (2549297995355413924 << 64) + 4865540595714422341   # NumPy's PCG64 multiplier
+_MASK64 = (1 << 64) - 1
+_MASK128 = (1 << 128) - 1
+
+
+@intrinsic
+def _mulhi(typingctx, a, b):  # type: ignore[no-untyped-def]
+    """High 64 bits of the 128-bit product of two uint64."""
+    sig = types.uint64(types.uint64, types.uint64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i128 = ir.IntType(128)
+        p = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        return builder.trunc(builder.lshr(p, ir.Constant(i128, 64)), ir.IntType(64))
+    return sig, codegen
+
+
+def pcg64_chains(rng: np.random.Generator, n: int) -> np.ndarray | None:
+    """The kernel's view of ``rng`` for two fills of ``n`` doubles: uint64 array
+    [hi1, lo1, hi2, lo2, m_hi, m_lo, inc_hi, inc_lo] (chain 1 at the current state, chain 2
+    ``n`` steps on), or None where ``rng`` is not a plain NumPy PCG64 generator (the caller
+    then fills arrays as before)."""
+    bg = rng.bit_generator
+    if type(bg) is not np.random.PCG64:
+        return None
+    st = bg.state["state"]
+    s, inc = int(st["state"]), int(st["inc"])
+    s2 = advance(s, inc, n)
+    return np.array([s >> 64, s & _MASK64, s2 >> 64, s2 & _MASK64, _M128 >> 64,
+                     _M128 & _MASK64, inc >> 64, inc & _MASK64], dtype=np.uint64)
+
+
+def advance(s: int, inc: int, n: int) -> int:
+    """The LCG state ``n`` steps after ``s`` (Brown's jump-ahead, O(log n) in Python ints)."""
+    acc_mult, acc_plus = 1, 0
+    cur_mult, cur_plus = _M128, inc
+    while n > 0:
+        if n & 1:
+            acc_mult = (acc_mult * cur_mult) & _MASK128
+            acc_plus = (acc_plus * cur_mult + cur_plus) & _MASK128
+        cur_plus = ((cur_mult + 1) * cur_plus) & _MASK128
+        cur_mult = (cur_mult * cur_mult) & _MASK128
+        n >>= 1
+    return (acc_mult * s + acc_plus) & _MASK128
+
+
+def set_state(rng: np.random.Generator, chains: np.ndarray) -> None:
+    """Leave ``rng`` where the two fills would have: at chain 2's state after the kernel (its
+    buffered 32-bit value, which ``random`` does not touch, is kept)."""
+    bg = rng.bit_generator
+    st = bg.state
+    st["state"]["state"] = (int(chains[2]) << 64) | int(chains[3])
+    bg.state = st
+
+
+@njit(cache=True, inline="always")
+def _double(hi: np.uint64, lo: np.uint64) -> float:
+    """XSL-RR output of the state (hi, lo) as NumPy's double in [0, 1)."""
+    x = hi ^ lo
+    rot = hi >> np.uint64(58)
+    r = (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+    return np.float64(r >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, inline="always")
+def draw_rows(chains: np.ndarray, buf1: np.ndarray, buf2: np.ndarray) -> None:
+    """The next ``len(buf1)`` doubles of chain 1 into ``buf1`` and of chain 2 into ``buf2``
+    (the two chains interleaved: their multiplies overlap); ``chains`` advances in place."""
+    h1, l1, h2, l2 = chains[0], chains[1], chains[2], chains[3]
+    mh, ml, ih, il = chains[4], chains[5], chains[6], chains[7]
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    for c in range(buf1.size):
+        lo = l1 * ml
+        h1 = _mulhi(l1, ml) + h1 * ml + l1 * mh
+        l1 = lo + il
+        h1 += ih + (one if l1 < lo else zero)
+        lo = l2 * ml
+        h2 = _mulhi(l2, ml) + h2 * ml + l2 * mh
+        l2 = lo + il
+        h2 += ih + (one if l2 < lo else zero)
+        buf1[c] = _double(h1, l1)
+        buf2[c] = _double(h2, l2)
+    chains[0], chains[1], chains[2], chains[3] = h1, l1, h2, l2
