@@ -7,6 +7,8 @@
 * :mod:`pnmsim.kernels.pulse_index` — state-aware pulse widths on the pulse generator's grid and
   their look-up tables;
 * :mod:`pnmsim.kernels.percell` — the fused per-cell update of a layer;
+* :mod:`pnmsim.kernels.pcg64` — NumPy's PCG64 stream drawn inside a kernel (the per-cell
+  update's uniforms, the same doubles as ``Generator.random``);
 * :mod:`pnmsim.kernels.bias` — the optional write physics they call (I_c0 by switching
   direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
@@ -14,7 +16,7 @@
   quantisation, max-pooling, col2im), each with its twin where one is tested.
 
 Pure functions over arrays and scalars (no config objects); stochastic kernels take their random
-draws or seeds as arguments. Callers use ``from pnmsim import kernels; kernels.NAME``.
+draws, seeds or generator states as arguments. Callers use ``from pnmsim import kernels; kernels.NAME``.
 """
 
 import pnmsim.kernels._cache  # noqa: F401  (first: drops stale machine code)
