@@ -196,7 +196,7 @@ class Crossbar:
         out = np.empty((n, x.shape[0], self.cols), dtype=dt)
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
-            out[b] = x[:, r0:r1].astype(dt, copy=False) @ w[r0:r1]
+            np.matmul(x[:, r0:r1].astype(dt, copy=False), w[r0:r1], out=out[b])  # no temporary
         return out, self._read_counts(x, self._gsums()[0])
 
     def _read_counts(self, x: np.ndarray, gsum_lines: np.ndarray,
