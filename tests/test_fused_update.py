@@ -169,52 +169,92 @@ def test_col2im_kernel_equals_numpy_form(k: int, stride: int, pad: int) -> None:
 @pytest.mark.parametrize("over", [(), ("periphery.pulse_resolution_ns=0.5",),
                                   ("update.max_pulse_ns=2.0",), ("mtj.delta=40",)])
 def test_width_lookup_equals_direct_evaluation(over: tuple[str, ...]) -> None:
-    """The per-cell write's threshold look-up of a pulse's grid index gives the index the
-    direct formula (tanh, logs, rounding to the grid) gives, for every cell class, at random
-    steps over 300 decades, at every threshold and one ulp either side of it."""
-    from numba import njit
+    """The per-cell write's threshold look-up of a pulse's grid index (written out inside
+    :func:`kernels.per_cell_write`) gives the index the direct formula (tanh, logs, rounding to
+    the grid) gives, for every cell class, at random steps over 300 decades, at every
+    threshold and one ulp either side of it. Read from the kernel's facts: with one row per
+    row tile, the widest pulse of (row tile, column) is the cell's own width."""
+    from pnmsim.kernels.pulse_index import _width_index_many, width_index_tables
 
-    from pnmsim.kernels.pulse_index import (
-        _BUCKET_SHIFT,
-        _lookup_index,
-        _width_index_many,
-        width_index_tables,
-    )
-
-    @njit
-    def lookup_many(vs, thr, start, cls, key_lo, nom):  # type: ignore[no-untyped-def]
-        out = np.empty(vs.size, np.int64)
-        fb = np.empty(1)
-        ib = fb.view(np.int64)
-        for i in range(vs.size):
-            fb[0] = vs[i]
-            n = _lookup_index(vs[i], ib[0] >> _BUCKET_SHIFT, thr, start, cls, key_lo)
-            out[i] = n if n >= 0 else _width_index_many(vs[i:i + 1], cls, nom)[0]
-        return out
-
-    mp = PulseMapper(load_arch("reference", over))
+    arch = load_arch("reference", over)
+    mp = PulseMapper(arch)
     nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
                     mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
-    thr, start, _, key_lo = width_index_tables(nom)
+    thr = width_index_tables(nom)[0]
     rng = np.random.default_rng(7)
     fin = thr[np.isfinite(thr)]
-    vs = np.concatenate([np.exp(rng.uniform(np.log(1e-300), 0.0, 200_000)),
-                         rng.random(200_000), fin, np.nextafter(fin, 0.0),
+    vs = np.concatenate([np.exp(rng.uniform(np.log(1e-300), 0.0, 100_000)),
+                         rng.random(100_000), fin, np.nextafter(fin, 0.0),
                          np.nextafter(fin, 1.0)])
     vs = vs[(vs > 0.0) & (vs < 1.0)]
+    cols = 500
+    vs = np.concatenate([vs, np.full(-vs.size % cols, 0.5)]).reshape(-1, cols)
     n_pulsed = 0
-    for cls in range(8):
-        want = _width_index_many(vs, cls, nom)
-        got = lookup_many(vs, thr, start, cls, key_lo, nom)
-        assert np.array_equal(got, want), cls
-        n_pulsed += int(np.count_nonzero(want))
-        # each threshold is where the index steps up
+    seen = set()
+    for enc in ("", "apap"):
+        a0 = load_arch("reference", over + ((f"synapse.zero_encoding={enc}",) if enc else ()))
+        for w in (-1, 0, 1):
+            for sign in (1.0, -1.0):
+                a = Crossbar(vs.shape[0], cols, a0, np.random.default_rng(9))
+                a.set_weights(np.full(vs.shape, w))
+                cls = int(4 * a.s1[0, 0] + 2 * a.s2[0, 0] + (sign > 0))
+                b1, b2 = int(a.s1[0, 0]), int(a.s2[0, 0])
+                _, col, _, _, _ = a.update_per_cell_fused(vs * sign, 1.0, PulseMapper(a0),
+                                                          np.random.default_rng(1), 1)
+                want_n = _width_index_many(vs.reshape(-1), cls, nom).reshape(vs.shape)
+                needs = (b1 == (0 if sign > 0 else 1)) or (b2 == (1 if sign > 0 else 0))
+                want = np.minimum(want_n * nom[10], nom[9]) if needs else np.zeros(vs.shape)
+                assert np.array_equal(col[:, :, 0 if sign > 0 else 1], want), (enc, w, sign)
+                n_pulsed += int(np.count_nonzero(want))
+                seen.add(cls)
+    assert len(seen) == 8                 # every (state, polarity) class
+    for cls in range(8):    # each threshold is where the index steps up
         row = thr[cls][np.isfinite(thr[cls])]
         if row.size:
             assert np.all(_width_index_many(row, cls, nom) >= np.arange(1, row.size + 1))
             assert np.all(_width_index_many(np.nextafter(row, 0.0), cls, nom)
                           < np.arange(1, row.size + 1))
     assert n_pulsed > 100_000      # the test exercised pulsed cells, not only zeros
+
+
+@pytest.mark.parametrize("over", [(), ("synapse.zero_encoding=apap",),
+                                  ("periphery.pulse_resolution_ns=0.5",)])
+def test_fused_update_at_every_threshold(over: tuple[str, ...]) -> None:
+    """The kernel's own (inlined) grid-index look-up at every threshold of every class and
+    one ulp either side of it, plus signed zeros and subnormal steps: the same pulses, facts,
+    states and energy as the three-step path, which evaluates every width directly."""
+    from pnmsim.kernels.pulse_index import width_index_tables
+
+    arch = load_arch("reference", over)
+    mapper = PulseMapper(arch)
+    mp = mapper
+    nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
+                    mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
+    thr = width_index_tables(nom)[0]
+    fin = np.unique(thr[np.isfinite(thr)])
+    vs = np.concatenate([fin, np.nextafter(fin, 0.0), np.nextafter(fin, 1.0),
+                         [0.0, -0.0, 5e-324, 1e-310, np.nextafter(1.0, 0.0)]])
+    vs = vs[vs < 1.0]
+    # every value in every (state, polarity): weights -1, 0, +1 for each sign of the step
+    rows, cols = vs.size, 6
+    a = Crossbar(rows, cols, arch, np.random.default_rng(9))
+    a.set_weights(np.tile([-1, 0, 1, -1, 0, 1], (rows, 1)))
+    b = copy.deepcopy(a)
+    step = vs[:, None] * np.array([1, 1, 1, -1, -1, -1], dtype=np.float64)[None, :]
+    cnt_a, col, _, pulsed, _ = a.update_per_cell_fused(step, 1.0, mapper,
+                                                       np.random.default_rng(5), 64)
+    got: list[np.ndarray] = []
+    cnt_b = b.update_per_cell(step, mapper, np.random.default_rng(5), got)
+    assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > rows     # many cells pulsed
+    assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
+        cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
+    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
+    # the widest pulse per column and polarity: the direct widths of the three-step path
+    w = np.asarray(got[0])
+    want = np.zeros((cols, 2))
+    for k, sel in enumerate((step > 0, step < 0)):
+        want[:, k] = np.where(sel & (w > 0), w, 0.0).max(axis=0)
+    assert np.array_equal(col.max(axis=0), want)
 
 
 @pytest.mark.parametrize("preset, taken", [("reference", True), ("variation", False)])

@@ -16,7 +16,8 @@
   quantisation, max-pooling, col2im), each with its twin where one is tested.
 
 Pure functions over arrays and scalars (no config objects); stochastic kernels take their random
-draws, seeds or generator states as arguments. Callers use ``from pnmsim import kernels; kernels.NAME``.
+draws, seeds or generator states as arguments. Callers use
+``from pnmsim import kernels; kernels.NAME``.
 """
 
 import pnmsim.kernels._cache  # noqa: F401  (first: drops stale machine code)

@@ -18,7 +18,6 @@ from pnmsim.kernels.pcg64 import draw_rows
 from pnmsim.kernels.pulse_index import (
     _BUCKET_SHIFT,
     _grid,
-    _lookup_index,
     _nominal_tables,
     _width_index,
 )
@@ -205,12 +204,17 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray,
                             out: np.ndarray, thr: np.ndarray, start: np.ndarray,
                             whole_idx: np.ndarray, key_lo: int, chains: np.ndarray) -> None:
-    """:func:`per_cell_write` at nominal devices (its docstring), in three passes: (1) every
-    cell's grid index from the look-up, its facts, pulse count and width sum, the tabulated
-    no-switch energy, and a list of the cells whose draws make an MTJ switch; (2) those cells
-    through :func:`_pulse_cell`; (3) the pulses' energies summed in cell order, as the one-pass
-    loop adds them (so the float sum is the same). With a non-empty ``chains`` each row's
-    draws come from :func:`pnmsim.kernels.pcg64.draw_rows` instead of ``u1``/``u2``."""
+    """:func:`per_cell_write` at nominal devices (its docstring), row by row in three loops:
+    (A) every cell, branch-free so that LLVM vectorises it: the step decomposition, which MTJs
+    are off target and whether the cell can get a pulse (a flags byte per cell); (B) the
+    columns of those cells, in order; (C) those cells only (about half): the grid index from
+    the look-up, the facts, the tabulated width, probability and no-switch energy, and for the
+    few whose draws switch an MTJ the two-MTJ physics (:func:`_pulse_switching` with the
+    nominal scalars) at once, so the energies add in cell order as in the one-pass loop (the
+    same float sum). Data-dependent branches on the step's sign and on the need test were
+    most of the old single loop's time (mispredictions at ~50 % odds). With a non-empty
+    ``chains`` each row's draws come from :func:`pnmsim.kernels.pcg64.draw_rows` instead of
+    ``u1``/``u2``."""
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
@@ -242,22 +246,24 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                 t_tab[n], p_tab[x1, x2, n], e_tab[x1, x2, n] = _entry(
                     n, i_tab[x1, x2], nom, v_write, tau_d_ns, tau0_ns, max_pulse_ns, res_ns)
     rows, cols = s1.shape
-    e_buf = np.empty(rows * cols)       # energy of the k-th pulse, in cell order
-    sw_at = np.empty(rows * cols, dtype=np.int64)   # switchers: flat cell, pulse number,
-    sw_k = np.empty(rows * cols, dtype=np.int64)    # polarity, applied width, probability
-    sw_up = np.empty(rows * cols, dtype=np.bool_)
-    sw_t = np.empty(rows * cols)
-    sw_p = np.empty(rows * cols)
-    sw_u1 = np.empty(rows * cols)   # the switchers' draws, for the second pass
-    sw_u2 = np.empty(rows * cols)
     own_draws = chains.size > 0
     row_u1 = np.empty(cols)
     row_u2 = np.empty(cols)
-    fbits = np.empty(1)            # a double's bit pattern, for the look-up's bucket
-    ibits = fbits.view(np.int64)
+    # per-row scratch (L1-resident): each cell's fractional step and flags, the columns of the
+    # cells that need a pulse
+    v_row = np.empty(cols)
+    f_row = np.empty(cols, dtype=np.int8)   # 1 up, 2 need1, 4 need2, 8 whole step, 16 live
+    c_row = np.empty(cols, dtype=np.int64)
+    k_row = np.empty(cols, dtype=np.int8)   # class 4 b1 + 2 b2 + up
+    p4 = p_tab.reshape((4, n_tab))
+    e4 = e_tab.reshape((4, n_tab))
     n_pulse = 0
-    n_swc = 0
     t_sum = 0.0
+    e_fj = 0.0
+    n_sw = 0.0
+    changed = 0.0
+    one8 = np.int8(1)
+    zero8 = np.int8(0)
     for r in range(rows):
         rt = r // tile_rows
         # row views: the compiler then keeps each row's base pointer in a register
@@ -268,92 +274,109 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         else:
             u1_r, u2_r = u1[r], u2[r]
         cp_r, rc_r, pu_r = col_pulse[rt], read_cols[rt], pulsed[rt]
+        # (A) every cell, branch-free (LLVM vectorises it): step decomposition, which MTJs
+        # are off target (off_target written as compares: need1 = b1 == 1 - up,
+        # need2 = b2 == up), and whether the cell can get a pulse
         for c in range(cols):
             st = np.float64(step_r[c]) / level_step
             mag = abs(st)
             kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
             v = mag - kappa
-            if st == 0.0 or st != st:
-                continue
-            up = st > 0.0
-            b1 = s1_r[c]
-            b2 = s2_r[c]
-            need1, need2 = off_target(b1, b2, 1 if up else -1)
-            if not (need1 or need2):
-                continue
-            cls = 4 * b1 + 2 * b2 + (1 if up else 0)
-            if kappa >= 1.0:
+            up8 = one8 if st > 0.0 else zero8
+            x1 = s1_r[c]
+            x2 = s2_r[c]
+            nd1 = x1 == one8 - up8
+            nd2 = x2 == up8
+            k_row[c] = np.int8(4) * x1 + np.int8(2) * x2 + up8
+            whole = kappa >= 1.0
+            live = (st == st) & (st != 0.0) & (nd1 | nd2) & (whole | (v > 0.0))
+            v_row[c] = v
+            f_row[c] = (up8 | (np.int8(2) if nd1 else zero8) | (np.int8(4) if nd2 else zero8)
+                        | (np.int8(8) if whole else zero8) | (np.int8(16) if live else zero8))
+        # (B) compaction: the columns of the live cells, in order
+        n_live = 0
+        for c in range(cols):
+            c_row[n_live] = c
+            n_live += (f_row[c] >> 4) & 1
+        # (C) the live cells (about half), in column order. Indices are cast to uint64: numba
+        # then emits no negative-index wraparound (every index here is >= 0)
+        for j in range(n_live):
+            c = np.uint64(c_row[j])
+            f = f_row[c]
+            v = v_row[c]
+            up = (f & 1) != 0
+            need1 = (f & 2) != 0
+            need2 = (f & 4) != 0
+            kc = k_row[c]
+            cls = np.uint64(kc)
+            if (f & 8) != 0:
                 n = whole_idx[cls]
-            elif v > 0.0:
-                fbits[0] = v
-                n = _lookup_index(v, ibits[0] >> _BUCKET_SHIFT, thr, start, cls, key_lo)
-                if n < 0:
-                    n = _width_index(v, False, int(need1) + int(need2), k_tab[b1, b2], m,
-                                     p_max, a_const, log_a, max_pulse_n, res_n)
             else:
-                continue
+                # the look-up of width_index_tables (module docstring of pulse_index): -1
+                # within 1e-12 of a threshold. Written out here: a helper function called
+                # with array arguments, even inlined, left NRT incref/decref calls in the loop
+                n = -1
+                if v < 1.0:
+                    if v < thr[cls, 0]:
+                        n = 0
+                    else:
+                        key = (np.float64(v).view(np.int64) >> _BUCKET_SHIFT) - key_lo
+                        n = start[cls, np.uint64(key)]
+                        while thr[cls, np.uint64(n)] <= v:
+                            n += 1
+                        if v - thr[cls, np.uint64(n - 1)] <= 1e-12 * v:
+                            n = -1
+                    if n >= 0 and thr[cls, np.uint64(n)] - v <= 1e-12 * v:
+                        n = -1
+                if n < 0:
+                    n = _width_index(v, False, int(need1) + int(need2),
+                                     k_tab[kc // 4, (kc // 2) % 2], m,
+                                     p_max, a_const, log_a, max_pulse_n, res_n)
             if n == 0:
                 continue
             # facts (as _record_facts)
             w0 = min(n * res_n, max_pulse_n)
-            k = 0 if up else 1
-            if w0 > cp_r[c, k]:
-                cp_r[c, k] = w0
+            k = np.uint64(0) if up else np.uint64(1)
+            old = cp_r[c, k]
+            cp_r[c, k] = w0 if w0 > old else old
             rc_r[c] = True
             pu_r[c] += 1
             if n < n_tab:
-                t, p, e0 = t_tab[n], p_tab[b1, b2, n], e_tab[b1, b2, n]
+                un = np.uint64(n)
+                us = cls >> np.uint64(1)
+                t, p, e0 = t_tab[un], p4[us, un], e4[us, un]
             else:   # only where the direct evaluation gave an index past the look-up's
-                t, p, e0 = _entry(n, i_tab[b1, b2], nom, v_write, tau_d_ns, tau0_ns,
+                t, p, e0 = _entry(n, i_tab[kc // 4, (kc // 2) % 2], nom, v_write, tau_d_ns, tau0_ns,
                                   max_pulse_ns, res_ns)
             if t <= 0.0:
                 continue
             t_sum += t
-            if (need1 and u1_r[c] < p) or (need2 and u2_r[c] < p):
-                sw_at[n_swc] = r * cols + c
-                sw_k[n_swc] = n_pulse
-                sw_up[n_swc] = up
-                sw_t[n_swc] = t
-                sw_p[n_swc] = p
-                sw_u1[n_swc] = u1_r[c]
-                sw_u2[n_swc] = u2_r[c]
-                n_swc += 1
-            else:
-                e_buf[n_pulse] = e0    # nothing switches: _pulse_cell's first return, V i0 t
             n_pulse += 1
-    n_sw = 0.0
-    changed = 0.0
-    for j in range(n_swc):
-        r = sw_at[j] // cols
-        c = sw_at[j] - r * cols
-        b1 = s1[r, c]
-        b2 = s2[r, c]
-        pc = 1 if sw_up[j] else -1
-        p = sw_p[j]
-        need1, need2 = off_target(b1, b2, pc)
-        # nominal devices: the per-cell resistances, I_c0 and Delta equal nom's (the caller
-        # checked), so the scalars give the same numbers without touching eight arrays
-        n1, n2, e = _pulse_switching(b1, b2, pc, sw_t[j], sw_u1[j], sw_u2[j],
-                                     need1 and sw_u1[j] < p, need2 and sw_u2[j] < p,
-                                     i_tab[b1, b2], r_p, r_ap, ic0, delta, log_a, r_p, r_ap,
-                                     ic0, delta, log_a, v_write, r_access, 1.0, tau_d_ns,
-                                     tau0_ns)
-        e_buf[sw_k[j]] = e
-        sw = float((n1 != b1) + (n2 != b2))
-        ch = 0.0
-        if n1 != b1 or n2 != b2:
-            s1[r, c] = n1
-            s2[r, c] = n2
-            gdiff[r, c] = gd_tab[n1, n2]
-            gsum[r, c] = gs_tab[n1, n2]
-            weff[r, c] = we_tab[n1, n2]
-            if n1 - n2 != b1 - b2:
-                ch = 1.0
-        n_sw += sw
-        changed += ch
-    e_fj = 0.0
-    for k in range(n_pulse):
-        e_fj += e_buf[k]
+            x1 = u1_r[c]
+            x2 = u2_r[c]
+            sw1 = need1 & (x1 < p)
+            sw2 = need2 & (x2 < p)
+            if sw1 | sw2:
+                b1 = s1_r[c]
+                b2 = s2_r[c]
+                # an MTJ switches (rare): the write here, so the energies add in cell order
+                n1, n2, e = _pulse_switching(b1, b2, 1 if up else -1, t, x1, x2, sw1, sw2,
+                                             i_tab[b1, b2], r_p, r_ap, ic0, delta, log_a, r_p,
+                                             r_ap, ic0, delta, log_a, v_write, r_access, 1.0,
+                                             tau_d_ns, tau0_ns)
+                e_fj += e
+                n_sw += float((n1 != b1) + (n2 != b2))
+                if n1 != b1 or n2 != b2:
+                    s1_r[c] = n1
+                    s2_r[c] = n2
+                    ur = np.uint64(r)
+                    gdiff[ur, c] = gd_tab[n1, n2]
+                    gsum[ur, c] = gs_tab[n1, n2]
+                    weff[ur, c] = we_tab[n1, n2]
+                    if n1 - n2 != b1 - b2:
+                        changed += 1.0
+            else:
+                e_fj += e0    # nothing switches: _pulse_cell's first return, V i0 t
     out[0] = float(n_pulse)
     out[1] = n_sw
     out[2] = e_fj

@@ -6,8 +6,9 @@ The periphery turns a cell's DST step into a write pulse whose width depends on 
 and rounds it to the pulse generator's grid. :func:`_width_index` is that composition for one
 cell as a grid index; at nominal devices it is a step function of the step's fractional part,
 so :func:`width_index_tables` tabulates its thresholds once per parameter set and
-:func:`_lookup_index` reads a cell's index from them (used by
-:mod:`pnmsim.kernels.percell`).
+the per-cell write (:mod:`pnmsim.kernels.percell`) reads a cell's index from them: the
+bucket of v's bit pattern gives the first candidate index, a short scan of the thresholds the
+rest, and a v within a relative 1e-12 of a threshold is evaluated directly.
 """
 
 from __future__ import annotations
@@ -224,24 +225,3 @@ def tables_usable() -> bool:
     scalar libm calls the kernel makes)."""
     from numba.core import config
     return not bool(getattr(config, "USING_SVML", False))
-
-
-@njit(cache=True, inline="always")
-def _lookup_index(v: float, key: int, thr: np.ndarray, start: np.ndarray, cls: int,
-                  key_lo: int) -> int:
-    """Index of v > 0 (bit pattern shifted: ``key``) from :func:`width_index_tables`; -1 where
-    v is within a relative 1e-12 of a threshold (the caller then evaluates
-    :func:`_width_index`)."""
-    if not v < 1.0:     # not a fractional step (the caller's kappa handles >= 1)
-        return -1
-    if v < thr[cls, 0]:
-        n = 0
-    else:
-        n = start[cls, key - key_lo]
-        while thr[cls, n] <= v:
-            n += 1
-        if v - thr[cls, n - 1] <= 1e-12 * v:
-            return -1
-    if thr[cls, n] - v <= 1e-12 * v:
-        return -1
-    return n
