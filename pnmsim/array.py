@@ -231,8 +231,6 @@ class ArrayBackend:
         before = None if (self.fused_update and a.update.scheme == "per_cell"
                           and self.mapper.state_aware and not self.binary) else L.xbar.weights()
         m = x.shape[0]
-        raw_step = step
-        step = np.asarray(step, dtype=np.float64) / self.level_step   # in units of L
         # interconnect: the per-cell scheme's chip-wide digital unit sends every cell its step
         # code (rows x cols words); the outer-product drivers read x and delta from the
         # layer's own buffer, next to its tiles (nothing crosses the shared bus)
@@ -246,13 +244,14 @@ class ArrayBackend:
             fused = self.fused_update and self.mapper.state_aware and not self.binary
             if fused:   # one numba pass, bit-identical to the three steps below (tested)
                 cnt, col, read, pulsed, n_changed = L.xbar.update_per_cell_fused(
-                    raw_step, self.level_step, self.mapper, L.rng, mp.tile_rows)
+                    step, self.level_step, self.mapper, L.rng, mp.tile_rows)
                 facts = UpdateFacts("per_cell", state_aware=True, col_pulse_ns=col,
                                     read_cols=read)
                 width, sign = None, None
             else:
-                sign = np.sign(step)
-                cnt = L.xbar.update_per_cell(step, self.mapper, L.rng, got)
+                step_l = np.asarray(step, dtype=np.float64) / self.level_step   # units of L
+                sign = np.sign(step_l)
+                cnt = L.xbar.update_per_cell(step_l, self.mapper, L.rng, got)
                 width, pulsed = got[0], None
                 facts = per_cell_facts(width, sign, mp, self.mapper.state_aware)
             # dW = x^T delta with x the layer's input of this batch's forward (counted there)
