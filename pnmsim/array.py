@@ -200,7 +200,7 @@ class ArrayBackend:
         b = float(self._samples(ctx, m, lay))
         d = np.ascontiguousarray(delta, dtype=np.float32) * np.float32(b)
         dmax = self.ranges.full_scale(f"dac.{index}", d)
-        dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits)
+        dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits, inplace=True)  # d: ours
         dn = dq / np.float32(dmax) if dmax > 0 else dq        # DAC levels in [-1, 1]
         dq = dq / np.float32(b)                               # back to the batch-mean error
         # each column tile senses its own row currents (ADC), partial sums added digitally
