@@ -3,11 +3,14 @@
 filled into an array first.
 
 A kernel that needs one uniform per cell from each of two consecutive fills (``u1 =
-rng.random(shape)`` then ``u2 = rng.random(shape)``, N cells each) runs two chains: the first
-from the generator's state, the second from that state advanced N steps. It draws each row's
-values into a small buffer that stays in L1, which saves the two fills' writes and reads of
-16 bytes per cell. The generator is then set to the state after 2N steps, where the fills
-would have left it, so the stream continues as before (tested bit for bit against NumPy).
+rng.random(shape)`` then ``u2 = rng.random(shape)``, N cells each) keeps two chains: the
+first from the generator's state, the second from that state advanced N steps. At each row
+it holds the chains' states (anchors) and draws cell c's values as jumps of c + 1 steps from
+them (:func:`jump_table`, :func:`jump_double`), only for the cells whose draws it reads (a
+pulsed cell), then moves the anchors one row on. This saves the two fills' 16 bytes per cell
+written and read back, and the draws of cells that get no pulse. The generator is then set to
+the state after 2N steps, where the fills would have left it, so the stream continues as
+before (tested bit for bit against NumPy).
 
 PCG64 (O'Neill 2014; NumPy ``numpy/random/src/pcg64/pcg64.h``): a 128-bit LCG ``s <- s M +
 inc`` with NumPy's default multiplier M; each 64-bit output is XSL-RR of the stepped state,
@@ -87,23 +90,43 @@ def _double(hi: np.uint64, lo: np.uint64) -> float:
     return np.float64(r >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, inline="always")
-def draw_rows(chains: np.ndarray, buf1: np.ndarray, buf2: np.ndarray) -> None:
-    """The next ``len(buf1)`` doubles of chain 1 into ``buf1`` and of chain 2 into ``buf2``
-    (the two chains interleaved: their multiplies overlap); ``chains`` advances in place."""
-    h1, l1, h2, l2 = chains[0], chains[1], chains[2], chains[3]
+@njit(cache=True)
+def jump_table(chains: np.ndarray, n: int) -> np.ndarray:
+    """The maps that advance the LCG k = 0..n steps, s -> A_k s + C_k (mod 2**128), as a
+    (n + 1, 4) uint64 array [A_hi, A_lo, C_hi, C_lo] (A_0 = 1, C_0 = 0; A_k = A_{k-1} M,
+    C_k = C_{k-1} M + inc) for the multiplier and increment in ``chains``."""
+    t = np.empty((n + 1, 4), dtype=np.uint64)
     mh, ml, ih, il = chains[4], chains[5], chains[6], chains[7]
-    one = np.uint64(1)
     zero = np.uint64(0)
-    for c in range(buf1.size):
-        lo = l1 * ml
-        h1 = _mulhi(l1, ml) + h1 * ml + l1 * mh
-        l1 = lo + il
-        h1 += ih + (one if l1 < lo else zero)
-        lo = l2 * ml
-        h2 = _mulhi(l2, ml) + h2 * ml + l2 * mh
-        l2 = lo + il
-        h2 += ih + (one if l2 < lo else zero)
-        buf1[c] = _double(h1, l1)
-        buf2[c] = _double(h2, l2)
-    chains[0], chains[1], chains[2], chains[3] = h1, l1, h2, l2
+    one = np.uint64(1)
+    ah, al, ch, cl = zero, one, zero, zero
+    t[0, 0], t[0, 1], t[0, 2], t[0, 3] = ah, al, ch, cl
+    for k in range(1, n + 1):
+        nal = al * ml
+        ah = _mulhi(al, ml) + al * mh + ah * ml
+        al = nal
+        lo = cl * ml
+        hi = _mulhi(cl, ml) + cl * mh + ch * ml
+        cl = lo + il
+        ch = hi + ih + (one if cl < lo else zero)
+        t[k, 0], t[k, 1], t[k, 2], t[k, 3] = ah, al, ch, cl
+    return t
+
+
+@njit(cache=True, inline="always")
+def jump(hi: np.uint64, lo: np.uint64, t: np.ndarray, k: int) -> tuple[np.uint64, np.uint64]:
+    """The state ``k`` steps after (hi, lo), from :func:`jump_table` ``t`` (k <= its n)."""
+    ah, al, ch, cl = t[k, 0], t[k, 1], t[k, 2], t[k, 3]
+    lo2 = lo * al
+    hi2 = _mulhi(lo, al) + lo * ah + hi * al
+    lo3 = lo2 + cl
+    return hi2 + ch + (np.uint64(1) if lo3 < lo2 else np.uint64(0)), lo3
+
+
+@njit(cache=True, inline="always")
+def jump_double(hi: np.uint64, lo: np.uint64, t: np.ndarray, k: int) -> float:
+    """The ``k``-th double drawn from the state (hi, lo) (k = 1: the next one): each draw of
+    a row is a jump from the row's anchor, independent of the others, so only the draws a
+    kernel reads are made."""
+    h, lo2 = jump(hi, lo, t, k)
+    return _double(h, lo2)

@@ -14,7 +14,7 @@ from numba import njit
 from pnmsim.kernels.bias import aware_width, state_currents
 from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
 from pnmsim.kernels.dst import off_target
-from pnmsim.kernels.pcg64 import draw_rows
+from pnmsim.kernels.pcg64 import jump, jump_double, jump_table
 from pnmsim.kernels.pulse_index import (
     _BUCKET_SHIFT,
     _grid,
@@ -64,7 +64,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     the same numbers — and gets the tabulated energy; every other cell goes through
     :func:`_pulse_cell`. Bit-identical either way (tested against the three-step path).
     On this path a non-empty ``chains`` (:func:`pnmsim.kernels.pcg64.pcg64_chains`: the
-    generator whose fills ``u1``/``u2`` would hold) makes the kernel draw each row's u1 and u2
+    generator whose fills ``u1``/``u2`` would hold) makes the kernel draw the u1 and u2 it reads
     itself, the same doubles, and leaves the chains at the fills' end state; ``u1``/``u2`` are
     then not read.
 
@@ -213,8 +213,8 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     nominal scalars) at once, so the energies add in cell order as in the one-pass loop (the
     same float sum). Data-dependent branches on the step's sign and on the need test were
     most of the old single loop's time (mispredictions at ~50 % odds). With a non-empty
-    ``chains`` each row's draws come from :func:`pnmsim.kernels.pcg64.draw_rows` instead of
-    ``u1``/``u2``."""
+    ``chains`` the draws a pulsed cell reads come from :func:`pnmsim.kernels.pcg64.jump_double`
+    (jumps from each row's anchors) instead of ``u1``/``u2``."""
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
@@ -247,8 +247,10 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                     n, i_tab[x1, x2], nom, v_write, tau_d_ns, tau0_ns, max_pulse_ns, res_ns)
     rows, cols = s1.shape
     own_draws = chains.size > 0
-    row_u1 = np.empty(cols)
-    row_u2 = np.empty(cols)
+    # own draws: the chains' states at the row's start (anchors) and the jumps of 0..cols steps
+    jt = jump_table(chains, cols) if own_draws else np.zeros((1, 4), dtype=np.uint64)
+    a1h, a1l, a2h, a2l = (chains[0], chains[1], chains[2], chains[3]) if own_draws else (
+        np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
     # per-row scratch (L1-resident): each cell's fractional step and flags, the columns of the
     # cells that need a pulse
     v_row = np.empty(cols)
@@ -268,11 +270,7 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         rt = r // tile_rows
         # row views: the compiler then keeps each row's base pointer in a register
         step_r, s1_r, s2_r = step[r], s1[r], s2[r]
-        if own_draws:
-            draw_rows(chains, row_u1, row_u2)
-            u1_r, u2_r = row_u1, row_u2
-        else:
-            u1_r, u2_r = u1[r], u2[r]
+        u1_r, u2_r = u1[r if not own_draws else 0], u2[r if not own_draws else 0]
         cp_r, rc_r, pu_r = col_pulse[rt], read_cols[rt], pulsed[rt]
         # (A) every cell, branch-free (LLVM vectorises it): step decomposition, which MTJs
         # are off target (off_target written as compares: need1 = b1 == 1 - up,
@@ -352,8 +350,12 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                 continue
             t_sum += t
             n_pulse += 1
-            x1 = u1_r[c]
-            x2 = u2_r[c]
+            if own_draws:     # cell c's draws: c + 1 steps on from the row's anchors
+                x1 = jump_double(a1h, a1l, jt, c + np.uint64(1))
+                x2 = jump_double(a2h, a2l, jt, c + np.uint64(1))
+            else:
+                x1 = u1_r[c]
+                x2 = u2_r[c]
             sw1 = need1 & (x1 < p)
             sw2 = need2 & (x2 < p)
             if sw1 | sw2:
@@ -377,6 +379,11 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                         changed += 1.0
             else:
                 e_fj += e0    # nothing switches: _pulse_cell's first return, V i0 t
+        if own_draws:         # the anchors move one row on
+            a1h, a1l = jump(a1h, a1l, jt, cols)
+            a2h, a2l = jump(a2h, a2l, jt, cols)
+    if own_draws:             # where the two fills would have left the chains
+        chains[0], chains[1], chains[2], chains[3] = a1h, a1l, a2h, a2l
     out[0] = float(n_pulse)
     out[1] = n_sw
     out[2] = e_fj
