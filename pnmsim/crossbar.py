@@ -284,6 +284,9 @@ class Crossbar:
                              "ternary synapse")
         step = np.ascontiguousarray(step)
         shape = (self.rows, self.cols)
+        if step.shape != shape:     # the kernel reads step[r, c] for every cell
+            raise ValueError(f"update_per_cell_fused: step shape {step.shape} != the array's "
+                             f"{shape}")
         gdiff, gsum = self._conductances()
         weff = self.effective_weights(np.float32)
         var = self.arch.variation

@@ -280,3 +280,11 @@ def test_kernel_draws_itself_only_at_nominal_devices(preset: str, taken: bool,
     step = np.random.default_rng(2).standard_normal((40, 30)).astype(np.float32) * 0.5
     a.update_per_cell_fused(step, 1.0, PulseMapper(arch), np.random.default_rng(5), 16)
     assert seen == ([True] if taken else [])
+
+
+def test_fused_update_refuses_a_step_of_another_shape() -> None:
+    arch = load_arch("reference")
+    a = Crossbar(6, 5, arch, np.random.default_rng(9))
+    with pytest.raises(ValueError, match="step shape"):
+        a.update_per_cell_fused(np.zeros((6, 1), np.float32), 1.0, PulseMapper(arch),
+                                np.random.default_rng(1), 4)

@@ -96,3 +96,13 @@ def test_other_generators_are_not_taken() -> None:
     assert pcg64_chains(np.random.Generator(np.random.Philox(1)), 4) is None
     assert pcg64_chains(np.random.Generator(np.random.PCG64DXSM(1)), 4) is None
     assert pcg64_chains(np.random.Generator(np.random.MT19937(1)), 4) is None
+
+
+def test_generator_subclasses_keep_the_fills() -> None:
+    """A Generator subclass may override random(); the kernel must not bypass it."""
+
+    class Mine(np.random.Generator):
+        pass
+
+    assert pcg64_chains(Mine(np.random.PCG64(1)), 4) is None
+    assert pcg64_chains(np.random.Generator(np.random.PCG64(1)), 4) is not None

@@ -49,8 +49,8 @@ def pcg64_chains(rng: np.random.Generator, n: int) -> np.ndarray | None:
     ``n`` steps on), or None where ``rng`` is not a plain NumPy PCG64 generator (the caller
     then fills arrays as before)."""
     bg = rng.bit_generator
-    if type(bg) is not np.random.PCG64:
-        return None
+    if type(rng) is not np.random.Generator or type(bg) is not np.random.PCG64:
+        return None    # (a subclass could override random(); its fills are kept)
     st = bg.state["state"]
     s, inc = int(st["state"]), int(st["inc"])
     s2 = advance(s, inc, n)

@@ -330,8 +330,8 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                     n = _width_index(v, False, int(need1) + int(need2),
                                      k_tab[kc // 4, (kc // 2) % 2], m,
                                      p_max, a_const, log_a, max_pulse_n, res_n)
-            if n == 0:
-                continue
+            if n <= 0:    # no pulse (an index below 0 is not reachable: configs keep the
+                continue  # write current above I_c0; skipping it keeps the reads in range)
             # facts (as _record_facts)
             w0 = min(n * res_n, max_pulse_n)
             k = np.uint64(0) if up else np.uint64(1)
