@@ -84,16 +84,22 @@ def line_square_sums_reference(x: np.ndarray) -> np.ndarray:
     return np.square(np.asarray(x, dtype=np.float64)).sum(axis=0)
 
 
+@njit(cache=True, inline="always")
+def _level(x: float, inv_step: float, step: float, lim: float, out_scale: float) -> float:
+    """One value through the quantiser: clipped in floating point before rounding (huge
+    values and inf saturate correctly), then the level times ``out_scale``."""
+    q = x * inv_step
+    if q > lim:
+        q = lim
+    elif q < -lim:
+        q = -lim
+    return np.rint(q) * step * out_scale
+
+
 def _quantize_body(flat_in: np.ndarray, flat_out: np.ndarray, inv_step: float, step: float,
                    lim: float, out_scale: float) -> None:
     for k in prange(flat_in.size):   # elementwise: parallel and still deterministic
-        q = flat_in[k] * inv_step
-        # clip in floating point before rounding: huge values and inf saturate correctly
-        if q > lim:
-            q = lim
-        elif q < -lim:
-            q = -lim
-        flat_out[k] = np.rint(q) * step * out_scale
+        flat_out[k] = _level(flat_in[k], inv_step, step, lim, out_scale)
 
 
 def _quantize_inplace_body(flat: np.ndarray, inv_step: float, step: float, lim: float,
@@ -103,12 +109,7 @@ def _quantize_inplace_body(flat: np.ndarray, inv_step: float, step: float, lim: 
     the loop to its scalar form (about 6 times slower); one array has no overlap to check,
     so the loop is vectorised. Same operations, so the same bits (tested)."""
     for k in prange(flat.size):
-        q = flat[k] * inv_step
-        if q > lim:
-            q = lim
-        elif q < -lim:
-            q = -lim
-        flat[k] = np.rint(q) * step * out_scale
+        flat[k] = _level(flat[k], inv_step, step, lim, out_scale)
 
 
 _quantize_serial = njit(cache=True)(_quantize_body)
