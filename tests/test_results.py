@@ -163,6 +163,22 @@ def test_counts_table_prices_and_scope(run) -> None:
         assert bd[p].sum() == pytest.approx(pm[p]["energy_j"], rel=1e-12)
 
 
+def test_phase_energy_is_the_counts_table_summed(run) -> None:
+    """The per-phase, per-scope energies (summed without building a table) are, bit for bit,
+    the counts table's energy_pj column summed over the phase's rows in scope (pandas)."""
+    _, _, _, _, res = run
+    df = res.counts()
+    got = res.phase_energy_j()
+    for p in PHASES:
+        sub = df[df["phase"] == p]
+        for sc, classes in (("synapse", SYNAPSE_CLASSES), ("array", ARRAY_CLASSES),
+                            ("system", None)):
+            keep = [classes is None or c in classes for c in sub["component_class"]]
+            want = float(sub.loc[keep, "energy_pj"].sum()) / 1e12
+            assert got[p][sc] == want, (p, sc)
+        assert res.phase_metrics()[p]["energy_j_array"] == got[p]["array"]
+
+
 def test_formulas_recomputed(run) -> None:
     name, _, n, _, res = run
     clock = raw_preset(name)["clock_mhz"]
