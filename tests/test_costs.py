@@ -255,3 +255,19 @@ def test_functional_code_prices_nothing() -> None:
                        "import pnmsim.hw", "cost_table", "energy_pj", "latency_cycles",
                        ".cost("):
             assert needle not in text, (name, needle)
+
+
+def test_cost_table_cached_by_identity_and_by_value() -> None:
+    """The same preset object gets the same table; an equal copy an equal table (the value
+    cache); a preset that differs in a priced parameter a different one."""
+    import dataclasses
+
+    a = load_arch("reference")
+    assert cost_table(a) is cost_table(a)
+    b = load_arch("reference")
+    assert b == a
+    assert cost_table(b).entries == cost_table(a).entries
+    c = dataclasses.replace(a, periphery=dataclasses.replace(a.periphery,
+                                                             adc_bits=a.periphery.adc_bits + 1))
+    assert cost_table(c).energy_pj("adc", "convert") != cost_table(a).energy_pj("adc", "convert")
+    assert cost_table(a) is cost_table(a)

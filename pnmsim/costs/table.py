@@ -88,9 +88,30 @@ def _synapse_costs() -> dict[tuple[str, str], Cost]:
                                                 "integrated by the write kernels", src)}
 
 
-@functools.lru_cache(maxsize=64)
+_BY_ID: dict[int, tuple[ArchConfig, CostTable]] = {}
+_BY_ID_MAX = 64
+
+
 def cost_table(arch: ArchConfig) -> CostTable:
-    """The resolved cost table of a preset (cached: presets are immutable)."""
+    """The resolved cost table of a preset (cached: presets are immutable).
+
+    Looked up first by the object's identity: the SimPy model asks for the table on every
+    operation it schedules, and hashing a whole preset (a tree of frozen dataclasses) for the
+    value cache each time cost ~30 us a call. The identity cache holds the preset itself, so
+    an id is never reused while it is in there; it is emptied when full."""
+    hit = _BY_ID.get(id(arch))
+    if hit is not None and hit[0] is arch:
+        return hit[1]
+    table = _cost_table(arch)
+    if len(_BY_ID) >= _BY_ID_MAX:
+        _BY_ID.clear()
+    _BY_ID[id(arch)] = (arch, table)
+    return table
+
+
+@functools.lru_cache(maxsize=64)
+def _cost_table(arch: ArchConfig) -> CostTable:
+    """:func:`cost_table`, cached by value (equal presets share one table)."""
     entries: dict[tuple[str, str], Cost] = {}
     for part in (_synapse_costs(), drive_costs(arch), write_costs(arch), converter_costs(arch),
                  sensing_costs(arch), digital_costs(arch)):
