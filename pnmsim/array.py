@@ -127,6 +127,17 @@ class ArrayBackend:
         self._layers: dict[int, _Layer] = {}
         self._active: dict[int, int] = {}   # driven input lines of each layer's last forward
         self._last_m: dict[int, int] = {}
+        self._scratch: dict[tuple[str, int], np.ndarray] = {}
+
+    def _buffer(self, name: str, index: int, shape: tuple[int, ...]) -> np.ndarray:
+        """A float32 work array this backend reuses from call to call (its contents do not
+        outlive the call that fills it): the sensed partial sums of one read. Fresh arrays of
+        this size every mini-batch cost page faults when the allocator has handed the memory
+        back to the system in between."""
+        buf = self._scratch.get((name, index))
+        if buf is None or buf.shape != shape:
+            buf = self._scratch[(name, index)] = np.empty(shape, dtype=np.float32)
+        return buf
 
     # ------------------------------------------------------------------ MatrixBackend
     def init_layer(self, index: int, layer: WeightedLayer, w: np.ndarray) -> None:
@@ -176,7 +187,10 @@ class ArrayBackend:
             sensing = "adc" if last else a.periphery.forward_sensing
         groups, per = sense_groups(a, mp)
         if groups > 1:   # every sensed group of row tiles is digitised, then they are added
-            parts, cnt = L.xbar.read_blocks_units(xin, mp.tile_rows * per)
+            parts, cnt = L.xbar.read_blocks_units(
+                xin, mp.tile_rows * per,
+                out=self._buffer("psum", index, (groups, m, lay.cols)) if xin.dtype == np.float32
+                else None)
             y = self._adc(parts, f"psum.{index}").sum(axis=0)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
@@ -201,8 +215,8 @@ class ArrayBackend:
         d = np.ascontiguousarray(delta, dtype=np.float32) * np.float32(b)
         dmax = self.ranges.full_scale(f"dac.{index}", d)
         dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits, inplace=True)  # d: ours
-        dn = dq / np.float32(dmax) if dmax > 0 else dq        # DAC levels in [-1, 1]
-        dq = dq / np.float32(b)                               # back to the batch-mean error
+        # DAC levels in [-1, 1], in place (dq's own values are not needed again)
+        dn = np.divide(dq, np.float32(dmax), out=dq) if dmax > 0 else dq
         # each column tile senses its own row currents (ADC), partial sums added digitally
         if mp.col_tiles == 1:
             part, cnt = L.xbar.read_units(dn, transpose=True)
@@ -210,12 +224,15 @@ class ArrayBackend:
         else:
             out = np.zeros((m, lay.rows), dtype=np.float32)
             w = L.xbar.effective_weights(np.float32)
+            part = self._buffer("bwd", index, (m, lay.rows))
             for c in range(mp.col_tiles):
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-                out += self._adc(dn[:, c0:c1] @ w[:, c0:c1].T, f"bwd.{index}", dmax / b)
+                np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
+                out += self._adc(part, f"bwd.{index}", dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
-        # dn = dq / dmax drives the same lines as dq (its non-zero counts are dq's)
-        count_backward(log.tally, a, mp, dq, cnt.read_fj, self._groups(ctx, m, lay),
+        # the driven column lines: dn's non-zero entries (nnz_lines), which are the quantised
+        # errors' (dn = dq / dmax); count_backward reads only those counts and dn's shape
+        count_backward(log.tally, a, mp, dn, cnt.read_fj, self._groups(ctx, m, lay),
                        nnz_lines=cnt.extra.get("nnz_lines"))
         log.records.append(OpRecord("backprop", index, self._samples(ctx, m, lay), m,
                                     macs=m * lay.rows * lay.cols))

@@ -187,13 +187,20 @@ class Crossbar:
         y, cnt = self.read_blocks_units(x, tile_rows)
         return self.arch.synapse.v_read_v * self.dg_nominal * y, cnt
 
-    def read_blocks_units(self, x: np.ndarray, tile_rows: int) -> tuple[np.ndarray, Counts]:
-        """:meth:`read_blocks` in units of ``V_rd * dG_nominal``."""
+    def read_blocks_units(self, x: np.ndarray, tile_rows: int,
+                          out: np.ndarray | None = None) -> tuple[np.ndarray, Counts]:
+        """:meth:`read_blocks` in units of ``V_rd * dG_nominal`` (into ``out`` where given:
+        a C-contiguous array of the result's shape and dtype, which is returned)."""
         x = np.asarray(x)
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         w = self.effective_weights(dt)
         n = -(-self.rows // tile_rows)
-        out = np.empty((n, x.shape[0], self.cols), dtype=dt)
+        shape = (n, x.shape[0], self.cols)
+        if out is None:
+            out = np.empty(shape, dtype=dt)
+        elif out.shape != shape or out.dtype != dt or not out.flags.c_contiguous:
+            raise ValueError(f"read_blocks_units: out of shape {out.shape} and dtype "
+                             f"{out.dtype}; need a C-contiguous {shape} {dt}")
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
             np.matmul(x[:, r0:r1].astype(dt, copy=False), w[r0:r1], out=out[b])  # no temporary

@@ -976,3 +976,25 @@ def test_state_aware_kernel_equals_numpy_twin(binary: bool) -> None:
         mp.tau_d_ns, mp.m, mp.p_max, mp.max_pulse_ns, binary))
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     assert (got > 0).sum() > 100
+
+
+def test_read_blocks_into_a_given_buffer(ref: ArchConfig) -> None:
+    """``out``: the partial sums land in the caller's buffer (the same values as a fresh
+    array, written out as x @ W per block); a buffer of another shape, dtype or layout is
+    refused."""
+    rng = np.random.default_rng(5)
+    cb = Crossbar(37, 21, ref, np.random.default_rng(3))
+    w = _ternary(rng, (37, 21))
+    cb.set_weights(w)
+    x = _ternary(rng, (4, 37)).astype(np.float32)
+    buf = np.full((3, 4, 21), np.nan, dtype=np.float32)
+    parts, _ = cb.read_blocks_units(x, 16, out=buf)
+    assert parts is buf
+    for b, (r0, r1) in enumerate(((0, 16), (16, 32), (32, 37))):
+        want = x[:, r0:r1].astype(np.int64) @ w[r0:r1].astype(np.int64)
+        np.testing.assert_array_equal(buf[b], want.astype(np.float32))
+    np.testing.assert_array_equal(buf, cb.read_blocks_units(x, 16)[0])
+    for bad in (np.empty((2, 4, 21), np.float32), np.empty((3, 4, 21), np.float64),
+                np.empty((3, 21, 4), np.float32).transpose(0, 2, 1)):
+        with pytest.raises(ValueError, match="read_blocks_units: out"):
+            cb.read_blocks_units(x, 16, out=bad)
