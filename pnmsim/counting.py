@@ -30,6 +30,29 @@ def _col_slices(mp: LayerMapping) -> list[slice]:
     return [slice(c * mp.tile_cols, c * mp.tile_cols + mp.cols_in(c)) for c in range(mp.col_tiles)]
 
 
+_TILE_CLASSES = ("row_driver", "col_driver", "dac", "psum", "line_sense", "adc", "accumulator",
+                 "comparator", "sense_amp")
+_TILE_COMPONENTS: dict[int, dict[str, str]] = {}
+
+
+def _tc(mp: LayerMapping, r: int, c: int) -> dict[str, str]:
+    """The component names of tile (r, c) of a layer by class (``chip.tile[07].adc``),
+    formatted once per tile: the per-batch counts name every tile's periphery."""
+    i = mp.first_tile + r * mp.col_tiles + c
+    d = _TILE_COMPONENTS.get(i)
+    if d is None:
+        tn = tile_name(i)
+        d = _TILE_COMPONENTS[i] = {k: f"{tn}.{k}" for k in _TILE_CLASSES}
+    return d
+
+
+def _per_tile_sums(a: np.ndarray, mp: LayerMapping) -> list[list[int]]:
+    """``a`` (row tiles, columns) of integer counts summed over each column tile:
+    [row tile][column tile]."""
+    starts = np.arange(mp.col_tiles) * mp.tile_cols
+    return np.add.reduceat(a, starts, axis=1).tolist()  # type: ignore[no-any-return]
+
+
 def nnz_per_slice(a: np.ndarray, slices: list[slice],
                   per_col: np.ndarray | None = None) -> list[int]:
     """Non-zero entries of ``a`` (2-D) in each column slice (``per_col``: the non-zero
@@ -68,28 +91,28 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
     active = nnz_per_slice(x, _row_slices(mp), nnz_lines)   # driven input lines per row tile
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
-            tn = tile(mp, r, c)
-            t.add(ph, f"{tn}.row_driver", "row_driver", "drive", active[r])
+            tn = _tc(mp, r, c)
+            t.add(ph, tn["row_driver"], "row_driver", "drive", active[r])
             if lay.first:
-                t.add(ph, f"{tn}.dac", "dac", "convert_input", active[r])
+                t.add(ph, tn["dac"], "dac", "convert_input", active[r])
             cols = m * mp.cols_in(c)
             if r % per_group:   # analog partial sums: this tile's lines join the group's line
-                t.add(ph, f"{tn}.psum", "psum", "join", cols)
+                t.add(ph, tn["psum"], "psum", "join", cols)
                 continue
             # every sensed line needs its virtual-ground amplifier, whatever converts it after
-            t.add(ph, f"{tn}.line_sense", "line_sense", "sense", cols)
+            t.add(ph, tn["line_sense"], "line_sense", "sense", cols)
             if sense_groups > 1:   # every group digitised, then added digitally
-                t.add(ph, f"{tn}.adc", "adc", "convert", cols)
+                t.add(ph, tn["adc"], "adc", "convert", cols)
                 if r == 0:
-                    t.add(ph, f"{tn}.accumulator", "accumulator", "add",
+                    t.add(ph, tn["accumulator"], "accumulator", "add",
                           cols * (sense_groups - 1))
                     if sensing == "comparators":   # thresholds applied digitally
-                        t.add(ph, f"{tn}.accumulator", "accumulator", "add", 2 * cols)
+                        t.add(ph, tn["accumulator"], "accumulator", "add", 2 * cols)
             elif r == 0:
                 if sensing == "comparators":
-                    t.add(ph, f"{tn}.comparator", "comparator", "compare", 2 * cols)
+                    t.add(ph, tn["comparator"], "comparator", "compare", 2 * cols)
                 else:
-                    t.add(ph, f"{tn}.adc", "adc", "convert", cols)
+                    t.add(ph, tn["adc"], "adc", "convert", cols)
     t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", read_fj)
     if sensing == "adc":
         t.add(ph, "chip.digital", "digital", "bn", m * n)
@@ -110,14 +133,14 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
     nnz = nnz_per_slice(dq, _col_slices(mp), nnz_lines)   # driven column lines per col tile
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
-            tn = tile(mp, r, c)
+            tn = _tc(mp, r, c)
             rows = m * mp.rows_in(r)
-            t.add(ph, f"{tn}.dac", "dac", "convert", nnz[c])
-            t.add(ph, f"{tn}.col_driver", "col_driver", "drive", nnz[c])
-            t.add(ph, f"{tn}.line_sense", "line_sense", "sense_row", rows)
-            t.add(ph, f"{tn}.adc", "adc", "convert", rows)
+            t.add(ph, tn["dac"], "dac", "convert", nnz[c])
+            t.add(ph, tn["col_driver"], "col_driver", "drive", nnz[c])
+            t.add(ph, tn["line_sense"], "line_sense", "sense_row", rows)
+            t.add(ph, tn["adc"], "adc", "convert", rows)
             if c == 0:
-                t.add(ph, f"{tn}.accumulator", "accumulator", "add", rows * (mp.col_tiles - 1))
+                t.add(ph, tn["accumulator"], "accumulator", "add", rows * (mp.col_tiles - 1))
     t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", read_fj)
     t.add(ph, "chip.digital", "digital", "bn", m * lay.cols)
     t.add(ph, buffer_name(mp), "buffer", "read", m * lay.cols)
@@ -139,17 +162,19 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray | None,
     ph = "update"
     pulsed = (width > 0) & (sign != 0) if pulsed_cols is None else None
     rs, cs = _row_slices(mp), _col_slices(mp)
+    # per tile: pulsed cells, and the (column, polarity) sub-steps with a pulse
+    n_pulsed = (_per_tile_sums(pulsed_cols, mp) if pulsed is None else
+                [[int(np.count_nonzero(pulsed[rs[r], cs[c]])) for c in range(mp.col_tiles)]
+                 for r in range(mp.row_tiles)])
+    n_steps = _per_tile_sums(np.count_nonzero(col_pulse_ns > 0, axis=2), mp)
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
-            tn = tile(mp, r, c)
+            tn = _tc(mp, r, c)
             if state_aware:   # the periphery reads every cell before writing
-                t.add(ph, f"{tn}.sense_amp", "sense_amp", "read",
+                t.add(ph, tn["sense_amp"], "sense_amp", "read",
                       2 * mp.rows_in(r) * mp.cols_in(c))
-            n_pulsed = (int(pulsed_cols[r, cs[c]].sum()) if pulsed is None  # type: ignore[index]
-                        else int(np.count_nonzero(pulsed[rs[r], cs[c]])))
-            t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse", n_pulsed)
-            t.add(ph, f"{tn}.col_driver", "col_driver", "write_pulse",
-                  int(np.count_nonzero(col_pulse_ns[r, cs[c]] > 0)))
+            t.add(ph, tn["row_driver"], "row_driver", "write_pulse", n_pulsed[r][c])
+            t.add(ph, tn["col_driver"], "col_driver", "write_pulse", n_steps[r][c])
     if state_aware:
         t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", state_read_fj)
     # the pulse generators' time (ns of every applied pulse, from the kernel: per layer)
@@ -173,9 +198,9 @@ def count_outer_update(t: Tally, mp: LayerMapping, xs: np.ndarray, widths: np.nd
     cols_on = nnz_per_slice(wa, _col_slices(mp))
     for r in range(mp.row_tiles):
         for c in range(mp.col_tiles):
-            tn = tile(mp, r, c)
-            t.add(ph, f"{tn}.row_driver", "row_driver", "write_pulse", 2 * rows_on[r])
-            t.add(ph, f"{tn}.col_driver", "col_driver", "write_pulse", 2 * cols_on[c])
+            tn = _tc(mp, r, c)
+            t.add(ph, tn["row_driver"], "row_driver", "write_pulse", 2 * rows_on[r])
+            t.add(ph, tn["col_driver"], "col_driver", "write_pulse", 2 * cols_on[c])
     # column drivers time each pulse (both polarity sub-steps) in every row tile
     t.add(ph, f"{layer_name(mp)}.pulse_gen", "pulse_gen", "ns",
           2 * float(widths[active].sum()) * mp.row_tiles)
