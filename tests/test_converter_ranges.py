@@ -44,6 +44,32 @@ def test_ranges_are_fixed_after_first_use_and_calibrate_from_statistics() -> Non
     assert r.fixed["fwd.0"] == pytest.approx(4.0 * both.std(), rel=1e-9)   # nothing observed
 
 
+@pytest.mark.parametrize("shape", [(7,), (300, 512), (65536,), (65537,), (131071,),
+                                   (1000, 784), (3, 5, 11)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_statistics_of_the_strided_subsample_written_out(shape, dtype) -> None:
+    """The running statistics are those of ``flat[::step]`` in float64, step = size >> 16
+    (at least 1), summed by numpy (count, sum, sum of squares, max |y|), bit for bit; also
+    for a non-contiguous input and with a NaN (max |y| is then NaN)."""
+    rng = np.random.default_rng(len(shape))
+    y = (rng.standard_normal(shape) * 3).astype(dtype)
+    for arr in (y, y.T if y.ndim > 1 else y[::-1]):
+        r = ConverterRanges(4.0)
+        r.full_scale("fwd.0", arr)
+        r.full_scale("fwd.0", arr)
+        flat = np.asarray(arr).reshape(-1)
+        sub = flat[::max(1, flat.size >> 16)].astype(np.float64)
+        one = [float(sub.size), float(sub.sum()), float(sub @ sub), float(np.abs(sub).max())]
+        st = r._stats["fwd.0"]
+        assert st == [2 * one[0], 0.0 + one[1] + one[1], 0.0 + one[2] + one[2], one[3]]
+    z = y.copy().reshape(-1)
+    z[0] = np.nan
+    r = ConverterRanges(4.0)
+    r.full_scale("dac.0", np.ones(3))
+    r.full_scale("dac.0", z)
+    assert r._stats["dac.0"][3] == 1.0      # Python's max(1.0, nan), as with np.abs().max()
+
+
 def _network(ckpt) -> tuple[Network, ArrayBackend]:
     arch = load_arch("reference")
     wl = load_workload("mnist_cnn")
