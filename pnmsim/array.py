@@ -229,7 +229,7 @@ class ArrayBackend:
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
                 np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
                 out += self._adc(part, f"bwd.{index}", dmax / b)
-            cnt = L.xbar._read_counts(dn, L.xbar._gsums()[1])
+            cnt = L.xbar._read_counts(dn, L.xbar._gsum_lines(transpose=True))
         # the driven column lines: dn's non-zero entries (nnz_lines), which are the quantised
         # errors' (dn = dq / dmax); count_backward reads only those counts and dn's shape
         count_backward(log.tally, a, mp, dn, cnt.read_fj, self._groups(ctx, m, lay),
@@ -257,7 +257,8 @@ class ArrayBackend:
             rd = 0.0
             if self.mapper.state_aware:   # the periphery reads every cell before writing
                 # each cell read once at V_rd: the crossbar's read energy with every line driven
-                rd = L.xbar._read_counts(np.ones((1, lay.rows)), L.xbar._gsums()[0]).read_fj
+                rd = L.xbar._read_counts(np.ones((1, lay.rows)),
+                                        L.xbar._gsum_lines()).read_fj
             fused = self.fused_update and self.mapper.state_aware and not self.binary
             if fused:   # one numba pass, bit-identical to the three steps below (tested)
                 cnt, col, read, pulsed, n_changed = L.xbar.update_per_cell_fused(

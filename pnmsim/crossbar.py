@@ -150,12 +150,17 @@ class Crossbar:
             w = self._weff[key] = np.ascontiguousarray(gdiff / self.dg_nominal, dtype=dtype)
         return w
 
-    def _gsums(self) -> tuple[np.ndarray, np.ndarray]:
+    def _gsum_lines(self, transpose: bool = False) -> np.ndarray:
+        """G1 + G2 summed along each row line (``transpose``: each column line), cached
+        until the next write; each direction only when a read needs it (the first layer's
+        column sums never are: no error flows back to the network's input)."""
+        if transpose:
+            if self._gsum_cols is None:
+                self._gsum_cols = self._conductances()[1].sum(axis=0)
+            return self._gsum_cols
         if self._gsum_rows is None:
-            _, gsum = self._conductances()
-            self._gsum_rows = gsum.sum(axis=1)
-            self._gsum_cols = gsum.sum(axis=0)
-        return self._gsum_rows, self._gsum_cols  # type: ignore[return-value]
+            self._gsum_rows = self._conductances()[1].sum(axis=1)
+        return self._gsum_rows
 
     # ------------------------------------------------------------------ reads
     def read_units(self, x: np.ndarray, transpose: bool = False,
@@ -167,8 +172,7 @@ class Crossbar:
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         w = self.effective_weights(dt)
         y = x.astype(dt, copy=False) @ (w.T if transpose else w)
-        rows, cols = self._gsums()
-        return y, self._read_counts(x, cols if transpose else rows, ternary)
+        return y, self._read_counts(x, self._gsum_lines(transpose), ternary)
 
     def read(self, x: np.ndarray) -> tuple[np.ndarray, Counts]:
         """Forward read: line currents (A), shape (M, cols), for inputs x (M, rows) in
@@ -204,7 +208,7 @@ class Crossbar:
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
             np.matmul(x[:, r0:r1].astype(dt, copy=False), w[r0:r1], out=out[b])  # no temporary
-        return out, self._read_counts(x, self._gsums()[0])
+        return out, self._read_counts(x, self._gsum_lines())
 
     def _read_counts(self, x: np.ndarray, gsum_lines: np.ndarray,
                      ternary: bool = False) -> Counts:
