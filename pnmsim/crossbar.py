@@ -25,6 +25,7 @@ from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.device import mtj
 from pnmsim.kernels.pcg64 import pcg64_chains, set_state
+from pnmsim.kernels.percell import write_tables
 from pnmsim.kernels.pulse_index import tables_usable, width_index_tables
 from pnmsim.pulses import PulseMapper, quantize_widths
 from pnmsim.units import FJ_PER_V2_S_NS
@@ -67,6 +68,21 @@ _NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
 _NO_DRAWS = np.zeros((1, 1))
 _NO_CHAINS = np.zeros(0, dtype=np.uint64)
 _INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = {}
+_WRITE_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+_NO_WRITE_TABLES = (np.zeros((9, 0)), np.zeros((0, 0)))
+
+
+def _write_tables(nom: np.ndarray, n_tab: int, *scalars: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kernels.percell.write_tables` (widths, switching probabilities, energies and
+    conductances per state and grid index at nominal devices), computed once per parameter set
+    in a process instead of on every write (~45 us a call)."""
+    key = nom.tobytes() + np.array([n_tab, *scalars], dtype=np.float64).tobytes()
+    hit = _WRITE_TABLES.get(key)
+    if hit is None:
+        if len(_WRITE_TABLES) > 64:
+            _WRITE_TABLES.clear()
+        hit = _WRITE_TABLES[key] = write_tables(nom, n_tab, *scalars)
+    return hit
 
 
 def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
@@ -333,6 +349,10 @@ class Crossbar:
         read = np.zeros((n_rt, self.cols), dtype=bool)
         pulsed = np.zeros((n_rt, self.cols), dtype=np.int64)
         out = np.zeros(5)
+        wt = (_write_tables(nom, thr.shape[1], s.v_write_v, s.r_access_ohm, d.tau_d_ns,
+                            d.tau0_ns, self.arch.update.max_pulse_ns,
+                            self.arch.periphery.pulse_resolution_ns, self.dg_nominal)
+              if nominal else _NO_WRITE_TABLES)
         kernels.per_cell_write(
             step, float(level_step), self.s1, self.s2, u1, u2, zp, zc,
             float(var.pulse_jitter_sigma), float(var.current_jitter_sigma),
@@ -341,7 +361,7 @@ class Crossbar:
             s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns, self.arch.update.max_pulse_ns,
             self.arch.periphery.pulse_resolution_ns,
             gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal,
-            thr, start, whole, key_lo, _NO_CHAINS if chains is None else chains,
+            thr, start, whole, key_lo, _NO_CHAINS if chains is None else chains, *wt,
             *mp.kernel_physics())
         if chains is not None:
             set_state(rng, chains)

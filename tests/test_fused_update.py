@@ -288,3 +288,52 @@ def test_fused_update_refuses_a_step_of_another_shape() -> None:
     with pytest.raises(ValueError, match="step shape"):
         a.update_per_cell_fused(np.zeros((6, 1), np.float32), 1.0, PulseMapper(arch),
                                 np.random.default_rng(1), 4)
+
+
+def test_write_tables_written_out_and_built_when_not_given(monkeypatch) -> None:
+    """The nominal path's tables (kept between calls): per state the series current
+    V / (R1 + R2 + R_access), the conductances, and per grid index a needed MTJ's switching
+    probability (the numpy twin) and the no-switch energy V i0 t; a write given stand-ins
+    instead (the kernel builds the tables itself) gives the same result bit for bit."""
+    import pnmsim.crossbar as cbmod
+    from pnmsim.kernels.percell import write_tables
+    from pnmsim.kernels.reference import p_switch_reference
+
+    arch = load_arch("reference")
+    mp = PulseMapper(arch)
+    nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
+                    mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
+    s, d = arch.synapse, arch.mtj
+    xb = Crossbar(4, 4, arch, np.random.default_rng(0))
+    wtab, stab = write_tables(nom, 50, s.v_write_v, s.r_access_ohm, d.tau_d_ns, d.tau0_ns,
+                              arch.update.max_pulse_ns, arch.periphery.pulse_resolution_ns,
+                              xb.dg_nominal)
+    for x1 in (0, 1):
+        for x2 in (0, 1):
+            st = 2 * x1 + x2
+            r1 = mp.r_p if x1 else mp.r_ap
+            r2 = mp.r_p if x2 else mp.r_ap
+            i0 = s.v_write_v / (r1 + r2 + s.r_access_ohm) * 1e6
+            assert stab[0, st] == pytest.approx(i0, rel=1e-14)
+            assert stab[1, st] == pytest.approx(1 / r1 - 1 / r2, rel=1e-14, abs=1e-20)
+            assert stab[2, st] == pytest.approx(1 / r1 + 1 / r2, rel=1e-14)
+            assert stab[3, st] == pytest.approx((1 / r1 - 1 / r2) / xb.dg_nominal, rel=1e-14,
+                                                abs=1e-14)
+            t = wtab[0]
+            want = p_switch_reference(t, np.full(t.shape, i0 / mp.ic0), np.full(t.shape,
+                                      mp.delta), d.tau_d_ns, d.tau0_ns)
+            np.testing.assert_allclose(wtab[1 + st], want, rtol=1e-12, atol=1e-300)
+            np.testing.assert_allclose(wtab[5 + st], s.v_write_v * i0 * t, rtol=1e-14)
+    assert wtab[0, 0] == 0.0 and np.all(np.diff(wtab[0]) >= 0)
+    # stand-ins: the kernel builds its own tables; the same bits as with the kept ones
+    rng = np.random.default_rng(2)
+    a = Crossbar(90, 40, arch, np.random.default_rng(9))
+    a.set_weights(rng.integers(-1, 2, (90, 40)))
+    b = copy.deepcopy(a)
+    step = (rng.standard_normal((90, 40)) * 0.6).astype(np.float32)
+    got_a = a.update_per_cell_fused(step, 1.0, mp, np.random.default_rng(5), 32)
+    monkeypatch.setattr(cbmod, "_write_tables", lambda *args: cbmod._NO_WRITE_TABLES)
+    got_b = b.update_per_cell_fused(step, 1.0, mp, np.random.default_rng(5), 32)
+    assert got_a[0].write_fj == got_b[0].write_fj and got_a[4] == got_b[4]
+    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
+    assert np.array_equal(a._conductances()[1], b._conductances()[1])

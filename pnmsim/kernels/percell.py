@@ -35,8 +35,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                    tile_rows: int, col_pulse: np.ndarray, read_cols: np.ndarray,
                    pulsed: np.ndarray, out: np.ndarray, nominal: bool,
                    thr: np.ndarray, start: np.ndarray, whole_idx: np.ndarray,
-                   key_lo: int, chains: np.ndarray, ic0_asym: float = 1.0,
-                   v_half: float = 0.0) -> None:
+                   key_lo: int, chains: np.ndarray, wtab: np.ndarray, stab: np.ndarray,
+                   ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
 
     Fuses, cell by cell and with the same floating-point operations in the same order (so the
@@ -66,7 +66,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     On this path a non-empty ``chains`` (:func:`pnmsim.kernels.pcg64.pcg64_chains`: the
     generator whose fills ``u1``/``u2`` would hold) makes the kernel draw the u1 and u2 it reads
     itself, the same doubles, and leaves the chains at the fills' end state; ``u1``/``u2`` are
-    then not read.
+    then not read. ``wtab``/``stab``: the nominal path's :func:`write_tables` (callers keep
+    them between calls); arrays of another shape (the stand-ins) make the kernel build them.
 
     ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
     width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
@@ -82,7 +83,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                                 rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
                                 max_pulse_ns, res_ns, gdiff, gsum, weff, dg_nominal, tile_rows,
                                 col_pulse, read_cols, pulsed, out, thr, start, whole_idx, key_lo,
-                                chains)
+                                chains, wtab, stab)
         return
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
@@ -193,6 +194,38 @@ def _entry(n: int, i0: float, nom: np.ndarray, v_write: float, tau_d_ns: float,
 
 
 @njit(cache=True)
+def write_tables(nom: np.ndarray, n_tab: int, v_write: float, r_access: float,
+                 tau_d_ns: float, tau0_ns: float, max_pulse_ns: float, res_ns: float,
+                 dg_nominal: float) -> tuple[np.ndarray, np.ndarray]:
+    """The nominal path's tables of :func:`per_cell_write` (a pure function of the nominal
+    parameters: callers keep them between calls). ``wtab`` (9, n_tab): row 0 the applied width
+    of grid index n; rows 1 + s and 5 + s the switching probability of a needed MTJ and the
+    no-switch energy V i0 t of a cell in state s = 2 x1 + x2 (nominal devices, current scale
+    1). ``stab`` (4, 4), column s: the series current i0 (uA), G1 - G2, G1 + G2 and
+    (G1 - G2) / dG_nominal of state s (the operations of :func:`_pulse_cell` and
+    :func:`_store_cell`)."""
+    wtab = np.empty((9, n_tab))
+    stab = np.empty((4, 4))
+    r_p, r_ap = nom[0], nom[1]
+    for x1 in range(2):
+        for x2 in range(2):
+            st = 2 * x1 + x2
+            g1 = 1.0 / r_p if x1 == 1 else 1.0 / r_ap
+            g2 = 1.0 / r_p if x2 == 1 else 1.0 / r_ap
+            gd = g1 - g2
+            i0 = _series_current_ua(x1, x2, nom[0], nom[1], nom[0], nom[1], v_write,
+                                    r_access) * 1.0
+            stab[0, st] = i0
+            stab[1, st] = gd
+            stab[2, st] = g1 + g2
+            stab[3, st] = gd / dg_nominal
+            for n in range(n_tab):
+                wtab[0, n], wtab[1 + st, n], wtab[5 + st, n] = _entry(
+                    n, i0, nom, v_write, tau_d_ns, tau0_ns, max_pulse_ns, res_ns)
+    return wtab, stab
+
+
+@njit(cache=True)
 def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             s2: np.ndarray, u1: np.ndarray, u2: np.ndarray, rp1: np.ndarray,
                             rap1: np.ndarray, ic01: np.ndarray, d1: np.ndarray,
@@ -203,7 +236,8 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             weff: np.ndarray, dg_nominal: float, tile_rows: int,
                             col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray,
                             out: np.ndarray, thr: np.ndarray, start: np.ndarray,
-                            whole_idx: np.ndarray, key_lo: int, chains: np.ndarray) -> None:
+                            whole_idx: np.ndarray, key_lo: int, chains: np.ndarray,
+                            wtab: np.ndarray, stab: np.ndarray) -> None:
     """:func:`per_cell_write` at nominal devices (its docstring), row by row in three loops:
     (A) every cell, branch-free so that LLVM vectorises it: the step decomposition, which MTJs
     are off target and whether the cell can get a pulse (a flags byte per cell); (B) the
@@ -219,32 +253,17 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
     n_tab = thr.shape[1]    # indices a step < 1 reaches (width_index_tables), + margin
-    # per grid index: the applied width; per (state, index): each needed MTJ's switching
-    # probability and the no-switch energy (nominal devices, current scale 1)
-    t_tab = np.empty(n_tab)
-    p_tab = np.empty((2, 2, n_tab))
-    e_tab = np.empty((2, 2, n_tab))
+    if wtab.shape[1] != n_tab or stab.shape != (4, 4):   # not given: built here
+        wtab, stab = write_tables(nom, n_tab, v_write, r_access, tau_d_ns, tau0_ns,
+                                  max_pulse_ns, res_ns, dg_nominal)
+    t_tab = wtab[0]
+    p4 = wtab[1:5]          # [2 x1 + x2, n]
+    e4 = wtab[5:9]
+    i_tab = stab[0].reshape((2, 2))
+    gd_tab = stab[1].reshape((2, 2))
+    gs_tab = stab[2].reshape((2, 2))
+    we_tab = stab[3].reshape((2, 2))
     r_p, r_ap, ic0, delta = nom[0], nom[1], nom[4], nom[5]
-    # conductances of a cell in state (x1, x2): the operations of _store_cell
-    gd_tab = np.empty((2, 2))
-    gs_tab = np.empty((2, 2))
-    we_tab = np.empty((2, 2))
-    for x1 in range(2):
-        for x2 in range(2):
-            g1 = 1.0 / r_p if x1 == 1 else 1.0 / r_ap
-            g2 = 1.0 / r_p if x2 == 1 else 1.0 / r_ap
-            gd = g1 - g2
-            gd_tab[x1, x2] = gd
-            gs_tab[x1, x2] = g1 + g2
-            we_tab[x1, x2] = gd / dg_nominal
-    i_tab = np.empty((2, 2))
-    for x1 in range(2):
-        for x2 in range(2):
-            i_tab[x1, x2] = _series_current_ua(x1, x2, nom[0], nom[1], nom[0], nom[1],
-                                               v_write, r_access) * 1.0
-            for n in range(n_tab):
-                t_tab[n], p_tab[x1, x2, n], e_tab[x1, x2, n] = _entry(
-                    n, i_tab[x1, x2], nom, v_write, tau_d_ns, tau0_ns, max_pulse_ns, res_ns)
     rows, cols = s1.shape
     own_draws = chains.size > 0
     # own draws: the chains' states at the row's start (anchors) and the jumps of 0..cols steps
@@ -257,8 +276,6 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     f_row = np.empty(cols, dtype=np.int8)   # 1 up, 2 need1, 4 need2, 8 whole step, 16 live
     c_row = np.empty(cols, dtype=np.int64)
     k_row = np.empty(cols, dtype=np.int8)   # class 4 b1 + 2 b2 + up
-    p4 = p_tab.reshape((4, n_tab))
-    e4 = e_tab.reshape((4, n_tab))
     n_pulse = 0
     t_sum = 0.0
     e_fj = 0.0
