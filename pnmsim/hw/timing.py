@@ -21,11 +21,12 @@ import math
 
 import numpy as np
 
+from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.costs import cost_table
 from pnmsim.mapping import LayerMapping, sense_groups
 from pnmsim.records import UpdateFacts
-from pnmsim.units import ns_array_to_cycles
+from pnmsim.units import cycle_ns, ns_array_to_cycles
 
 
 def forward_stages(arch: ArchConfig, mp: LayerMapping, sensing: str, col_tile: int = 0,
@@ -135,17 +136,12 @@ def per_cell_tiles_cycles(arch: ArchConfig, facts: UpdateFacts,
     """:func:`per_cell_tile_cycles` of several tiles ``(r, c0, c1)`` of one layer at once (the
     same integers; the pulse widths are converted to cycles once for the whole layer)."""
     assert facts.col_pulse_ns is not None and facts.read_cols is not None
-    cyc = ns_array_to_cycles(facts.col_pulse_ns, arch.clock_mhz)
-    cyc = cyc + write_driver_cycles(arch) * (cyc > 0)
-    per_col = cyc.sum(axis=2)                                # (row tiles, cols)
     rd = state_read_cycles(arch) if facts.state_aware else 0
-    if rd:
-        per_col = per_col + rd * facts.read_cols
-    # column ranges as differences of running sums (integers: exact)
-    run = np.zeros((per_col.shape[0], per_col.shape[1] + 1), dtype=np.int64)
-    np.cumsum(per_col, axis=1, out=run[:, 1:])
     t = np.asarray(tiles, dtype=np.int64).reshape(-1, 3)
-    return (run[t[:, 0], t[:, 2]] - run[t[:, 0], t[:, 1]]).tolist()
+    return kernels.per_cell_tiles_cycles(  # type: ignore[no-any-return]
+        np.ascontiguousarray(facts.col_pulse_ns, dtype=np.float64),
+        np.ascontiguousarray(facts.read_cols, dtype=np.bool_), t, cycle_ns(arch.clock_mhz),
+        write_driver_cycles(arch), rd).tolist()
 
 
 def outer_substeps(arch: ArchConfig, facts: UpdateFacts) -> np.ndarray:
