@@ -66,6 +66,7 @@ _NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
 #: stand-ins for the draws where the kernel draws them itself (kernels/pcg64.py), and for the
 #: generator chains where it reads the drawn arrays
 _NO_DRAWS = np.zeros((1, 1))
+_F32 = np.dtype(np.float32)
 _NO_CHAINS = np.zeros(0, dtype=np.uint64)
 _INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = {}
 _WRITE_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
@@ -144,7 +145,7 @@ class Crossbar:
     def _invalidate(self) -> None:
         self._gdiff = None
         self._gsum = None
-        self._weff: dict[str, np.ndarray] = {}
+        self._weff: dict[np.dtype, np.ndarray] = {}
         self._gsum_rows: np.ndarray | None = None
         self._gsum_cols: np.ndarray | None = None
 
@@ -159,7 +160,7 @@ class Crossbar:
     def effective_weights(self, dtype: type = np.float64) -> np.ndarray:
         """(G1 - G2) / dG_nominal: equals the logical weights exactly without variation.
         Cached per dtype until the next write (float32 is the fast path of training)."""
-        key = np.dtype(dtype).name
+        key = np.dtype(dtype)
         w = self._weff.get(key)
         if w is None:
             gdiff, _ = self._conductances()
@@ -366,7 +367,7 @@ class Crossbar:
         if chains is not None:
             set_state(rng, chains)
         # conductances and float32 weights are current; line sums and other dtypes are not
-        self._weff = {"float32": weff}
+        self._weff = {_F32: weff}
         self._gsum_rows = None
         self._gsum_cols = None
         cnt = Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
