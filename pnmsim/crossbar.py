@@ -180,15 +180,25 @@ class Crossbar:
         return self._gsum_rows
 
     # ------------------------------------------------------------------ reads
-    def read_units(self, x: np.ndarray, transpose: bool = False,
-                   ternary: bool = False) -> tuple[np.ndarray, Counts]:
+    def read_units(self, x: np.ndarray, transpose: bool = False, ternary: bool = False,
+                   out: np.ndarray | None = None) -> tuple[np.ndarray, Counts]:
         """The line currents in units of ``V_rd * dG_nominal`` (so without variation the
         result is exactly ``x @ W``, or ``x @ W.T`` for the transposed read), computed in
-        the dtype of ``x`` (float32 or float64). Every read goes through here."""
+        the dtype of ``x`` (float32 or float64), into ``out`` where given (a C-contiguous
+        array of the result's shape and dtype, which is returned). Every read goes through
+        here."""
         x = np.asarray(x)
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         w = self.effective_weights(dt)
-        y = x.astype(dt, copy=False) @ (w.T if transpose else w)
+        wv = w.T if transpose else w
+        if out is None:
+            y = x.astype(dt, copy=False) @ wv
+        else:
+            shape = (x.shape[0], wv.shape[1])
+            if out.shape != shape or out.dtype != dt or not out.flags.c_contiguous:
+                raise ValueError(f"read_units: out of shape {out.shape} and dtype {out.dtype}; "
+                                 f"need a C-contiguous {shape} {dt}")
+            y = np.matmul(x.astype(dt, copy=False), wv, out=out)
         return y, self._read_counts(x, self._gsum_lines(transpose), ternary)
 
     def read(self, x: np.ndarray) -> tuple[np.ndarray, Counts]:

@@ -998,3 +998,26 @@ def test_read_blocks_into_a_given_buffer(ref: ArchConfig) -> None:
                 np.empty((3, 21, 4), np.float32).transpose(0, 2, 1)):
         with pytest.raises(ValueError, match="read_blocks_units: out"):
             cb.read_blocks_units(x, 16, out=bad)
+
+
+def test_read_units_into_a_given_buffer(ref: ArchConfig) -> None:
+    """``out``: the line currents (forward and transposed) land in the caller's buffer, equal
+    to x @ W and d @ W.T written out; a buffer of another shape or dtype is refused."""
+    rng = np.random.default_rng(6)
+    cb = Crossbar(37, 21, ref, np.random.default_rng(3))
+    w = _ternary(rng, (37, 21))
+    cb.set_weights(w)
+    x = _ternary(rng, (5, 37)).astype(np.float32)
+    d = rng.uniform(-1, 1, (5, 21)).astype(np.float32)
+    buf = np.full((5, 21), np.nan, dtype=np.float32)
+    y, _ = cb.read_units(x, out=buf)
+    assert y is buf
+    np.testing.assert_array_equal(buf, (x.astype(np.int64) @ w.astype(np.int64)).astype(np.float32))
+    buf_t = np.full((5, 37), np.nan, dtype=np.float32)
+    yt, cnt_t = cb.read_units(d, transpose=True, out=buf_t)
+    assert yt is buf_t
+    np.testing.assert_array_equal(buf_t, cb.read_units(d, transpose=True)[0])
+    np.testing.assert_allclose(buf_t, d.astype(np.float64) @ w.T, rtol=1e-6, atol=1e-6)
+    for bad in (np.empty((5, 20), np.float32), np.empty((5, 21), np.float64)):
+        with pytest.raises(ValueError, match="read_units: out"):
+            cb.read_units(x, out=bad)

@@ -82,7 +82,9 @@ class MatrixBackend(Protocol):
         ...
 
     def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext) -> np.ndarray:
-        """delta (M, cols) float32 -> (M, rows) float32, ~ delta @ W.T."""
+        """delta (M, cols) float32 -> (M, rows) float32, ~ delta @ W.T. The result may be a
+        work array of the backend, valid until its next ``matmul_t`` of the same layer
+        (:meth:`Network.backward` consumes it at once)."""
         ...
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
