@@ -10,7 +10,7 @@ ratio (target <= 1.2, issue 12): on a shared machine other processes stretch wal
 varying factors, while the CPU time a single-threaded run spends is what the work costs.
 
     PNMSIM_DATA_DIR=/work/shared/datasets python benchmarks/train_speed.py \
-        --workload mnist_cnn --batch-size 100 [--train-limit 10000] [--repeats 3]
+        --workload mnist_cnn --batch-size 100 [--train-limit 10000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def main() -> None:
     ap.add_argument("--arch", default="reference")
     ap.add_argument("--train-limit", type=int, default=10000)
     ap.add_argument("--batch-size", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5,
+                    help="epochs of each mode (default 5: on a shared machine single repeats "
+                    "scatter by about +-0.1 in the ratio; the median of five is steadier)")
     ap.add_argument("--lr", type=float, default=0.1,
                     help="constant learning rate of the epoch (default 0.1: the start of the "
                     "20-epoch MNIST schedule, the most switching per batch; 0.01 is pnmsim "
