@@ -98,7 +98,8 @@ class Results:
         for p in PHASES:
             e = np.array([r[0] for r in rows[p]], dtype=np.float64)
             r = np.array([r[1] for r in rows[p]], dtype=np.int64)
-            out[p] = {sc: float(e[r <= rank[sc]].sum()) / PJ_PER_J for sc in SCOPES}
+            # nansum: a NaN count is skipped, as pandas' column sum skipped it
+            out[p] = {sc: float(np.nansum(e[r <= rank[sc]])) / PJ_PER_J for sc in SCOPES}
         return out
 
     def phase_metrics(self) -> dict[str, dict[str, float]]:

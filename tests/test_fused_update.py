@@ -111,6 +111,15 @@ def test_per_cell_tiles_cycles_equals_per_tile() -> None:
              for r in range(mp.row_tiles) for c in range(mp.col_tiles)]
     want = [timing.per_cell_tile_cycles(arch, facts, *t) for t in tiles]
     assert timing.per_cell_tiles_cycles(arch, facts, tiles) == want
+    # widths that round to 0 or 1 cycle (no driver edge for 0), NaN and negative widths
+    cyc = 1e3 / arch.clock_mhz
+    col[0, :4, 0] = [1e-10 * cyc, 1e-8 * cyc, -1.0, np.nan]
+    col[0, :4, 1] = [cyc, cyc * (1 + 1e-10), 0.0, np.inf * 0]
+    want = [timing.per_cell_tile_cycles(arch, facts, *t) for t in tiles]
+    assert timing.per_cell_tiles_cycles(arch, facts, tiles) == want
+    for bad in ([(n, 0, 4)], [(0, 0, mp.layer.cols + 1)], [(0, 5, 4)], [(-1, 0, 4)]):
+        with pytest.raises(ValueError, match="tiles outside"):
+            timing.per_cell_tiles_cycles(arch, facts, bad)
 
 
 def _maxpool_numpy(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

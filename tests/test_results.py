@@ -179,6 +179,25 @@ def test_phase_energy_is_the_counts_table_summed(run) -> None:
         assert res.phase_metrics()[p]["energy_j_array"] == got[p]["array"]
 
 
+def test_phase_energy_skips_a_nan_count_as_the_table_did() -> None:
+    """A NaN count (Tally.add keeps it: NaN is truthy) is skipped in the sums, as the counts
+    table's pandas column sum skipped it; inf stays inf."""
+    arch = load_arch("reference")
+    wl = load_workload("tiny_mlp")
+    t = Tally()
+    t.add("feedforward", "l0.synapse", "synapse", "read_fj", 1000.0)
+    t.add("feedforward", "l0.adc", "adc", "convert", float("nan"))
+    t.add("backprop", "l0.adc", "adc", "convert", float("inf"))
+    res = Results(arch, wl, samples=1, seed=0, tally=t, cycles={p: 1 for p in PHASES},
+                  mapping=map_network(wl, arch), busy={}, events=0, wall_s=0.0)
+    df = res.counts()
+    got = res.phase_energy_j()
+    for p in PHASES:
+        want = float(df.loc[df["phase"] == p, "energy_pj"].sum()) / 1e12
+        assert got[p]["system"] == want
+    assert got["feedforward"]["system"] == 1000.0 * 1e-3 / 1e12
+
+
 def test_formulas_recomputed(run) -> None:
     name, _, n, _, res = run
     clock = raw_preset(name)["clock_mhz"]

@@ -15,9 +15,9 @@ def per_cell_tiles_cycles(col_pulse_ns: np.ndarray, read_cols: np.ndarray, tiles
                           cycle_ns: float, driver: int, state_read: int) -> np.ndarray:
     """Cycles of each tile ``(r, c0, c1)`` of ``tiles``: over its columns c0:c1 of row tile r,
     each polarity's pulse ``col_pulse_ns[r, c, k]`` in whole cycles (ceil(t / cycle_ns - 1e-9)
-    for t > 0, as :func:`pnmsim.units.ns_array_to_cycles`) plus ``driver`` where there is a
-    pulse, and ``state_read`` for each column read first (``read_cols[r, c]``). Integers, so
-    the order of the additions does not matter."""
+    for t > 0, as :func:`pnmsim.units.ns_array_to_cycles`) plus ``driver`` where that is at
+    least one cycle, and ``state_read`` times ``read_cols[r, c]`` (1 for a column read first).
+    Integers, so the order of the additions does not matter."""
     out = np.zeros(tiles.shape[0], dtype=np.int64)
     for i in range(tiles.shape[0]):
         r, c0, c1 = tiles[i, 0], tiles[i, 1], tiles[i, 2]
@@ -26,8 +26,9 @@ def per_cell_tiles_cycles(col_pulse_ns: np.ndarray, read_cols: np.ndarray, tiles
             for k in range(2):
                 x = np.float64(col_pulse_ns[r, c, k]) / cycle_ns
                 if x > 0:
-                    s += np.int64(math.ceil(x - 1e-9)) + driver
-            if read_cols[r, c]:
-                s += state_read
+                    n = np.int64(math.ceil(x - 1e-9))
+                    if n > 0:     # a pulse under 1e-9 cycles rounds to none: no driver edge
+                        s += n + driver
+            s += state_read * read_cols[r, c]
         out[i] = s
     return out

@@ -253,7 +253,7 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     m, p_max = nom[7], nom[8]
     k_tab, a_const, log_a = _nominal_tables(nom)
     n_tab = thr.shape[1]    # indices a step < 1 reaches (width_index_tables), + margin
-    if wtab.shape[1] != n_tab or stab.shape != (4, 4):   # not given: built here
+    if wtab.shape != (9, n_tab) or stab.shape != (4, 4):   # not given: built here
         wtab, stab = write_tables(nom, n_tab, v_write, r_access, tau_d_ns, tau0_ns,
                                   max_pulse_ns, res_ns, dg_nominal)
     t_tab = wtab[0]
