@@ -65,10 +65,6 @@ def nnz_per_slice(a: np.ndarray, slices: list[slice],
     return [int(per_col[s].sum()) for s in slices]
 
 
-def tile(mp: LayerMapping, r: int, c: int) -> str:
-    return tile_name(mp.first_tile + r * mp.col_tiles + c)
-
-
 def layer_name(mp: LayerMapping) -> str:
     return f"chip.layer[{mp.layer.name}]"
 

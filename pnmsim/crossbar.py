@@ -17,7 +17,9 @@ drives branch 1 with ``u = x V_rd`` and branch 2 with ``-u``, so the line curren
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -73,29 +75,38 @@ _WRITE_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 _NO_WRITE_TABLES = (np.zeros((9, 0)), np.zeros((0, 0)))
 
 
+def _once(store: dict[bytes, Any], key: bytes, make: Callable[[], Any]) -> Any:
+    """``make()`` computed once per key in a process (a pure function of the parameters the key
+    encodes); the store is emptied when it holds more than 64 parameter sets."""
+    if key not in store:
+        if len(store) > 64:
+            store.clear()
+        store[key] = make()
+    return store[key]
+
+
 def _write_tables(nom: np.ndarray, n_tab: int, *scalars: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`kernels.percell.write_tables` (widths, switching probabilities, energies and
     conductances per state and grid index at nominal devices), computed once per parameter set
     in a process instead of on every write (~45 us a call)."""
     key = nom.tobytes() + np.array([n_tab, *scalars], dtype=np.float64).tobytes()
-    hit = _WRITE_TABLES.get(key)
-    if hit is None:
-        if len(_WRITE_TABLES) > 64:
-            _WRITE_TABLES.clear()
-        hit = _WRITE_TABLES[key] = write_tables(nom, n_tab, *scalars)
-    return hit
+    return _once(_WRITE_TABLES, key,  # type: ignore[no-any-return]
+                 lambda: write_tables(nom, n_tab, *scalars))
 
 
 def _index_tables(nom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
     """:func:`kernels.pulse_index.width_index_tables` of the nominal parameters ``nom``,
     computed once per distinct parameter set in a process (a pure function of them); None
     where they are not built or not usable (the kernel then evaluates every index)."""
-    key = nom.tobytes()
-    if key not in _INDEX_TABLES:
-        if len(_INDEX_TABLES) > 64:
-            _INDEX_TABLES.clear()
-        _INDEX_TABLES[key] = width_index_tables(nom) if tables_usable() else None
-    return _INDEX_TABLES[key]
+    return _once(_INDEX_TABLES, nom.tobytes(),  # type: ignore[no-any-return]
+                 lambda: width_index_tables(nom) if tables_usable() else None)
+
+
+def _check_out(who: str, out: np.ndarray, shape: tuple[int, ...], dt: np.dtype) -> None:
+    """Refuse an ``out`` array a read cannot write its result into."""
+    if out.shape != shape or out.dtype != dt or not out.flags.c_contiguous:
+        raise ValueError(f"{who}: out of shape {out.shape} and dtype {out.dtype}; need a "
+                         f"C-contiguous {shape} {dt}")
 
 
 class Crossbar:
@@ -194,10 +205,7 @@ class Crossbar:
         if out is None:
             y = x.astype(dt, copy=False) @ wv
         else:
-            shape = (x.shape[0], wv.shape[1])
-            if out.shape != shape or out.dtype != dt or not out.flags.c_contiguous:
-                raise ValueError(f"read_units: out of shape {out.shape} and dtype {out.dtype}; "
-                                 f"need a C-contiguous {shape} {dt}")
+            _check_out("read_units", out, (x.shape[0], wv.shape[1]), dt)
             y = np.matmul(x.astype(dt, copy=False), wv, out=out)
         return y, self._read_counts(x, self._gsum_lines(transpose), ternary)
 
@@ -229,9 +237,8 @@ class Crossbar:
         shape = (n, x.shape[0], self.cols)
         if out is None:
             out = np.empty(shape, dtype=dt)
-        elif out.shape != shape or out.dtype != dt or not out.flags.c_contiguous:
-            raise ValueError(f"read_blocks_units: out of shape {out.shape} and dtype "
-                             f"{out.dtype}; need a C-contiguous {shape} {dt}")
+        else:
+            _check_out("read_blocks_units", out, shape, dt)
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
             np.matmul(x[:, r0:r1].astype(dt, copy=False), w[r0:r1], out=out[b])  # no temporary
