@@ -15,6 +15,8 @@ Buffers are per layer (``chip.buffer[NAME]``); ``chip.digital``, ``chip.peripher
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from pnmsim.config import ArchConfig
@@ -46,11 +48,63 @@ def _tc(mp: LayerMapping, r: int, c: int) -> dict[str, str]:
     return d
 
 
-def _per_tile_sums(a: np.ndarray, mp: LayerMapping) -> list[list[int]]:
+class _TilePlan:
+    """The per-tile adds of one counting function for one layer and static setting, in the
+    order the per-tile loop makes them: entry i adds ``const[i] + per_m[i] * m +
+    per_dyn[i] * dyn[dyn_at[i]]`` (``dyn_at`` -1: no data-dependent term) to ``keys[i]``.
+    Built once per setting, so a call costs one vectorised evaluation and one dictionary
+    update per key instead of a Python loop of formatted names and ``Tally.add`` calls; the
+    counts and the order the keys first appear are those of the loop (integer counts, exact
+    in float64)."""
+
+    __slots__ = ("keys", "_rows", "const", "per_m", "per_dyn", "dyn_at")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[str, str, str, str]] = []
+        self._rows: list[tuple[int, int, int, int]] = []
+
+    def entry(self, key: tuple[str, str, str, str], const: int = 0, per_m: int = 0,
+              per_dyn: int = 0, dyn_at: int = -1) -> None:
+        self.keys.append(key)
+        self._rows.append((const, per_m, per_dyn, dyn_at))
+
+    def done(self) -> _TilePlan:
+        a = np.array(self._rows, dtype=np.int64).reshape(-1, 4)
+        self.const, self.per_m, self.per_dyn, self.dyn_at = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+        del self._rows
+        return self
+
+    def add_to(self, t: Tally, m: int, dyn: np.ndarray | list[int] | None = None) -> None:
+        v = self.const + self.per_m * m
+        if dyn is not None:
+            d = np.append(np.asarray(dyn, dtype=np.int64), 0)   # index -1: the 0 appended
+            v = v + self.per_dyn * d[self.dyn_at]
+        t.add_many(self.keys, v.astype(np.float64).tolist())
+
+
+_PLANS: dict[tuple, _TilePlan] = {}
+
+
+def _plan(key: tuple, build: Callable[[], _TilePlan]) -> _TilePlan:
+    p = _PLANS.get(key)
+    if p is None:
+        if len(_PLANS) > 4096:   # bounded: settings seen by a long-lived process
+            _PLANS.clear()
+        p = _PLANS[key] = build().done()
+    return p
+
+
+def _static(mp: LayerMapping) -> tuple:
+    """Everything of a layer's mapping the per-tile counts depend on."""
+    return (mp.first_tile, mp.row_tiles, mp.col_tiles, mp.tile_rows, mp.tile_cols,
+            mp.layer.rows, mp.layer.cols, mp.layer.first)
+
+
+def _per_tile_sums(a: np.ndarray, mp: LayerMapping) -> np.ndarray:
     """``a`` (row tiles, columns) of integer counts summed over each column tile:
-    [row tile][column tile]."""
+    (row tiles, column tiles) int64."""
     starts = np.arange(mp.col_tiles) * mp.tile_cols
-    return np.add.reduceat(a, starts, axis=1).tolist()  # type: ignore[no-any-return]
+    return np.add.reduceat(np.asarray(a, dtype=np.int64), starts, axis=1)
 
 
 def nnz_per_slice(a: np.ndarray, slices: list[slice],
@@ -85,30 +139,37 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
     m, n = x.shape[0], lay.cols
     t.macs[ph] += m * lay.rows * lay.cols
     active = nnz_per_slice(x, _row_slices(mp), nnz_lines)   # driven input lines per row tile
-    for r in range(mp.row_tiles):
-        for c in range(mp.col_tiles):
-            tn = _tc(mp, r, c)
-            t.add(ph, tn["row_driver"], "row_driver", "drive", active[r])
-            if lay.first:
-                t.add(ph, tn["dac"], "dac", "convert_input", active[r])
-            cols = m * mp.cols_in(c)
-            if r % per_group:   # analog partial sums: this tile's lines join the group's line
-                t.add(ph, tn["psum"], "psum", "join", cols)
-                continue
-            # every sensed line needs its virtual-ground amplifier, whatever converts it after
-            t.add(ph, tn["line_sense"], "line_sense", "sense", cols)
-            if sense_groups > 1:   # every group digitised, then added digitally
-                t.add(ph, tn["adc"], "adc", "convert", cols)
-                if r == 0:
-                    t.add(ph, tn["accumulator"], "accumulator", "add",
-                          cols * (sense_groups - 1))
-                    if sensing == "comparators":   # thresholds applied digitally
-                        t.add(ph, tn["accumulator"], "accumulator", "add", 2 * cols)
-            elif r == 0:
-                if sensing == "comparators":
-                    t.add(ph, tn["comparator"], "comparator", "compare", 2 * cols)
-                else:
-                    t.add(ph, tn["adc"], "adc", "convert", cols)
+
+    def build() -> _TilePlan:   # per tile (r, c); m-dependent counts are per_m * m
+        p = _TilePlan()
+        for r in range(mp.row_tiles):
+            for c in range(mp.col_tiles):
+                tn = _tc(mp, r, c)
+                p.entry((ph, tn["row_driver"], "row_driver", "drive"), per_dyn=1, dyn_at=r)
+                if lay.first:
+                    p.entry((ph, tn["dac"], "dac", "convert_input"), per_dyn=1, dyn_at=r)
+                cols = mp.cols_in(c)    # lines sensed per sample
+                if r % per_group:   # analog partial sums: this tile's lines join the group's
+                    p.entry((ph, tn["psum"], "psum", "join"), per_m=cols)
+                    continue
+                # every sensed line needs its virtual-ground amplifier, whatever converts it
+                p.entry((ph, tn["line_sense"], "line_sense", "sense"), per_m=cols)
+                if sense_groups > 1:   # every group digitised, then added digitally
+                    p.entry((ph, tn["adc"], "adc", "convert"), per_m=cols)
+                    if r == 0:
+                        p.entry((ph, tn["accumulator"], "accumulator", "add"),
+                                per_m=cols * (sense_groups - 1))
+                        if sensing == "comparators":   # thresholds applied digitally
+                            p.entry((ph, tn["accumulator"], "accumulator", "add"),
+                                    per_m=2 * cols)
+                elif r == 0:
+                    if sensing == "comparators":
+                        p.entry((ph, tn["comparator"], "comparator", "compare"), per_m=2 * cols)
+                    else:
+                        p.entry((ph, tn["adc"], "adc", "convert"), per_m=cols)
+        return p
+
+    _plan(("fwd", _static(mp), sensing, sense_groups, per_group), build).add_to(t, m, active)
     t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", read_fj)
     if sensing == "adc":
         t.add(ph, "chip.digital", "digital", "bn", m * n)
@@ -127,16 +188,23 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
     m = dq.shape[0]
     t.macs[ph] += m * lay.rows * lay.cols
     nnz = nnz_per_slice(dq, _col_slices(mp), nnz_lines)   # driven column lines per col tile
-    for r in range(mp.row_tiles):
-        for c in range(mp.col_tiles):
-            tn = _tc(mp, r, c)
-            rows = m * mp.rows_in(r)
-            t.add(ph, tn["dac"], "dac", "convert", nnz[c])
-            t.add(ph, tn["col_driver"], "col_driver", "drive", nnz[c])
-            t.add(ph, tn["line_sense"], "line_sense", "sense_row", rows)
-            t.add(ph, tn["adc"], "adc", "convert", rows)
-            if c == 0:
-                t.add(ph, tn["accumulator"], "accumulator", "add", rows * (mp.col_tiles - 1))
+
+    def build() -> _TilePlan:   # per tile (r, c); m-dependent counts are per_m * m
+        p = _TilePlan()
+        for r in range(mp.row_tiles):
+            for c in range(mp.col_tiles):
+                tn = _tc(mp, r, c)
+                rows = mp.rows_in(r)    # row lines sensed per sample
+                p.entry((ph, tn["dac"], "dac", "convert"), per_dyn=1, dyn_at=c)
+                p.entry((ph, tn["col_driver"], "col_driver", "drive"), per_dyn=1, dyn_at=c)
+                p.entry((ph, tn["line_sense"], "line_sense", "sense_row"), per_m=rows)
+                p.entry((ph, tn["adc"], "adc", "convert"), per_m=rows)
+                if c == 0:
+                    p.entry((ph, tn["accumulator"], "accumulator", "add"),
+                            per_m=rows * (mp.col_tiles - 1))
+        return p
+
+    _plan(("bwd", _static(mp)), build).add_to(t, m, nnz)
     t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", read_fj)
     t.add(ph, "chip.digital", "digital", "bn", m * lay.cols)
     t.add(ph, buffer_name(mp), "buffer", "read", m * lay.cols)
@@ -157,20 +225,35 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray | None,
     lay = mp.layer
     ph = "update"
     pulsed = (width > 0) & (sign != 0) if pulsed_cols is None else None
-    rs, cs = _row_slices(mp), _col_slices(mp)
     # per tile: pulsed cells, and the (column, polarity) sub-steps with a pulse
-    n_pulsed = (_per_tile_sums(pulsed_cols, mp) if pulsed is None else
-                [[int(np.count_nonzero(pulsed[rs[r], cs[c]])) for c in range(mp.col_tiles)]
-                 for r in range(mp.row_tiles)])
-    n_steps = _per_tile_sums(np.count_nonzero(col_pulse_ns > 0, axis=2), mp)
-    for r in range(mp.row_tiles):
-        for c in range(mp.col_tiles):
-            tn = _tc(mp, r, c)
-            if state_aware:   # the periphery reads every cell before writing
-                t.add(ph, tn["sense_amp"], "sense_amp", "read",
-                      2 * mp.rows_in(r) * mp.cols_in(c))
-            t.add(ph, tn["row_driver"], "row_driver", "write_pulse", n_pulsed[r][c])
-            t.add(ph, tn["col_driver"], "col_driver", "write_pulse", n_steps[r][c])
+    if pulsed is None:
+        n_pulsed = _per_tile_sums(pulsed_cols, mp)
+    else:
+        rs, cs = _row_slices(mp), _col_slices(mp)
+        n_pulsed = np.array([[np.count_nonzero(pulsed[rs[r], cs[c]]) for c in range(mp.col_tiles)]
+                             for r in range(mp.row_tiles)], dtype=np.int64)
+    # sub-steps per (row tile, column): the two polarities' pulses (an axis-2 count_nonzero is
+    # a slow reduction over a length-2 axis)
+    n_steps = _per_tile_sums((col_pulse_ns[..., 0] > 0).astype(np.int64)
+                             + (col_pulse_ns[..., 1] > 0), mp)
+    tiles = mp.tiles
+
+    def build() -> _TilePlan:   # per tile (r, c): dyn = [pulsed cells..., sub-steps...]
+        p = _TilePlan()
+        for r in range(mp.row_tiles):
+            for c in range(mp.col_tiles):
+                tn = _tc(mp, r, c)
+                if state_aware:   # the periphery reads every cell before writing
+                    p.entry((ph, tn["sense_amp"], "sense_amp", "read"),
+                            const=2 * mp.rows_in(r) * mp.cols_in(c))
+                i = r * mp.col_tiles + c
+                p.entry((ph, tn["row_driver"], "row_driver", "write_pulse"), per_dyn=1, dyn_at=i)
+                p.entry((ph, tn["col_driver"], "col_driver", "write_pulse"), per_dyn=1,
+                        dyn_at=tiles + i)
+        return p
+
+    _plan(("cell", _static(mp), state_aware), build).add_to(
+        t, m, np.concatenate([n_pulsed.ravel(), n_steps.ravel()]))
     if state_aware:
         t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", state_read_fj)
     # the pulse generators' time (ns of every applied pulse, from the kernel: per layer)

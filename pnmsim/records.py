@@ -76,6 +76,13 @@ class Tally:
         if n:
             self.counts[(phase, component, cls, action)] += float(n)
 
+    def add_many(self, keys: list[tuple[str, str, str, str]], values: list[float]) -> None:
+        """:meth:`add` of ``values[i]`` to ``keys[i]``, in order (zeros skipped, as there)."""
+        c = self.counts
+        for k, v in zip(keys, values, strict=True):
+            if v:
+                c[k] += v
+
     def merge(self, other: Tally) -> None:
         for k, v in other.counts.items():
             self.counts[k] += v
