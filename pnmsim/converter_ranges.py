@@ -45,7 +45,20 @@ _SUB = 16   # subsample to <= 2**16 values per call
 def _subsample(y: np.ndarray) -> np.ndarray:
     flat = np.asarray(y).reshape(-1)
     step = max(1, flat.size >> _SUB)
-    return flat[::step].astype(np.float64)
+    return flat[::step]
+
+
+def _stats(y: np.ndarray) -> tuple[float, float, float, float]:
+    """(n, sum, sum of squares, max |y|) of the subsample, the sums in float64. max |y| is
+    taken as |max(max, -min)| on the subsample in its own dtype: the same value as the largest
+    float64 |y| (conversion and negation are exact; the outer abs makes an all -0.0 signal's
+    0.0), without a float64 |y| temporary."""
+    sub = _subsample(y)
+    if not sub.size:
+        return 0.0, 0.0, 0.0, 0.0
+    s64 = sub.astype(np.float64)
+    return (float(s64.size), float(s64.sum()), float(s64 @ s64),
+            abs(max(float(sub.max()), -float(sub.min()))))
 
 
 class ConverterRanges:
@@ -57,15 +70,14 @@ class ConverterRanges:
         self._stats: dict[str, list[float]] = {}   # key -> [n, sum, sum of squares, max |y|]
         self.observing = True   # False: convert without gathering statistics (evaluation)
 
-    def _observe(self, key: str, y: np.ndarray) -> np.ndarray:
-        sub = _subsample(y)
+    def _observe(self, key: str, y: np.ndarray) -> None:
+        n, s1, s2, mx = _stats(y)
         st = self._stats.setdefault(key, [0.0, 0.0, 0.0, 0.0])
-        if sub.size:
-            st[0] += sub.size
-            st[1] += float(sub.sum())
-            st[2] += float(sub @ sub)
-            st[3] = max(st[3], float(np.abs(sub).max()))
-        return sub
+        if n:
+            st[0] += n
+            st[1] += s1
+            st[2] += s2
+            st[3] = max(st[3], mx)
 
     def _from_stats(self, key: str, st: list[float]) -> float:
         if key.startswith("dac."):
@@ -80,12 +92,7 @@ class ConverterRanges:
         """The fixed full scale of converter group ``key``; ``y`` (the signal being converted)
         only feeds the running statistics, except on a key's first use (set from it, once)."""
         if key not in self.fixed:
-            st = [0.0, 0.0, 0.0, 0.0]
-            sub = _subsample(y)
-            if sub.size:
-                st = [float(sub.size), float(sub.sum()), float(sub @ sub),
-                      float(np.abs(sub).max())]
-            self.fixed[key] = self._from_stats(key, st)
+            self.fixed[key] = self._from_stats(key, list(_stats(y)))
         if self.observing:
             self._observe(key, y)
         return self.fixed[key]

@@ -68,6 +68,13 @@ def test_statistics_of_the_strided_subsample_written_out(shape, dtype) -> None:
     r.full_scale("dac.0", np.ones(3))
     r.full_scale("dac.0", z)
     assert r._stats["dac.0"][3] == 1.0      # Python's max(1.0, nan), as with np.abs().max()
+    r = ConverterRanges(4.0)
+    r.full_scale("dac.1", z)                 # first use: the NaN is the range, as before
+    assert np.isnan(r.fixed["dac.1"])
+    r = ConverterRanges(4.0)
+    r.full_scale("dac.2", -np.zeros(5, dtype=dtype))   # all -0.0: max |y| is +0.0
+    assert np.signbit(np.abs(-np.zeros(1))[0]) == np.signbit(r.fixed["dac.2"]) == False  # noqa: E712
+    assert np.signbit(r._stats["dac.2"][3]) == False  # noqa: E712
 
 
 def _network(ckpt) -> tuple[Network, ArrayBackend]:
