@@ -29,6 +29,15 @@ def short_repr(value: object) -> str:
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\t``, ``\\x1b``): a key or path
+    taken from a user's file stays on the error message's one line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+
+
 class PnmsimError(Exception):
     """Base class of errors caused by user input; the message is shown as-is."""
 
@@ -42,7 +51,8 @@ class ConfigError(PnmsimError):
         self.value = value
         self.allowed = allowed
         shown = short_repr(value)
-        super().__init__(f"{source}: {key}: got {shown}; allowed: {allowed}")
+        super().__init__(f"{one_line(str(source))}: {one_line(str(key))}: got {shown}; "
+                         f"allowed: {one_line(str(allowed))}")
 
 
 class DatasetError(PnmsimError):

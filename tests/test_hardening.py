@@ -78,6 +78,21 @@ def test_billion_laughs_fails_fast_with_one_line(tmp_path: Path) -> None:
     assert len(msg) < 400 and "alias" in msg
 
 
+@pytest.mark.parametrize("key", ["bad\nkey", "\n", "tab\tkey", "\x1b[31mred"])
+def test_control_characters_in_a_key_stay_on_one_line(tmp_path: Path, key: str) -> None:
+    """A key with a newline, tab or escape (found by the random-subtree test) is named in a
+    one-line error, its control characters escaped."""
+    p = tmp_path / "r.yaml"
+    tree = reference_tree()
+    tree["mtj"][key] = 1.0
+    p.write_text(yaml.safe_dump(tree, sort_keys=False))
+    with pytest.raises(ConfigError) as e:
+        load_arch(p)
+    msg = str(e.value)
+    assert "r.yaml" in msg and msg.isprintable()
+    assert key.encode("unicode_escape").decode("ascii") in msg
+
+
 def test_recursive_alias_is_refused() -> None:
     with pytest.raises(ConfigError, match="nodes"):
         parse_yaml("a: &a [*a]\n", "r.yaml")
