@@ -52,13 +52,16 @@ def _stats(y: np.ndarray) -> tuple[float, float, float, float]:
     """(n, sum, sum of squares, max |y|) of the subsample, the sums in float64. max |y| is
     taken as |max(max, -min)| on the subsample in its own dtype: the same value as the largest
     float64 |y| (conversion and negation are exact; the outer abs makes an all -0.0 signal's
-    0.0), without a float64 |y| temporary."""
+    0.0), without a float64 |y| temporary; where that is a NaN, the float64 |y| maximum as
+    before (a NaN with a payload would otherwise keep other bits)."""
     sub = _subsample(y)
     if not sub.size:
         return 0.0, 0.0, 0.0, 0.0
     s64 = sub.astype(np.float64)
-    return (float(s64.size), float(s64.sum()), float(s64 @ s64),
-            abs(max(float(sub.max()), -float(sub.min()))))
+    mx = abs(max(float(sub.max()), -float(sub.min())))
+    if mx != mx:   # a NaN: the float64 |y| maximum itself, so that a NaN's payload bits match
+        mx = float(np.abs(s64).max())
+    return float(s64.size), float(s64.sum()), float(s64 @ s64), mx
 
 
 class ConverterRanges:
