@@ -98,29 +98,29 @@ def jump_table(chains: np.ndarray, n: int) -> np.ndarray:
     t = np.empty((n + 1, 4), dtype=np.uint64)
     mh, ml, ih, il = chains[4], chains[5], chains[6], chains[7]
     zero = np.uint64(0)
-    one = np.uint64(1)
-    ah, al, ch, cl = zero, one, zero, zero
+    ah, al, ch, cl = zero, np.uint64(1), zero, zero
     t[0, 0], t[0, 1], t[0, 2], t[0, 3] = ah, al, ch, cl
     for k in range(1, n + 1):
-        nal = al * ml
-        ah = _mulhi(al, ml) + al * mh + ah * ml
-        al = nal
-        lo = cl * ml
-        hi = _mulhi(cl, ml) + cl * mh + ch * ml
-        cl = lo + il
-        ch = hi + ih + (one if cl < lo else zero)
+        ah, al = _muladd(ah, al, mh, ml, zero, zero)
+        ch, cl = _muladd(ch, cl, mh, ml, ih, il)
         t[k, 0], t[k, 1], t[k, 2], t[k, 3] = ah, al, ch, cl
     return t
 
 
 @njit(cache=True, inline="always")
+def _muladd(xh: np.uint64, xl: np.uint64, ah: np.uint64, al: np.uint64, ch: np.uint64,
+            cl: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """x a + c (mod 2**128) of 128-bit numbers held as (high, low) uint64 halves."""
+    lo = xl * al
+    hi = _mulhi(xl, al) + xl * ah + xh * al
+    lo2 = lo + cl
+    return hi + ch + (np.uint64(1) if lo2 < lo else np.uint64(0)), lo2
+
+
+@njit(cache=True, inline="always")
 def jump(hi: np.uint64, lo: np.uint64, t: np.ndarray, k: int) -> tuple[np.uint64, np.uint64]:
     """The state ``k`` steps after (hi, lo), from :func:`jump_table` ``t`` (k <= its n)."""
-    ah, al, ch, cl = t[k, 0], t[k, 1], t[k, 2], t[k, 3]
-    lo2 = lo * al
-    hi2 = _mulhi(lo, al) + lo * ah + hi * al
-    lo3 = lo2 + cl
-    return hi2 + ch + (np.uint64(1) if lo3 < lo2 else np.uint64(0)), lo3
+    return _muladd(hi, lo, t[k, 0], t[k, 1], t[k, 2], t[k, 3])
 
 
 @njit(cache=True, inline="always")
