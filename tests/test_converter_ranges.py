@@ -75,10 +75,14 @@ def test_statistics_of_the_strided_subsample_written_out(shape, dtype) -> None:
                      (0xFFC12345, np.uint32), (0x7FF8000000000123, np.uint64)):
         w = np.array([bits, 0x3C00 if ut is np.uint16 else 1], dtype=ut)   # NaN payloads first
         w = w.view({np.uint16: np.float16, np.uint32: np.float32, np.uint64: np.float64}[ut])
-        r = ConverterRanges(4.0)
-        r.full_scale("dac.3", w)
-        want = float(np.abs(w.astype(np.float64)).max())       # the float64 |y| maximum
-        assert np.float64(r.fixed["dac.3"]).view(np.uint64) == np.float64(want).view(np.uint64)
+        # also as the first value of a strided subsample (2**17 values: every second one)
+        for v in (w, np.concatenate([w, np.ones(2 ** 17 - 2, dtype=w.dtype)])):
+            r = ConverterRanges(4.0)
+            r.full_scale("dac.3", v)
+            sub = v[::max(1, v.size >> 16)].astype(np.float64)
+            want = float(np.abs(sub).max())                     # the float64 |y| maximum
+            assert (np.float64(r.fixed["dac.3"]).view(np.uint64)
+                    == np.float64(want).view(np.uint64))
     r = ConverterRanges(4.0)
     r.full_scale("dac.2", -np.zeros(5, dtype=dtype))   # all -0.0: max |y| is +0.0
     assert np.signbit(np.abs(-np.zeros(1))[0]) == np.signbit(r.fixed["dac.2"]) == False  # noqa: E712
