@@ -49,17 +49,17 @@ def _subsample(y: np.ndarray) -> np.ndarray:
 
 
 def _stats(y: np.ndarray) -> tuple[float, float, float, float]:
-    """(n, sum, sum of squares, max |y|) of the subsample, the sums in float64. max |y| is
-    taken as |max(max, -min)| on the subsample in its own dtype: the same value as the largest
-    float64 |y| (conversion and negation are exact; the outer abs makes an all -0.0 signal's
-    0.0), without a float64 |y| temporary; where that is a NaN, the float64 |y| maximum as
-    before (a NaN with a payload would otherwise keep other bits)."""
+    """(n, sum, sum of squares, max |y|) of the subsample of a real (float, integer or bool)
+    signal, the sums in float64. max |y| is taken as |max(max, -min)| on the subsample (a
+    contiguous one in its own dtype, a strided one on its float64 copy, which avoids two more
+    strided passes): the same value as the largest float64 |y| (conversion and negation are
+    exact and keep the order; the outer abs makes an all -0.0 signal's 0.0), without a float64
+    |y| temporary; where that is a NaN, the float64 |y| maximum as before (a NaN with a payload
+    would otherwise keep other bits)."""
     sub = _subsample(y)
     if not sub.size:
         return 0.0, 0.0, 0.0, 0.0
     s64 = sub.astype(np.float64)
-    # a strided subsample: max and min of its contiguous float64 copy (the same values,
-    # conversion is exact and keeps the order) instead of two more strided passes
     src = sub if sub.flags.c_contiguous else s64
     mx = abs(max(float(src.max()), -float(src.min())))
     if mx != mx:   # a NaN: the float64 |y| maximum itself, so that a NaN's payload bits match
