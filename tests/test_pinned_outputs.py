@@ -12,6 +12,13 @@ speed branch reproduced the new pins.) They are therefore an independent referen
 for the optimised code: the optimisations reorder and skip work, they must not change a single
 bit of the accuracy, loss, weights, MTJ states, action counts, energy or cycles.
 
+Across machines: the action counts and the energy also depend on the BLAS library's
+reduction order (see ``KNOWN_COUNTS`` below), so those two are pinned bit for bit for each BLAS
+the pre-speed-work code was run on (an AVX-512 machine: the literals; a Zen 3 AVX2 machine with
+NumPy's OpenBLAS Haswell kernels: ``tests/data/pinned_counts_05b8f10.json``, made by running
+05b8f10's package on this file's cases), and elsewhere compared with a tolerance of a few
+cells, with a warning. Everything else is pinned exactly everywhere.
+
 Regenerating: a legitimate change of the *physics* or of the counting (for instance the
 ``physics`` branch's current recomputed after the first MTJ flips, pulse quantisation or fixed
 converter ranges) moves these outputs by design. After merging such a change, regenerate the
@@ -25,6 +32,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,7 +82,11 @@ def run_case(name: str) -> dict[str, object]:
     rows = sorted(sim.tally.rows())
     res = sim.results(samples=n)
     pm = res.phase_metrics()
+    agg: dict[tuple[str, str, str], float] = defaultdict(float)
+    for ph, _comp, scope, action, v in rows:
+        agg[(ph, scope, action)] += float(v)
     return {
+        "rows": [[*k, repr(v)] for k, v in sorted(agg.items())],
         "accuracy": acc,
         "loss": loss,
         "weights_sha": _sha(weights),
@@ -134,15 +148,57 @@ PINNED: dict[str, dict[str, object]] = {'cnn_reference': {'accuracy': [0.0, 0.0]
                      'weights_sha': '07cea8a015905440'}}
 
 
+# The counts and the energy also carry the BLAS library's reduction order: the read energy is a
+# dot product, and the weight gradient's float32 GEMM can move a step across a pulse-width
+# threshold, so one cell more or less gets a pulse (measured with NumPy's OpenBLAS forced to its
+# Sandybridge, Prescott, Haswell and Zen kernels on one machine: a read energy's last bit, one
+# pulse in 1836, a layer's write energy by 7e-5; accuracy, loss, weights, states, MACs and
+# cycles never moved). Those two are therefore pinned exactly for each BLAS they were computed
+# on by the code before the speed work (05b8f10), and elsewhere compared per (phase, scope,
+# action) with a tolerance of a few cells, with a warning that the exact check did not run.
+EXACT_KEYS = ("accuracy", "loss", "weights_sha", "states_sha", "macs", "cycles")
+_AVX2 = json.loads((Path(__file__).parent / "data" / "pinned_counts_05b8f10.json").read_text())
+KNOWN_COUNTS: dict[str, list[tuple[str, str]]] = {
+    nm: [(str(PINNED[nm]["counts_sha"]), str(PINNED[nm]["energy_j"])),   # an AVX-512 machine
+         (_AVX2[nm]["counts_sha"], _AVX2[nm]["energy_j"])]              # Zen 3, AVX2 (file)
+    for nm in CASES}
+
+
+def _close_rows(name: str, got: list[list[str]], want: list[list[str]]) -> None:
+    """Every (phase, scope, action) sum within a few cells' worth of the pinned one."""
+    g = {tuple(r[:3]): float(r[3]) for r in got}
+    w = {tuple(r[:3]): float(r[3]) for r in want}
+    assert g.keys() == w.keys(), f"{name}: counted actions changed: {sorted(g.keys() ^ w.keys())}"
+    for k, v in w.items():
+        assert abs(g[k] - v) <= 1e-3 * abs(v) + 2.0, f"{name}: {k} changed: {g[k]!r} != {v!r}"
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_short_hardware_run_is_pinned(name: str) -> None:
     got = run_case(name)
     want = PINNED[name]
-    for k in want:
+    for k in EXACT_KEYS:
         assert got[k] == want[k], f"{name}: {k} changed: {got[k]!r} != {want[k]!r}"
+    if (got["counts_sha"], got["energy_j"]) in KNOWN_COUNTS[name]:
+        return      # bit for bit, as computed before the speed work on this BLAS
+    warnings.warn(f"{name}: counts and energy not pinned for this BLAS (sha "
+                  f"{got['counts_sha']}): compared within a few cells instead", stacklevel=1)
+    _close_rows(name, got["rows"], _AVX2[name]["rows"])   # type: ignore[arg-type]
+    e_got, e_want = float(got["energy_j"]), float(_AVX2[name]["energy_j"])  # type: ignore[arg-type]
+    assert abs(e_got - e_want) <= 1e-4 * e_want, f"{name}: energy {e_got!r} != {e_want!r}"
+
+
+def test_tolerant_comparison_catches_a_changed_count() -> None:
+    rows = _AVX2["mlp_reference"]["rows"]
+    _close_rows("same", rows, rows)
+    bumped = [[*r[:3], repr(float(r[3]) * 1.01 + 3)] if i == 5 else r for i, r in enumerate(rows)]
+    with pytest.raises(AssertionError, match="changed"):
+        _close_rows("bumped", bumped, rows)
+    with pytest.raises(AssertionError, match="counted actions"):
+        _close_rows("dropped", rows[1:], rows)
 
 
 if __name__ == "__main__":
     names = sys.argv[1:] or sorted(CASES)
     for nm in names:
-        print(f"    {nm!r}: {run_case(nm)!r},")  # pasted into PINNED, pprint-formatted
+        print(f"    {nm!r}: {run_case(nm)!r},")  # into PINNED (less "rows"), pprint-formatted
