@@ -190,7 +190,9 @@ class ArrayBackend:
         if groups > 1:   # every sensed group of row tiles is digitised, then they are added
             parts, cnt = L.xbar.read_blocks_units(
                 xin, mp.tile_rows * per, out=self._buffer("psum", index, (groups, m, lay.cols)))
-            y = self._adc(parts, f"psum.{index}").sum(axis=0)
+            key = f"psum.{index}"   # each group digitised, the groups added: one pass
+            y = kernels.quantize_sum(parts, self.ranges.full_scale(key, parts),
+                                     a.periphery.adc_bits)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
             if sensing == "adc":

@@ -291,6 +291,34 @@ def test_quantize_inplace_equals_copy_and_reference_bit_for_bit(dtype, n: int) -
         np.testing.assert_array_equal(got.view(ints), ref.view(ints))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 7), (3, 5, 7), (7, 100, 512), (40, 9, 11),
+                                   (2, 1 << 20)])   # the last: the multi-threaded form
+def test_quantize_sum_equals_quantise_then_numpy_sum_bit_for_bit(dtype, shape) -> None:
+    """The one-pass digitise-and-add of grouped partial sums gives the bits of the numpy
+    twin quantised group by group, then ``sum(axis=0)``: saturation, ties, inf, NaN, -0.0."""
+    from pnmsim.kernels.data import _PARALLEL_MIN
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 30.0).astype(dtype)
+    flat = x.reshape(-1)
+    step = dtype(37.5 / 127)
+    flat[:7] = [np.inf, -np.inf, np.nan, -0.0, 0.0, dtype(-1e-30), dtype(1e30)][:flat.size]
+    flat[7:60] = (np.arange(53) - 26.5).astype(dtype)[:max(0, flat.size - 7)] * step  # ties
+    want = kernels.quantize_symmetric_reference(x, 37.5, 8, 0.25).sum(axis=0)
+    got = kernels.quantize_sum(x, 37.5, 8, 0.25)
+    assert got.dtype == dtype and got.shape == shape[1:]
+    assert (x.size >= _PARALLEL_MIN) == (shape == (2, 1 << 20))
+    ints = np.int32 if dtype == np.float32 else np.int64
+    np.testing.assert_array_equal(got.view(ints), want.view(ints))
+    # a hand case: two groups of three values, 2 bits (levels -1, 0, 1 of full scale 1)
+    two = np.array([[0.2, 0.6, -2.0], [0.7, -0.7, 0.4]], dtype=dtype)
+    np.testing.assert_array_equal(kernels.quantize_sum(two, 1.0, 2), [1.0, 0.0, -1.0])
+    np.testing.assert_array_equal(kernels.quantize_sum(two, 0.0, 2), [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="at least one group"):
+        kernels.quantize_sum(np.zeros((0, 3), dtype=dtype), 1.0, 2)
+
+
 def test_kernel_cache_is_dropped_when_any_kernel_source_changes(tmp_path) -> None:
     """numba checks only a function's own file; the package drops its cached machine code when
     any kernel source changes (a caller in cell.py must not keep an old bias.py callee)."""

@@ -36,6 +36,7 @@ from pnmsim.kernels.data import (
     line_stats,
     maxpool_backward_nhwc,
     maxpool_nhwc,
+    quantize_sum,
     quantize_symmetric,
     quantize_symmetric_reference,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "_p_switch", "_pulse_cell", "col2im_add_nhwc", "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
     "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",
-    "per_cell_tiles_cycles", "per_cell_write", "quantize_symmetric", "quantize_symmetric_reference",
+    "per_cell_tiles_cycles", "per_cell_write", "quantize_sum", "quantize_symmetric",
+    "quantize_symmetric_reference",
     "state_aware_pulses", "update_cells", "update_cells_reference",
 ]
