@@ -165,9 +165,16 @@ def _stays(u: float, tk: float, t: float, r0: float, r1: float, la: float,
     1e-6 |x| + 1e-4: the carried-over computation's rounding, carried into x, is of order
     1e-13 (its times have relative errors of a few ulps on values of order tau_D / (2 (r -
     1)) times ln A), and P's of a few ulps, so a draw this test lets through is one that
-    computation finds staying too (tested against it at the margin). Outside that regime, or
-    for u > 1 - 1e-9: False (the caller carries the hazard over)."""
+    computation finds staying too (tested against it at the margin). Except where the hazard
+    the MTJ had built at tk, ``H = -ln(1 - exp(-A exp(-x0)))`` with x0 its progress then,
+    is below ~1e-289: that computation then holds it as a (near-)subnormal double with few
+    significant bits, its result can be off by far more than the margin (possible only for
+    A = pi^2 Delta / 4 above ~665, Delta > ~270), so the test declines where
+    ``A exp(-x0) > 665``. Outside the regime, or for u > 1 - 1e-9: False too (the caller
+    carries the hazard over)."""
     if not (r0 > 1.0 and r1 > 1.0 and u <= 1.0 - 1e-9):
+        return False
+    if la - 2.0 * (r0 - 1.0) * tk / tau_d_ns > 6.5:    # ln 665: the hazard at tk < ~1e-289
         return False
     x = 2.0 * ((r0 - 1.0) * tk + (r1 - 1.0) * (t - tk)) / tau_d_ns
     x_b = x + 1e-6 * abs(x) + 1e-4
