@@ -292,11 +292,14 @@ def test_quantize_inplace_equals_copy_and_reference_bit_for_bit(dtype, n: int) -
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(1, 7), (3, 5, 7), (7, 100, 512), (40, 9, 11),
+@pytest.mark.parametrize("shape", [(1, 7), (3, 5, 7), (7, 100, 512), (40, 9, 11), (12,),
+                                   (40, 1, 1), (200,), (100000, 3),
                                    (2, 1 << 20)])   # the last: the multi-threaded form
 def test_quantize_sum_equals_quantise_then_numpy_sum_bit_for_bit(dtype, shape) -> None:
     """The one-pass digitise-and-add of grouped partial sums gives the bits of the numpy
-    twin quantised group by group, then ``sum(axis=0)``: saturation, ties, inf, NaN, -0.0."""
+    twin quantised group by group, then ``sum(axis=0)``: saturation, ties, inf, NaN (one per
+    position; two NaNs may keep another's payload), -0.0; one value a group (NumPy's
+    pairwise order)."""
     from pnmsim.kernels.data import _PARALLEL_MIN
 
     rng = np.random.default_rng(3)

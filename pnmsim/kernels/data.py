@@ -173,12 +173,17 @@ _quantize_sum_parallel = njit(cache=True, parallel=True)(_quantize_sum_body)
 def quantize_sum(parts: np.ndarray, full_scale: float, bits: int,
                  out_scale: float = 1.0) -> np.ndarray:
     """``quantize_symmetric(parts, full_scale, bits, out_scale).sum(axis=0)`` bit for bit
-    (tested), in one pass and without writing the quantised groups: a read split into groups
-    of row tiles whose partial sums are each digitised, then added digitally. ``parts``:
-    (groups, ...) float32 or float64; the result has the shape of one group."""
+    (tested; a NaN stays a NaN, its payload may come from another group), in one pass and
+    without writing the quantised groups: a read split into groups of row tiles whose partial
+    sums are each digitised, then added digitally. ``parts``: (groups, ...) float32 or
+    float64; the result has the shape of one group. Where a group is a single value NumPy
+    sums along the groups pairwise, not one after the other: that case takes the two-pass
+    form itself."""
     parts = np.ascontiguousarray(parts)
     if parts.ndim < 1 or parts.shape[0] == 0:
         raise ValueError(f"quantize_sum: needs at least one group, got shape {parts.shape}")
+    if parts.size == parts.shape[0]:     # one value a group: NumPy's pairwise order
+        return quantize_symmetric(parts, full_scale, bits, out_scale).sum(axis=0)
     out = np.empty(parts.shape[1:], dtype=parts.dtype)
     if full_scale <= 0 or out.size == 0:
         out[...] = 0
