@@ -174,9 +174,10 @@ def _stays(u: float, tk: float, t: float, r0: float, r1: float, la: float,
     carries the hazard over)."""
     if not (r0 > 1.0 and r1 > 1.0 and u <= 1.0 - 1e-9):
         return False
-    if la - 2.0 * (r0 - 1.0) * tk / tau_d_ns > 6.5:    # ln 665: the hazard at tk < ~1e-289
+    x0 = 2.0 * (r0 - 1.0) * tk / tau_d_ns       # the progress at tk
+    if la - x0 > 6.5:    # ln 665: the hazard at tk < ~1e-289
         return False
-    x = 2.0 * ((r0 - 1.0) * tk + (r1 - 1.0) * (t - tk)) / tau_d_ns
+    x = x0 + 2.0 * (r1 - 1.0) * (t - tk) / tau_d_ns
     x_b = x + 1e-6 * abs(x) + 1e-4
     return u >= math.exp(-math.exp(la - x_b)) + 1e-12
 

@@ -5,6 +5,8 @@ plain-numpy twin where tests compare against one.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
 
@@ -119,6 +121,16 @@ _quantize_inplace_parallel = njit(cache=True, parallel=True)(_quantize_inplace_b
 _PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than it saves
 
 
+def _quantizer_args(dtype: np.dtype, full_scale: float, bits: int,
+                    out_scale: float) -> tuple[Any, Any, Any, Any]:
+    """The quantiser's constants in the signal's dtype (inverse step, step, largest level,
+    output scale), as every kernel that calls :func:`_level` takes them: the same values in
+    the one-pass and the two-pass forms, so the same levels."""
+    half = max((2 ** bits - 1) // 2, 1)
+    t = dtype.type
+    return t(half / full_scale), t(full_scale / half), t(half), t(out_scale)
+
+
 def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
                        out_scale: float = 1.0, inplace: bool = False) -> np.ndarray:
     """Uniform mid-tread quantiser over [-full_scale, full_scale] with 2**bits - 1 levels,
@@ -133,10 +145,7 @@ def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
     if full_scale <= 0 or x.size == 0:
         out[...] = 0
         return out
-    half = max((2 ** bits - 1) // 2, 1)
-    t = x.dtype.type
-    step = t(full_scale / half)
-    args = (t(half / full_scale), step, t(half), t(out_scale))
+    args = _quantizer_args(x.dtype, full_scale, bits, out_scale)
     big = x.size >= _PARALLEL_MIN
     if out is x:
         (_quantize_inplace_parallel if big else _quantize_inplace_serial)(x.reshape(-1), *args)
@@ -188,12 +197,9 @@ def quantize_sum(parts: np.ndarray, full_scale: float, bits: int,
     if full_scale <= 0 or out.size == 0:
         out[...] = 0
         return out
-    half = max((2 ** bits - 1) // 2, 1)
-    t = parts.dtype.type
     flat = parts.reshape(parts.shape[0], -1)
     fn = _quantize_sum_parallel if parts.size >= _PARALLEL_MIN else _quantize_sum_serial
-    fn(flat, out.reshape(-1), t(half / full_scale), t(full_scale / half), t(half),
-       t(out_scale))
+    fn(flat, out.reshape(-1), *_quantizer_args(parts.dtype, full_scale, bits, out_scale))
     return out
 
 
