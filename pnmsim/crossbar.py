@@ -161,11 +161,19 @@ class Crossbar:
         self._gsum_cols: np.ndarray | None = None
 
     def _conductances(self) -> tuple[np.ndarray, np.ndarray]:
+        """G1 - G2 and G1 + G2 of every cell (Gk = 1 / R_P where sk == 1, else 1 / R_AP),
+        recomputed after a write that did not keep them current; the float32 effective
+        weights come from the same pass (:func:`kernels.conductances`)."""
         if self._gdiff is None:
-            g1 = np.where(self.s1 == 1, 1.0 / self.rp1, 1.0 / self.rap1)
-            g2 = np.where(self.s2 == 1, 1.0 / self.rp2, 1.0 / self.rap2)
-            self._gdiff = g1 - g2
-            self._gsum = g1 + g2
+            shape = (self.rows, self.cols)
+            gdiff, gsum = np.empty(shape), np.empty(shape)
+            w32 = np.empty(shape, dtype=np.float32)
+            kernels.conductances(np.ascontiguousarray(self.s1, dtype=np.int8),
+                                 np.ascontiguousarray(self.s2, dtype=np.int8), self.rp1,
+                                 self.rap1, self.rp2, self.rap2, self.dg_nominal, gdiff,
+                                 gsum, w32)
+            self._gdiff, self._gsum = gdiff, gsum
+            self._weff.setdefault(_F32, w32)
         return self._gdiff, self._gsum  # type: ignore[return-value]
 
     def effective_weights(self, dtype: type = np.float64) -> np.ndarray:

@@ -349,3 +349,30 @@ def test_kernel_cache_is_dropped_when_any_kernel_source_changes(tmp_path) -> Non
     assert not (cache / "cell.update_cells-1.py311.1.nbc").exists()
     assert (cache / "cell.cpython-311.pyc").exists()          # Python's own cache untouched
     assert (cache / "kernel-sources.sha256").read_text() != stamp
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (784, 512), (17, 300)])
+@pytest.mark.parametrize("variation", [False, True])
+def test_conductances_equal_the_numpy_expression_bit_for_bit(shape, variation: bool) -> None:
+    """One-pass conductances (G1 - G2, G1 + G2, float32 (G1 - G2) / dG) against the NumPy
+    expression written out: reciprocals of the device arrays, selects on the states."""
+    rng = np.random.default_rng(7)
+    r_p, tmr = 5e3, 1.4
+    if variation:   # per-device resistances
+        rp1, rp2 = (r_p * (1 + 0.05 * rng.standard_normal(shape)) for _ in range(2))
+    else:
+        rp1, rp2 = np.full(shape, r_p), np.full(shape, r_p)
+    rap1, rap2 = rp1 * (1 + tmr), rp2 * (1 + tmr)
+    s1 = (rng.random(shape) < 0.5).astype(np.int8)
+    s2 = (rng.random(shape) < 0.5).astype(np.int8)
+    dg = 1 / r_p - 1 / (r_p * (1 + tmr))
+    gdiff, gsum = np.empty(shape), np.empty(shape)
+    w32 = np.empty(shape, dtype=np.float32)
+    kernels.conductances(s1, s2, rp1, rap1, rp2, rap2, dg, gdiff, gsum, w32)
+    g1 = np.where(s1 == 1, 1.0 / rp1, 1.0 / rap1)
+    g2 = np.where(s2 == 1, 1.0 / rp2, 1.0 / rap2)
+    assert np.array_equal(gdiff, g1 - g2)
+    assert np.array_equal(gsum, g1 + g2)
+    assert np.array_equal(w32, ((g1 - g2) / dg).astype(np.float32))
+    if not variation:   # nominal devices: the logical weights exactly
+        assert np.array_equal(w32, (s1 - s2).astype(np.float32))

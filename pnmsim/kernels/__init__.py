@@ -13,6 +13,7 @@
   direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
 * :mod:`pnmsim.kernels.cycles` — the per-cell write's closed-form tile cycles;
+* :mod:`pnmsim.kernels.conductance` — a crossbar's conductances from its MTJ states;
 * :mod:`pnmsim.kernels.data` — data-path kernels (line statistics for read energy, converter
   quantisation, max-pooling, col2im), each with its twin where one is tested.
 
@@ -28,6 +29,7 @@ from pnmsim.kernels.cell import (
     outer_product_updates,
     update_cells,
 )
+from pnmsim.kernels.conductance import conductances
 from pnmsim.kernels.cycles import per_cell_tiles_cycles
 from pnmsim.kernels.data import (
     col2im_add_nhwc,
@@ -49,7 +51,7 @@ from pnmsim.kernels.reference import (
 )
 
 __all__ = [
-    "_p_switch", "_pulse_cell", "col2im_add_nhwc", "line_square_sums",
+    "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
     "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",
     "per_cell_tiles_cycles", "per_cell_write", "quantize_sum", "quantize_symmetric",
