@@ -376,3 +376,36 @@ def test_conductances_equal_the_numpy_expression_bit_for_bit(shape, variation: b
     assert np.array_equal(w32, ((g1 - g2) / dg).astype(np.float32))
     if not variation:   # nominal devices: the logical weights exactly
         assert np.array_equal(w32, (s1 - s2).astype(np.float32))
+
+
+def test_conductances_zero_divisors_give_numpy_inf_and_nan() -> None:
+    """NumPy's error model: a zero resistance or dG gives inf/NaN as the NumPy expression
+    does (warnings aside), not an exception."""
+    s1 = np.array([[1, 0, 1]], dtype=np.int8)
+    s2 = np.array([[0, 0, 1]], dtype=np.int8)
+    rp = np.array([[0.0, 5e3, 5e3]])
+    rap = np.array([[1.2e4, 0.0, 1.2e4]])
+    gdiff, gsum = np.empty((1, 3)), np.empty((1, 3))
+    w32 = np.empty((1, 3), dtype=np.float32)
+    kernels.conductances(s1, s2, rp, rap, rp, rap, 0.0, gdiff, gsum, w32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g1 = np.where(s1 == 1, 1.0 / rp, 1.0 / rap)
+        g2 = np.where(s2 == 1, 1.0 / rp, 1.0 / rap)
+        want_w = ((g1 - g2) / 0.0).astype(np.float32)
+        want_d, want_s = g1 - g2, g1 + g2
+    assert np.array_equal(gdiff, want_d, equal_nan=True)
+    assert np.array_equal(gsum, want_s, equal_nan=True)
+    assert np.array_equal(w32, want_w, equal_nan=True)
+
+
+def test_crossbar_states_of_another_shape_are_refused_as_before() -> None:
+    """States set directly with a shape that does not broadcast to the array's: the NumPy
+    form's ValueError, never the kernel writing past its outputs."""
+    from pnmsim.config import load_arch
+    from pnmsim.crossbar import Crossbar
+    cb = Crossbar(64, 64, load_arch("reference"), np.random.default_rng(0))
+    cb.s1 = np.zeros((64, 128), dtype=np.int8)
+    cb.s2 = np.zeros((64, 128), dtype=np.int8)
+    cb._invalidate()
+    with pytest.raises(ValueError):
+        cb._conductances()

@@ -1,7 +1,8 @@
 """numba kernel of a crossbar's conductances from its MTJ states (part of
-:mod:`pnmsim.kernels`): one pass instead of the NumPy expression's ten (reciprocals of four
-device arrays, two selects, difference, sum, scaled float32 copy), with the same operations
-per cell, so the same bits (tested against the NumPy form)."""
+:mod:`pnmsim.kernels`): one pass instead of the NumPy expression's twelve array operations
+(two state compares, reciprocals of four device arrays, two selects, difference, sum, scaled
+float32 copy), with the same operations per cell, so the same bits (tested against the NumPy
+form)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def conductances(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray, rap1: np.ndarray,
                  rp2: np.ndarray, rap2: np.ndarray, dg_nominal: float, gdiff: np.ndarray,
                  gsum: np.ndarray, weff32: np.ndarray) -> None:
@@ -18,7 +19,9 @@ def conductances(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray, rap1: np.ndarr
     ``sk == 1`` else ``1 / R_AP`` of that MTJ: the values of
     ``np.where(s1 == 1, 1.0 / rp1, 1.0 / rap1)`` and so on, elementwise (IEEE division and
     subtraction are the same per element; the float64 quotient is rounded to float32 as
-    ``astype`` does)."""
+    ``astype`` does). NumPy's error model: a zero divisor gives inf or NaN as in NumPy, not
+    an exception (and no per-division zero test). The caller checks the shapes (the loops
+    take theirs from ``s1``)."""
     rows, cols = s1.shape
     one8 = np.int8(1)
     for r in range(rows):
@@ -26,7 +29,7 @@ def conductances(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray, rap1: np.ndarr
         rp1_r, rap1_r, rp2_r, rap2_r = rp1[r], rap1[r], rp2[r], rap2[r]
         gd_r, gs_r, w_r = gdiff[r], gsum[r], weff32[r]
         for c in range(cols):
-            uc = np.uint64(c)    # no negative-index wraparound: the loop vectorises
+            uc = np.uint64(c)    # no negative-index wraparound code
             g1 = 1.0 / rp1_r[uc] if s1_r[uc] == one8 else 1.0 / rap1_r[uc]
             g2 = 1.0 / rp2_r[uc] if s2_r[uc] == one8 else 1.0 / rap2_r[uc]
             gd = g1 - g2
