@@ -1,6 +1,7 @@
-"""Benchmark: a crossbar's conductances from its MTJ states, the NumPy expression (reciprocals
-of the four device arrays, two selects, difference and sum, then the float32 effective weights
-as a scaled copy: the code before ``kernels.conductances``) against the one-pass kernel, on the
+"""Benchmark: a crossbar's conductances from its MTJ states, the NumPy expression
+(``kernels.conductances_reference``: reciprocals of the four device arrays, two selects,
+difference and sum, then the float32 effective weights as a scaled copy; the code before
+``kernels.conductances``) against the one-pass kernel, on the
 reference MLP's and CNN's layer shapes, with and without device variation. Checks the two give
 the same bits, then prints the median and fastest of ``--repeats`` alternating calls (process
 CPU; fresh output arrays each call, as a crossbar's first read allocates them) and the ratio of
@@ -30,11 +31,7 @@ def main() -> None:
 
     from pnmsim import kernels
 
-    def numpy_form(s1, s2, rp1, rap1, rp2, rap2, dg):  # type: ignore[no-untyped-def]
-        g1 = np.where(s1 == 1, 1.0 / rp1, 1.0 / rap1)
-        g2 = np.where(s2 == 1, 1.0 / rp2, 1.0 / rap2)
-        gdiff = g1 - g2
-        return gdiff, g1 + g2, np.ascontiguousarray(gdiff / dg, dtype=np.float32)
+    numpy_form = kernels.conductances_reference
 
     def kernel_form(s1, s2, rp1, rap1, rp2, rap2, dg):  # type: ignore[no-untyped-def]
         gdiff, gsum = np.empty(s1.shape), np.empty(s1.shape)

@@ -169,16 +169,16 @@ class Crossbar:
             if np.shape(self.s1) != shape or np.shape(self.s2) != shape:
                 # not the array's shape (a caller set the states directly): the NumPy form,
                 # which broadcasts or refuses as it always did
-                g1 = np.where(self.s1 == 1, 1.0 / self.rp1, 1.0 / self.rap1)
-                g2 = np.where(self.s2 == 1, 1.0 / self.rp2, 1.0 / self.rap2)
-                self._gdiff, self._gsum = g1 - g2, g1 + g2
-                return self._gdiff, self._gsum
-            gdiff, gsum = np.empty(shape), np.empty(shape)
-            w32 = np.empty(shape, dtype=np.float32)
-            kernels.conductances(np.ascontiguousarray(self.s1, dtype=np.int8),
-                                 np.ascontiguousarray(self.s2, dtype=np.int8), self.rp1,
-                                 self.rap1, self.rp2, self.rap2, self.dg_nominal, gdiff,
-                                 gsum, w32)
+                gdiff, gsum, w32 = kernels.conductances_reference(
+                    self.s1, self.s2, self.rp1, self.rap1, self.rp2, self.rap2,
+                    self.dg_nominal)
+            else:
+                gdiff, gsum = np.empty(shape), np.empty(shape)
+                w32 = np.empty(shape, dtype=np.float32)
+                kernels.conductances(np.ascontiguousarray(self.s1, dtype=np.int8),
+                                     np.ascontiguousarray(self.s2, dtype=np.int8), self.rp1,
+                                     self.rap1, self.rp2, self.rap2, self.dg_nominal, gdiff,
+                                     gsum, w32)
             self._gdiff, self._gsum = gdiff, gsum
             self._weff.setdefault(_F32, w32)
         return self._gdiff, self._gsum  # type: ignore[return-value]

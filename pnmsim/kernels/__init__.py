@@ -45,13 +45,15 @@ from pnmsim.kernels.data import (
 from pnmsim.kernels.percell import per_cell_write
 from pnmsim.kernels.pulse_index import state_aware_pulses
 from pnmsim.kernels.reference import (
+    conductances_reference,
     outer_product_updates_reference,
     p_switch_reference,
     update_cells_reference,
 )
 
 __all__ = [
-    "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "line_square_sums",
+    "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "conductances_reference",
+    "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
     "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",
     "per_cell_tiles_cycles", "per_cell_write", "quantize_sum", "quantize_symmetric",

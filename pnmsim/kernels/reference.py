@@ -1,4 +1,5 @@
-"""Plain-numpy reference twins of the cell-physics kernels (:mod:`pnmsim.kernels.cell`).
+"""Plain-numpy reference twins of the cell-physics kernels (:mod:`pnmsim.kernels.cell`) and of
+the conductances from the states (:mod:`pnmsim.kernels.conductance`).
 
 Written independently of the numba code (vectorised over cells, the first switching time
 computed in closed form), so tests can compare kernel and twin statistically and, with the same
@@ -49,6 +50,19 @@ def _age_reference(h: np.ndarray, i: np.ndarray, d: np.ndarray, tau_d_ns: float,
         tau = tau0_ns * np.exp(d * (1.0 - i))
         tt = np.where(np.isinf(tau), np.inf, h * tau)
     return np.where(h <= 0.0, 0.0, np.where(i > 1.0, tp, tt))
+
+
+def conductances_reference(s1: np.ndarray, s2: np.ndarray, rp1: np.ndarray,
+                           rap1: np.ndarray, rp2: np.ndarray, rap2: np.ndarray,
+                           dg_nominal: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NumPy form of :func:`pnmsim.kernels.conductance.conductances`: (G1 - G2, G1 + G2,
+    float32 (G1 - G2) / dG_nominal) with Gk = 1 / R_P where sk == 1, else 1 / R_AP. The
+    crossbar's form for states of another shape than its array's (NumPy broadcasts or
+    refuses them), and the baseline of ``benchmarks/conductance_speed.py``."""
+    g1 = np.where(s1 == 1, 1.0 / rp1, 1.0 / rap1)
+    g2 = np.where(s2 == 1, 1.0 / rp2, 1.0 / rap2)
+    gdiff = g1 - g2
+    return gdiff, g1 + g2, np.ascontiguousarray(gdiff / dg_nominal, dtype=np.float32)
 
 
 def bias_current_reference(a: np.ndarray, b: np.ndarray, rp1: np.ndarray, rap1: np.ndarray,
