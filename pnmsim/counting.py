@@ -52,10 +52,10 @@ class _TilePlan:
     """The per-tile adds of one counting function for one layer and static setting, in the
     order the per-tile loop makes them: entry i adds ``const[i] + per_m[i] * m +
     per_dyn[i] * dyn[dyn_at[i]]`` (``dyn_at`` -1: no data-dependent term) to ``keys[i]``.
-    Built once per setting, so a call costs one vectorised evaluation and one dictionary
-    update per key instead of a Python loop of formatted names and ``Tally.add`` calls; the
-    counts and the order the keys first appear are those of the loop (integer counts, exact
-    in float64)."""
+    Built once per setting, so a call costs one vectorised evaluation and one vector add
+    (:meth:`Tally.add_planned`) instead of a Python loop of formatted names and ``Tally.add``
+    calls; the counts and the order the keys first appear are those of the loop (integer
+    counts, exact in float64)."""
 
     __slots__ = ("keys", "_rows", "const", "per_m", "per_dyn", "dyn_at")
 
@@ -79,7 +79,7 @@ class _TilePlan:
         if dyn is not None:
             d = np.append(np.asarray(dyn, dtype=np.int64), 0)   # index -1: the 0 appended
             v = v + self.per_dyn * d[self.dyn_at]
-        t.add_many(self.keys, v.astype(np.float64).tolist())
+        t.add_planned(self.keys, v)
 
 
 _PLANS: dict[tuple, _TilePlan] = {}

@@ -65,23 +65,63 @@ class OpRecord:
         return (self.phase, self.layer, self.samples, self.vectors, self.sensing)
 
 
+Key = tuple[str, str, str, str]
+
+
 class Tally:
-    """Counts of hardware actions keyed by (phase, component, component class, action)."""
+    """Counts of hardware actions keyed by (phase, component, component class, action).
+
+    :meth:`add` adds to :attr:`counts` at once. :meth:`add_planned` takes a fixed list of keys
+    and integer counts (the per-tile counts of :mod:`pnmsim.counting`, a vector per call) and
+    sums them per list in int64, into :attr:`counts` when it is next read: integers add up to
+    the same float64 in any order (exactly, below 2**53 per key), so every value is the one
+    adds in call order give, and each key still enters the dictionary at the call that first
+    counts it (the same key order), while a training step costs a vector add per list instead
+    of a dictionary update per key.
+    """
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, str, str], float] = defaultdict(float)
+        self._counts: dict[Key, float] = defaultdict(float)
         self.macs: dict[str, float] = defaultdict(float)
+        # id(keys) -> [keys, int64 sums since the last read, indices of keys not in _counts]
+        self._pending: dict[int, list] = {}
+
+    @property
+    def counts(self) -> dict[Key, float]:
+        """Every count (planned sums included), by key."""
+        if self._pending:
+            self._flush()
+        return self._counts
+
+    def _flush(self) -> None:
+        c = self._counts
+        for keys, acc, _ in self._pending.values():
+            for k, v in zip(keys, acc.tolist(), strict=True):
+                if v:
+                    c[k] += float(v)
+        self._pending = {}
 
     def add(self, phase: str, component: str, cls: str, action: str, n: float) -> None:
         if n:
-            self.counts[(phase, component, cls, action)] += float(n)
+            self._counts[(phase, component, cls, action)] += float(n)
 
-    def add_many(self, keys: list[tuple[str, str, str, str]], values: list[float]) -> None:
-        """:meth:`add` of ``values[i]`` to ``keys[i]``, in order (zeros skipped, as there)."""
-        c = self.counts
-        for k, v in zip(keys, values, strict=True):
-            if v:
-                c[k] += v
+    def add_planned(self, keys: list[Key], values: np.ndarray) -> None:
+        """Add non-negative integer counts ``values`` (int64, one per key; zeros are not
+        counted, as :meth:`add` does not) to ``keys``, a list that stays the same object and
+        unchanged between calls."""
+        ent = self._pending.get(id(keys))
+        if ent is None or ent[0] is not keys:
+            c = self._counts
+            ent = self._pending[id(keys)] = [
+                keys, np.zeros(len(keys), dtype=np.int64),
+                np.array([i for i, k in enumerate(keys) if k not in c], dtype=np.int64)]
+        missing = ent[2]
+        if missing.size and values[missing].any():   # keys counted for the first time
+            c = self._counts
+            for i in missing[values[missing] != 0].tolist():
+                c.setdefault(keys[i], 0.0)     # the position add's first call gives it
+            ent[2] = missing[values[missing] == 0]
+        ent[1] += values
 
     def merge(self, other: Tally) -> None:
         for k, v in other.counts.items():
@@ -90,11 +130,15 @@ class Tally:
             self.macs[k] += v
 
     def clear(self) -> None:
-        self.counts.clear()
+        self._counts.clear()
         self.macs.clear()
+        self._pending = {}
 
     def rows(self) -> list[tuple[str, str, str, str, float]]:
         return [(*k, v) for k, v in sorted(self.counts.items())]
+
+    def __getstate__(self) -> dict:
+        return {"_counts": self.counts, "macs": self.macs, "_pending": {}}
 
 
 @dataclass

@@ -170,3 +170,37 @@ def test_a_zero_count_leaves_no_key() -> None:
     assert not any(k[3] in ("convert", "drive") and k[2] in ("dac", "col_driver")
                    for k in t.counts)
     assert all(v != 0 for v in t.counts.values())
+
+
+def test_planned_counts_are_the_adds_in_call_order() -> None:
+    """Tally.add_planned sums per key list and enters counts when they are read: the values and
+    the order keys first appear are those of Tally.add called in the same order, with other
+    adds in between, across reads, a pickle round trip and a clear."""
+    import pickle
+
+    keys = [("p", f"c{i}", "x", "n") for i in range(5)]
+    other = [("p", "c9", "x", "n"), ("p", "c2", "x", "n")]   # one shared with the plan
+    rng = np.random.default_rng(3)
+    a, b = Tally(), Tally()
+    for step in range(40):
+        v = rng.integers(0, 4, 5) * (rng.random(5) < 0.4)
+        if step < 6:
+            v[3:] = 0          # the last keys first counted later
+        a.add_planned(keys, v.astype(np.int64))
+        for k, x in zip(keys, v.tolist(), strict=True):
+            b.add(*k, x)
+        if step % 3 == 0:
+            k = other[step % 2]
+            a.add(*k, 7)
+            b.add(*k, 7)
+        if step % 11 == 10:
+            assert list(a.counts.items()) == list(b.counts.items())
+        if step == 20:
+            a = pickle.loads(pickle.dumps(a))
+    assert list(a.counts.items()) == list(b.counts.items())
+    assert all(v != 0 for v in a.counts.values())
+    a.add_planned(keys, np.array([1, 0, 0, 0, 2], dtype=np.int64))
+    a.clear()
+    assert not a.counts
+    a.add_planned(keys, np.array([0, 0, 5, 0, 0], dtype=np.int64))
+    assert list(a.counts.items()) == [(keys[2], 5.0)]
