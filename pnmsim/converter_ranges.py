@@ -26,7 +26,8 @@ Where the ranges come from, in order:
 
 ADC full scale = ``adc_range_sigmas`` standard deviations of the signal's statistics; DAC full
 scale = the largest |value| seen (a DAC must cover the errors it drives; larger ones saturate).
-Statistics are taken on a deterministic strided subsample (<= 2**16 values) of each call.
+Statistics are taken on a deterministic strided subsample (<= 2**16 values) of each call, and
+only those the converter's kind uses (an ADC's count and sums, a DAC's largest |value|).
 """
 
 from __future__ import annotations
@@ -48,23 +49,31 @@ def _subsample(y: np.ndarray) -> np.ndarray:
     return flat[::step]
 
 
-def _stats(y: np.ndarray) -> tuple[float, float, float, float]:
+def _is_dac(key: str) -> bool:
+    return key.startswith("dac.")
+
+
+def _stats(y: np.ndarray, dac: bool) -> tuple[float, float, float, float]:
     """(n, sum, sum of squares, max |y|) of the subsample of a real (float, integer or bool)
-    signal, the sums in float64. max |y| is taken as |max(max, -min)| on the subsample (a
-    contiguous one in its own dtype, a strided one on its float64 copy, which avoids two more
-    strided passes): the same value as the largest float64 |y| (conversion and negation are
-    exact and keep the order; the outer abs makes an all -0.0 signal's 0.0), without a float64
-    |y| temporary; where that is a NaN, the float64 |y| maximum as before (a NaN with a payload
-    would otherwise keep other bits)."""
+    signal, the sums in float64 — of which a converter's full scale uses only its own kind's
+    (:meth:`ConverterRanges._from_stats`): a DAC's (``dac``) the count and max |y| (its sums
+    are given as 0.0), an ADC's the count and the sums (its max as 0.0). max |y| is taken as
+    |max(max, -min)| on the subsample (a contiguous one in its own dtype, a strided one on its
+    float64 copy, which avoids two more strided passes): the same value as the largest float64
+    |y| (conversion and negation are exact and keep the order; the outer abs makes an all -0.0
+    signal's 0.0), without a float64 |y| temporary; where that is a NaN, the float64 |y|
+    maximum as before (a NaN with a payload would otherwise keep other bits)."""
     sub = _subsample(y)
     if not sub.size:
         return 0.0, 0.0, 0.0, 0.0
-    s64 = sub.astype(np.float64)
-    src = sub if sub.flags.c_contiguous else s64
+    if not dac:
+        s64 = sub.astype(np.float64)
+        return float(s64.size), float(s64.sum()), float(s64 @ s64), 0.0
+    src = sub if sub.flags.c_contiguous else sub.astype(np.float64)
     mx = abs(max(float(src.max()), -float(src.min())))
     if mx != mx:   # a NaN: the float64 |y| maximum itself, so that a NaN's payload bits match
-        mx = float(np.abs(s64).max())
-    return float(s64.size), float(s64.sum()), float(s64 @ s64), mx
+        mx = float(np.abs(sub.astype(np.float64)).max())
+    return float(sub.size), 0.0, 0.0, mx
 
 
 class ConverterRanges:
@@ -77,7 +86,7 @@ class ConverterRanges:
         self.observing = True   # False: convert without gathering statistics (evaluation)
 
     def _observe(self, key: str, y: np.ndarray) -> None:
-        n, s1, s2, mx = _stats(y)
+        n, s1, s2, mx = _stats(y, _is_dac(key))
         st = self._stats.setdefault(key, [0.0, 0.0, 0.0, 0.0])
         if n:
             st[0] += n
@@ -86,7 +95,7 @@ class ConverterRanges:
             st[3] = max(st[3], mx)
 
     def _from_stats(self, key: str, st: list[float]) -> float:
-        if key.startswith("dac."):
+        if _is_dac(key):
             return st[3]
         n = st[0]
         if n == 0:
@@ -98,7 +107,7 @@ class ConverterRanges:
         """The fixed full scale of converter group ``key``; ``y`` (the signal being converted)
         only feeds the running statistics, except on a key's first use (set from it, once)."""
         if key not in self.fixed:
-            self.fixed[key] = self._from_stats(key, list(_stats(y)))
+            self.fixed[key] = self._from_stats(key, list(_stats(y, _is_dac(key))))
         if self.observing:
             self._observe(key, y)
         return self.fixed[key]

@@ -49,19 +49,21 @@ def test_ranges_are_fixed_after_first_use_and_calibrate_from_statistics() -> Non
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_statistics_of_the_strided_subsample_written_out(shape, dtype) -> None:
     """The running statistics are those of ``flat[::step]`` in float64, step = size >> 16
-    (at least 1), summed by numpy (count, sum, sum of squares, max |y|), bit for bit; also
-    for a non-contiguous input and with a NaN (max |y| is then NaN)."""
+    (at least 1), summed by numpy, bit for bit: an ADC's count, sum and sum of squares (its
+    max |y| is not gathered: 0.0), a DAC's count and max |y| (its sums 0.0); also for a
+    non-contiguous input and with a NaN (max |y| is then NaN)."""
     rng = np.random.default_rng(len(shape))
     y = (rng.standard_normal(shape) * 3).astype(dtype)
     for arr in (y, y.T if y.ndim > 1 else y[::-1]):
         r = ConverterRanges(4.0)
-        r.full_scale("fwd.0", arr)
-        r.full_scale("fwd.0", arr)
+        for key in ("fwd.0", "dac.0"):
+            r.full_scale(key, arr)
+            r.full_scale(key, -arr)
         flat = np.asarray(arr).reshape(-1)
         sub = flat[::max(1, flat.size >> 16)].astype(np.float64)
-        one = [float(sub.size), float(sub.sum()), float(sub @ sub), float(np.abs(sub).max())]
-        st = r._stats["fwd.0"]
-        assert st == [2 * one[0], 0.0 + one[1] + one[1], 0.0 + one[2] + one[2], one[3]]
+        n, s1, s2 = float(sub.size), float(sub.sum()), float(sub @ sub)
+        assert r._stats["fwd.0"] == [2 * n, 0.0 + s1 + float((-sub).sum()), 0.0 + s2 + s2, 0.0]
+        assert r._stats["dac.0"] == [2 * n, 0.0, 0.0, float(np.abs(sub).max())]
     z = y.copy().reshape(-1)
     z[0] = np.nan
     r = ConverterRanges(4.0)
