@@ -118,7 +118,7 @@ def test_per_cell_tiles_cycles_equals_per_tile() -> None:
     want = [timing.per_cell_tile_cycles(arch, facts, *t) for t in tiles]
     assert timing.per_cell_tiles_cycles(arch, facts, tiles) == want
     for bad in ([(n, 0, 4)], [(0, 0, mp.layer.cols + 1)], [(0, 5, 4)], [(-1, 0, 4)]):
-        with pytest.raises(ValueError, match="tiles outside"):
+        with pytest.raises(ValueError, match="tile outside"):
             timing.per_cell_tiles_cycles(arch, facts, bad)
 
 

@@ -181,6 +181,9 @@ class TileGroup:
         self.gate = simpy.Resource(env, capacity=1)
         self.tiles = [Tile(env, arch, mp, r, c) for r in range(mp.row_tiles)
                       for c in range(mp.col_tiles)]
+        # every tile's (row tile, first column, end column), for the per-cell write's cycles
+        self._spans = np.array([(t.r, t.c0, t.c1) for t in self.tiles],
+                               dtype=np.int64).reshape(-1, 3)
         self._coarse: dict[tuple[str, str, int], tuple[int, list[int]]] = {}
 
     def operate(self, phase: str, n: int, sensing: str = "", tag: Tag = None) -> Gen:
@@ -223,8 +226,7 @@ class TileGroup:
             yield self.env.all_of([self.env.process(t.per_cell_write(facts, tag))
                                    for t in self.tiles])
             return
-        per = timing.per_cell_tiles_cycles(self.arch, facts,
-                                           [(t.r, t.c0, t.c1) for t in self.tiles])
+        per = timing.per_cell_tiles_cycles(self.arch, facts, self._spans)
         self._traced(per, tag)
         cyc = max(per, default=0)
         if cyc:

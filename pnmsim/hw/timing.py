@@ -132,21 +132,19 @@ def per_cell_tile_cycles(arch: ArchConfig, facts: UpdateFacts, r: int, c0: int, 
 
 
 def per_cell_tiles_cycles(arch: ArchConfig, facts: UpdateFacts,
-                          tiles: list[tuple[int, int, int]]) -> list[int]:
+                          tiles: list[tuple[int, int, int]] | np.ndarray) -> list[int]:
     """:func:`per_cell_tile_cycles` of several tiles ``(r, c0, c1)`` of one layer at once (the
-    same integers; the pulse widths are converted to cycles once for the whole layer)."""
+    same integers; the pulse widths are converted to cycles once for the whole layer); a tile
+    outside the facts is refused (ValueError)."""
     assert facts.col_pulse_ns is not None and facts.read_cols is not None
     rd = state_read_cycles(arch) if facts.state_aware else 0
     t = np.asarray(tiles, dtype=np.int64).reshape(-1, 3)
-    n_rt, cols = facts.read_cols.shape
-    if t.size and (t[:, 0].min() < 0 or t[:, 0].max() >= n_rt or t[:, 1].min() < 0
-                   or (t[:, 1] > t[:, 2]).any() or t[:, 2].max() > cols):
-        raise ValueError(f"per_cell_tiles_cycles: tiles outside the facts' {n_rt} row tiles "
-                         f"x {cols} columns")   # the kernel does not check bounds
+    read = np.ascontiguousarray(facts.read_cols)
+    if read.dtype != np.bool_:
+        read = read.astype(np.int64)
     return kernels.per_cell_tiles_cycles(  # type: ignore[no-any-return]
-        np.ascontiguousarray(facts.col_pulse_ns, dtype=np.float64),
-        np.ascontiguousarray(facts.read_cols, dtype=np.int64), t, cycle_ns(arch.clock_mhz),
-        write_driver_cycles(arch), rd).tolist()
+        np.ascontiguousarray(facts.col_pulse_ns, dtype=np.float64), read, t,
+        cycle_ns(arch.clock_mhz), write_driver_cycles(arch), rd).tolist()
 
 
 def outer_substeps(arch: ArchConfig, facts: UpdateFacts) -> np.ndarray:
