@@ -70,6 +70,7 @@ _NO_TABLES = (np.full((8, 1), np.inf), np.zeros((8, 1), dtype=np.int32),
 _NO_DRAWS = np.zeros((1, 1))
 _F32 = np.dtype(np.float32)
 _NO_CHAINS = np.zeros(0, dtype=np.uint64)
+_NO_LINES = np.zeros(0)     # per_cell_write: line sums not wanted
 _INDEX_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray, int] | None] = {}
 _WRITE_TABLES: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 _NO_WRITE_TABLES = (np.zeros((9, 0)), np.zeros((0, 0)))
@@ -132,6 +133,7 @@ class Crossbar:
         zero = 1 if arch.synapse.zero_encoding == "pp" else 0   # weight 0 in its encoding
         self.s1 = np.full(shape, zero, dtype=np.int8)
         self.s2 = np.full(shape, zero, dtype=np.int8)
+        self._cols_read = False    # whether a transposed read has summed the column lines
         self._invalidate()
 
     # ------------------------------------------------------------------ state
@@ -198,6 +200,7 @@ class Crossbar:
         until the next write; each direction only when a read needs it (the first layer's
         column sums never are: no error flows back to the network's input)."""
         if transpose:
+            self._cols_read = True
             if self._gsum_cols is None:
                 self._gsum_cols = self._conductances()[1].sum(axis=0)
             return self._gsum_cols
@@ -382,6 +385,11 @@ class Crossbar:
         read = np.zeros((n_rt, self.cols), dtype=bool)
         pulsed = np.zeros((n_rt, self.cols), dtype=np.int64)
         out = np.zeros(5)
+        # the kernel sums G1 + G2 along the lines as it goes (nominal path): the rows for the
+        # next forward read, the columns where a transposed read has used them before
+        g_rows = np.empty(self.rows) if nominal else _NO_LINES
+        g_cols = (np.empty(self.cols) if nominal and self._cols_read and self.cols > 1
+                  else _NO_LINES)
         wt = (_write_tables(nom, thr.shape[1], s.v_write_v, s.r_access_ohm, d.tau_d_ns,
                             d.tau0_ns, self.arch.update.max_pulse_ns,
                             self.arch.periphery.pulse_resolution_ns, self.dg_nominal)
@@ -395,13 +403,14 @@ class Crossbar:
             self.arch.periphery.pulse_resolution_ns,
             gdiff, gsum, weff, self.dg_nominal, tile_rows, col, read, pulsed, out, nominal,
             thr, start, whole, key_lo, _NO_CHAINS if chains is None else chains, *wt,
-            *mp.kernel_physics())
+            g_rows, g_cols, *mp.kernel_physics())
         if chains is not None:
             set_state(rng, chains)
-        # conductances and float32 weights are current; line sums and other dtypes are not
+        # conductances, float32 weights and the line sums the kernel made are current; other
+        # dtypes are not
         self._weff = {_F32: weff}
-        self._gsum_rows = None
-        self._gsum_cols = None
+        self._gsum_rows = g_rows if g_rows.size else None
+        self._gsum_cols = g_cols if g_cols.size else None
         cnt = Counts(pulses=int(out[0]), switched=int(out[1]), write_fj=float(out[2]),
                      pulse_ns_total=float(out[3]))
         return cnt, col, read, pulsed, int(out[4])

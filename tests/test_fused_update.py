@@ -346,3 +346,45 @@ def test_write_tables_written_out_and_built_when_not_given(monkeypatch) -> None:
     assert got_a[0].write_fj == got_b[0].write_fj and got_a[4] == got_b[4]
     assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
     assert np.array_equal(a._conductances()[1], b._conductances()[1])
+
+
+def test_pairwise_sum_is_numpys_order() -> None:
+    """kernels.data.pairwise_sum gives the bits of NumPy's sum of a 1-D float64 slice and of
+    each row of a 2-D array's sum(axis=1): lengths across the unrolled blocks (8), the leaf
+    size (128) and several recursion levels; values spread over many magnitudes so that
+    another order would round differently."""
+    from pnmsim.kernels.data import pairwise_sum
+
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(3000) * 10.0 ** rng.integers(-8, 9, 3000)
+    lengths = [0, 1, 7, 8, 9, 15, 16, 17, 127, 128, 129, 136, 255, 256, 257, 511, 512, 520,
+               784, 1000, 1031, 2049]
+    for n in lengths:
+        for lo in (0, 3):
+            assert pairwise_sum(a, lo, n) == a[lo:lo + n].sum(), (n, lo)
+    m = a[:10 * 257].reshape(10, 257)
+    assert [pairwise_sum(m[i], 0, 257) for i in range(10)] == m.sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize("rows, cols", [(300, 520), (150, 70), (512, 10), (9, 1), (4, 3),
+                                        (1, 9)])
+def test_kernel_line_sums_equal_numpys_of_the_written_states(rows: int, cols: int) -> None:
+    """At nominal devices the write kernel sums G1 + G2 along every row (and, once a transposed
+    read has used them, every column) of the written array: the bits of NumPy's sums of the
+    conductances recomputed from the new states (kernels.conductances_reference)."""
+    arch = load_arch("reference")
+    rng = np.random.default_rng(rows + cols)
+    xb = Crossbar(rows, cols, arch, np.random.default_rng(2))
+    xb.set_weights(rng.integers(-1, 2, (rows, cols)))
+    mapper = PulseMapper(arch)
+    for it in range(3):
+        if it:
+            xb._gsum_lines(transpose=True)   # a transposed read: column sums wanted from now
+        step = (rng.standard_normal((rows, cols)) * 0.8).astype(np.float32)
+        xb.update_per_cell_fused(step, 1.0, mapper, np.random.default_rng(it), 64)
+        _, gs, _ = kernels.conductances_reference(xb.s1, xb.s2, xb.rp1, xb.rap1, xb.rp2,
+                                                  xb.rap2, xb.dg_nominal)
+        made_cols = xb._gsum_cols is not None
+        assert made_cols == (it > 0 and cols > 1)      # made by the kernel, or not at all
+        assert xb._gsum_lines().tobytes() == gs.sum(axis=1).tobytes()
+        assert xb._gsum_lines(transpose=True).tobytes() == gs.sum(axis=0).tobytes()

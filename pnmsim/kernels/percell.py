@@ -13,6 +13,7 @@ from numba import njit
 
 from pnmsim.kernels.bias import aware_width, state_currents
 from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
+from pnmsim.kernels.data import pairwise_scratch, pairwise_sum_into
 from pnmsim.kernels.dst import off_target
 from pnmsim.kernels.pcg64 import jump, jump_double, jump_table
 from pnmsim.kernels.pulse_index import (
@@ -36,6 +37,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                    pulsed: np.ndarray, out: np.ndarray, nominal: bool,
                    thr: np.ndarray, start: np.ndarray, whole_idx: np.ndarray,
                    key_lo: int, chains: np.ndarray, wtab: np.ndarray, stab: np.ndarray,
+                   g_rows: np.ndarray, g_cols: np.ndarray,
                    ic0_asym: float = 1.0, v_half: float = 0.0) -> None:
     """The whole state-aware per-cell update of one (ternary) layer in one pass, in place.
 
@@ -68,6 +70,12 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
     itself, the same doubles, and leaves the chains at the fills' end state; ``u1``/``u2`` are
     then not read. ``wtab``/``stab``: the nominal path's :func:`write_tables` (callers keep
     them between calls); arrays of another shape (the stand-ins) make the kernel build them.
+    On the nominal path ``g_rows`` of length rows / ``g_cols`` of length cols (others: not
+    wanted) receive the written array's G1 + G2 summed along each row / column line, in
+    NumPy's order of ``gsum.sum(axis=1)`` / ``gsum.sum(axis=0)`` (so the same bits; the
+    column sums only for cols > 1: NumPy sums a single column pairwise), from each row's
+    states while they are in cache — the read energy's line sums, without a pass over
+    ``gsum``.
 
     ``ic0_asym`` != 1 or ``v_half`` > 0 (the optional physics, :mod:`pnmsim.device.bias`): the
     width is :func:`pnmsim.kernels.bias.aware_width` at the state's bias-solved nominal
@@ -83,7 +91,7 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
                                 rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
                                 max_pulse_ns, res_ns, gdiff, gsum, weff, dg_nominal, tile_rows,
                                 col_pulse, read_cols, pulsed, out, thr, start, whole_idx, key_lo,
-                                chains, wtab, stab)
+                                chains, wtab, stab, g_rows, g_cols)
         return
     max_pulse_n, res_n = nom[9], nom[10]
     m, p_max = nom[7], nom[8]
@@ -237,7 +245,8 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             col_pulse: np.ndarray, read_cols: np.ndarray, pulsed: np.ndarray,
                             out: np.ndarray, thr: np.ndarray, start: np.ndarray,
                             whole_idx: np.ndarray, key_lo: int, chains: np.ndarray,
-                            wtab: np.ndarray, stab: np.ndarray) -> None:
+                            wtab: np.ndarray, stab: np.ndarray, g_rows: np.ndarray,
+                            g_cols: np.ndarray) -> None:
     """:func:`per_cell_write` at nominal devices (its docstring), row by row in three loops:
     (A) every cell, branch-free so that LLVM vectorises it: the step decomposition, which MTJs
     are off target and whether the cell can get a pulse (a flags byte per cell); (B) the
@@ -276,6 +285,12 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
     f_row = np.empty(cols, dtype=np.int8)   # 1 up, 2 need1, 4 need2, 8 whole step, 16 live
     c_row = np.empty(cols, dtype=np.int64)
     k_row = np.empty(cols, dtype=np.int8)   # class 4 b1 + 2 b2 + up
+    # the line sums of G1 + G2 of the written array, row by row while its states are in cache
+    want_rows = g_rows.size == rows
+    want_cols = g_cols.size == cols
+    g_row = np.empty(cols if (want_rows or want_cols) else 0)
+    g_p, g_ap = 1.0 / nom[0], 1.0 / nom[1]    # an MTJ's G in P and AP (as write_tables)
+    p_lo, p_n, p_left, p_state = pairwise_scratch()
     n_pulse = 0
     t_sum = 0.0
     e_fj = 0.0
@@ -396,6 +411,20 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                         changed += 1.0
             else:
                 e_fj += e0    # nothing switches: _pulse_cell's first return, V i0 t
+        if want_rows or want_cols:
+            for c in range(cols):   # G1 + G2 = g(x1) + g(x2), as selects (SIMD)
+                uc = np.uint64(c)
+                g_row[uc] = (g_p if s1_r[uc] == one8 else g_ap) + (g_p if s2_r[uc] == one8
+                                                                  else g_ap)
+            if want_rows:     # NumPy's sum(axis=1) of the row: its pairwise order
+                g_rows[r] = pairwise_sum_into(g_row, 0, cols, p_lo, p_n, p_left, p_state)
+            if want_cols:     # NumPy's sum(axis=0): row after row, from row 0
+                if r == 0:
+                    g_cols[:] = g_row
+                else:
+                    for c in range(cols):
+                        uc = np.uint64(c)
+                        g_cols[uc] += g_row[uc]
         if own_draws:         # the anchors move one row on
             a1h, a1l = jump(a1h, a1l, jt, cols)
             a2h, a2l = jump(a2h, a2l, jt, cols)
