@@ -262,8 +262,7 @@ class ArrayBackend:
             rd = 0.0
             if self.mapper.state_aware:   # the periphery reads every cell before writing
                 # each cell read once at V_rd: the crossbar's read energy with every line driven
-                rd = L.xbar._read_counts(np.ones((1, lay.rows)),
-                                        L.xbar._gsum_lines()).read_fj
+                rd = L.xbar.state_read_fj()
             fused = self.fused_update and self.mapper.state_aware and not self.binary
             if fused:   # one numba pass, bit-identical to the three steps below (tested)
                 cnt, col, read, pulsed, n_changed = L.xbar.update_per_cell_fused(

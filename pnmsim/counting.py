@@ -57,7 +57,7 @@ class _TilePlan:
     calls; the counts and the order the keys first appear are those of the loop (integer
     counts, exact in float64)."""
 
-    __slots__ = ("keys", "_rows", "const", "per_m", "per_dyn", "dyn_at")
+    __slots__ = ("keys", "_rows", "const", "per_m", "per_dyn", "dyn_at", "_dyn_k", "_dyn_i")
 
     def __init__(self) -> None:
         self.keys: list[tuple[str, str, str, str]] = []
@@ -71,14 +71,17 @@ class _TilePlan:
     def done(self) -> _TilePlan:
         a = np.array(self._rows, dtype=np.int64).reshape(-1, 4)
         self.const, self.per_m, self.per_dyn, self.dyn_at = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+        # the entries with a data-dependent term and the dyn index each reads
+        self._dyn_k = np.flatnonzero(self.dyn_at >= 0)
+        self._dyn_i = self.dyn_at[self._dyn_k]
         del self._rows
         return self
 
     def add_to(self, t: Tally, m: int, dyn: np.ndarray | list[int] | None = None) -> None:
         v = self.const + self.per_m * m
-        if dyn is not None:
-            d = np.append(np.asarray(dyn, dtype=np.int64), 0)   # index -1: the 0 appended
-            v = v + self.per_dyn * d[self.dyn_at]
+        if dyn is not None and self._dyn_k.size:
+            v[self._dyn_k] += self.per_dyn[self._dyn_k] * np.asarray(dyn, dtype=np.int64)[
+                self._dyn_i]
         t.add_planned(self.keys, v)
 
 
@@ -119,6 +122,18 @@ def nnz_per_slice(a: np.ndarray, slices: list[slice],
     return [int(per_col[s].sum()) for s in slices]
 
 
+def _nnz_per_tile(a: np.ndarray, per_col: np.ndarray | None, tile: int,
+                  slices: Callable[[], list[slice]]) -> list[int]:
+    """:func:`nnz_per_slice` of ``a`` over consecutive tiles of ``tile`` columns (the last
+    one possibly shorter): with the per-column counts given, one ``reduceat`` (the same
+    integers)."""
+    if per_col is not None and len(per_col) == a.shape[1]:
+        starts = np.arange(0, len(per_col), tile)
+        return np.add.reduceat(np.asarray(per_col, dtype=np.int64), starts).tolist()
+    return nnz_per_slice(a, slices(), per_col)
+
+
+
 def layer_name(mp: LayerMapping) -> str:
     return f"chip.layer[{mp.layer.name}]"
 
@@ -138,7 +153,8 @@ def count_forward(t: Tally, arch: ArchConfig, mp: LayerMapping, x: np.ndarray, r
     ph = "feedforward"
     m, n = x.shape[0], lay.cols
     t.macs[ph] += m * lay.rows * lay.cols
-    active = nnz_per_slice(x, _row_slices(mp), nnz_lines)   # driven input lines per row tile
+    # driven input lines per row tile
+    active = _nnz_per_tile(x, nnz_lines, mp.tile_rows, lambda: _row_slices(mp))
 
     def build() -> _TilePlan:   # per tile (r, c); m-dependent counts are per_m * m
         p = _TilePlan()
@@ -187,7 +203,8 @@ def count_backward(t: Tally, arch: ArchConfig, mp: LayerMapping, dq: np.ndarray,
     ph = "backprop"
     m = dq.shape[0]
     t.macs[ph] += m * lay.rows * lay.cols
-    nnz = nnz_per_slice(dq, _col_slices(mp), nnz_lines)   # driven column lines per col tile
+    # driven column lines per column tile
+    nnz = _nnz_per_tile(dq, nnz_lines, mp.tile_cols, lambda: _col_slices(mp))
 
     def build() -> _TilePlan:   # per tile (r, c); m-dependent counts are per_m * m
         p = _TilePlan()

@@ -134,6 +134,7 @@ class Crossbar:
         self.s1 = np.full(shape, zero, dtype=np.int8)
         self.s2 = np.full(shape, zero, dtype=np.int8)
         self._cols_read = False    # whether a transposed read has summed the column lines
+        self._ones_x2: np.ndarray | None = None   # line statistics of a row of ones
         self._invalidate()
 
     # ------------------------------------------------------------------ state
@@ -274,6 +275,17 @@ class Crossbar:
         # the driven lines per column of x ride along for the per-tile counts
         return Counts(mvms=int(x.shape[0]), active_inputs=active, read_fj=e,
                       extra={"nnz_lines": nnz})  # type: ignore[dict-item]
+
+    def state_read_fj(self) -> float:
+        """Read energy of reading every cell once at V_rd, every row line driven (the
+        state-aware periphery's read before a write): :meth:`_read_counts` of a row of ones,
+        whose line statistics are kept (ones; the same dot product with the row sums)."""
+        x2 = self._ones_x2
+        if x2 is None:
+            x2 = self._ones_x2 = kernels.line_stats(np.ones((1, self.rows)))[0]
+        v = self.arch.synapse.v_read_v
+        t = self.arch.synapse.read_ns
+        return float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ self._gsum_lines()))
 
     # ------------------------------------------------------------------ update
     def apply_pulses(self, pulse_ns: np.ndarray, polarity: np.ndarray,

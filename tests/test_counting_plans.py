@@ -142,10 +142,17 @@ def test_plans_count_what_the_per_tile_loops_count(arch_i: int, workload: str) -
                 _forward_loop(b, arch, mp, x, 1.25, sensing, sg, per, 4)
                 assert list(a.counts.items()) == list(b.counts.items())
                 assert a.macs == b.macs
+                c = Tally()     # with the driven lines counted by the read (line_stats)
+                count_forward(c, arch, mp, x, 1.25, sensing, sg, per, 4,
+                              nnz_lines=np.count_nonzero(x, axis=0))
+                assert list(c.counts.items()) == list(b.counts.items())
             a, b = Tally(), Tally()
             count_backward(a, arch, mp, dq, 0.5, 4)
             _backward_loop(b, arch, mp, dq, 0.5, 4)
             assert list(a.counts.items()) == list(b.counts.items())
+            c = Tally()
+            count_backward(c, arch, mp, dq, 0.5, 4, nnz_lines=np.count_nonzero(dq, axis=0))
+            assert list(c.counts.items()) == list(b.counts.items())
             for aware in (True, False):
                 a, b = Tally(), Tally()
                 count_per_cell_update(a, mp, width, sign, col, aware, 3.5, 1000, m, 77.0)

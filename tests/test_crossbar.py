@@ -209,6 +209,12 @@ def test_read_energy_written_out(ref: ArchConfig, encoding: str) -> None:
     assert cb.read_t(d)[1].read_fj == pytest.approx(want_t, rel=1e-12)
     # all-zero input: no energy
     assert cb.read(np.zeros((2, rows)))[1].read_fj == 0.0
+    # the state read before a write: every cell once at V_rd, written out; bit for bit the
+    # read of a row of ones (the periphery's read, as the update counted it before)
+    want_s = sum(n["v_rd"] ** 2 * (g1[r, c] + g2[r, c]) * n["t_rd"] * FJ_PER_V2_S_NS
+                 for r in range(rows) for c in range(cols))
+    assert cb.state_read_fj() == pytest.approx(want_s, rel=1e-12)
+    assert cb.state_read_fj() == cb.read(np.ones((1, rows)))[1].read_fj
 
 
 def test_weights_setter_validates(ref: ArchConfig) -> None:

@@ -74,6 +74,9 @@ def test_advance_equals_numpy(n: int) -> None:
     st = bg.state["state"]
     bg.advance(n)
     assert advance(int(st["state"]), int(st["inc"]), n) == bg.state["state"]["state"]
+    st = bg.state["state"]       # the same jump again, from another state (the kept map)
+    bg.advance(n)
+    assert advance(int(st["state"]), int(st["inc"]), n) == bg.state["state"]["state"]
 
 
 @pytest.mark.parametrize("n", [1, 7, 300])

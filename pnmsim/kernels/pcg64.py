@@ -58,8 +58,23 @@ def pcg64_chains(rng: np.random.Generator, n: int) -> np.ndarray | None:
                      _M128 & _MASK64, inc >> 64, inc & _MASK64], dtype=np.uint64)
 
 
+_JUMPS: dict[tuple[int, int], tuple[int, int]] = {}
+
+
 def advance(s: int, inc: int, n: int) -> int:
-    """The LCG state ``n`` steps after ``s`` (Brown's jump-ahead, O(log n) in Python ints)."""
+    """The LCG state ``n`` steps after ``s`` (Brown's jump-ahead, O(log n) in Python ints;
+    the affine map of n steps is kept per (inc, n): a layer jumps the same n every batch)."""
+    key = (inc, n)
+    hit = _JUMPS.get(key)
+    if hit is None:
+        if len(_JUMPS) >= 256:
+            _JUMPS.clear()
+        hit = _JUMPS[key] = _jump_map(inc, n)
+    return (hit[0] * s + hit[1]) & _MASK128
+
+
+def _jump_map(inc: int, n: int) -> tuple[int, int]:
+    """(A, C) with the state n steps after s = A s + C (mod 2**128)."""
     acc_mult, acc_plus = 1, 0
     cur_mult, cur_plus = _M128, inc
     while n > 0:
@@ -69,7 +84,7 @@ def advance(s: int, inc: int, n: int) -> int:
         cur_plus = ((cur_mult + 1) * cur_plus) & _MASK128
         cur_mult = (cur_mult * cur_mult) & _MASK128
         n >>= 1
-    return (acc_mult * s + acc_plus) & _MASK128
+    return acc_mult, acc_plus
 
 
 def set_state(rng: np.random.Generator, chains: np.ndarray) -> None:
