@@ -104,6 +104,10 @@ class ArrayBackend:
     #: (:meth:`Crossbar.update_per_cell_fused`, bit-identical to the three-step path; tests that
     #: watch the three steps switch it off)
     fused_update = True
+    #: converter passes gather their range statistics' subsample as they convert
+    #: (:mod:`pnmsim.kernels.observed`; the same statistics and values as a separate pass
+    #: over the signal first, tested; tests that compare the two switch it off)
+    fused_converters = True
 
     def __init__(self, arch: ArchConfig, workload: Workload, seed: int) -> None:
         self.arch = arch
@@ -131,10 +135,11 @@ class ArrayBackend:
 
     def _buffer(self, name: str, index: int, shape: tuple[int, ...]) -> np.ndarray:
         """A float32 work array this backend reuses from call to call: the sensed partial sums
-        of a read (their contents do not outlive the call that fills them) and the backprop
-        result (valid until the layer's next matmul_t). Fresh arrays of this size every
-        mini-batch cost page faults when the allocator has handed the memory back to the
-        system in between (CNN: a 20 MB transposed read, 10.6 -> 7.9 ms)."""
+        of a read and the DAC levels of the backprop errors (their contents do not outlive the
+        call that fills them) and the backprop result (valid until the layer's next
+        matmul_t). Fresh arrays of this size every mini-batch cost page faults when the
+        allocator has handed the memory back to the system in between (CNN: a 20 MB transposed
+        read, 10.6 -> 7.9 ms)."""
         buf = self._scratch.get((name, index))
         if buf is None or buf.shape != shape:
             buf = self._scratch[(name, index)] = np.empty(shape, dtype=np.float32)
@@ -161,10 +166,26 @@ class ArrayBackend:
     def _samples(ctx: PhaseContext, vectors: int, layer: WeightedLayer) -> int:
         return ctx.samples or max(1, vectors // layer.positions)
 
+    def _gathering(self, key: str, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """Where converter group ``key`` converts ``y`` and gathers its statistics in one
+        pass: its subsample buffer and stride (:meth:`ConverterRanges.gathered`; a positive
+        fixed range, a float signal below the size the threaded kernels take), else None."""
+        if not self.fused_converters or y.dtype not in (np.float32, np.float64) \
+                or y.size >= kernels.PARALLEL_MIN or not self.ranges.fixed.get(key, 0.0) > 0:
+            return None
+        return self.ranges.gathered(key, y.size)
+
     def _adc(self, y: np.ndarray, key: str, out_scale: float = 1.0) -> np.ndarray:
         """Digitise a sensed signal (a temporary this backend owns: converted in place) with the
         fixed full scale of converter group ``key``."""
-        return kernels.quantize_symmetric(np.ascontiguousarray(y), self.ranges.full_scale(key, y),
+        y = np.ascontiguousarray(y)
+        got = self._gathering(key, y) if y.flags.writeable else None
+        if got is not None:
+            kernels.quantize_observed(y, self.ranges.fixed[key], self.arch.periphery.adc_bits,
+                                      out_scale, *got)
+            self.ranges.observe_gathered(key, got[0])
+            return y
+        return kernels.quantize_symmetric(y, self.ranges.full_scale(key, y),
                                           self.arch.periphery.adc_bits, out_scale, inplace=True)
 
     def _groups(self, ctx: PhaseContext, vectors: int, layer: WeightedLayer) -> int:
@@ -191,8 +212,14 @@ class ArrayBackend:
             parts, cnt = L.xbar.read_blocks_units(
                 xin, mp.tile_rows * per, out=self._buffer("psum", index, (groups, m, lay.cols)))
             key = f"psum.{index}"   # each group digitised, the groups added: one pass
-            y = kernels.quantize_sum(parts, self.ranges.full_scale(key, parts),
-                                     a.periphery.adc_bits)
+            got = self._gathering(key, parts) if parts[0].size > 1 else None
+            if got is not None:
+                y = kernels.quantize_sum_observed(parts, self.ranges.fixed[key],
+                                                  a.periphery.adc_bits, *got)
+                self.ranges.observe_gathered(key, got[0])
+            else:
+                y = kernels.quantize_sum(parts, self.ranges.full_scale(key, parts),
+                                         a.periphery.adc_bits)
         else:
             y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
             if sensing == "adc":
@@ -213,11 +240,20 @@ class ArrayBackend:
         # per-sample errors: times the batch size B (exact digital scaling), so that the fixed
         # DAC range does not depend on B; the ADC output is divided by B again (out_scale)
         b = float(self._samples(ctx, m, lay))
-        d = np.ascontiguousarray(delta, dtype=np.float32) * np.float32(b)
-        dmax = self.ranges.full_scale(f"dac.{index}", d)
-        dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits, inplace=True)  # d: ours
-        # DAC levels in [-1, 1], in place (dq's own values are not needed again)
-        dn = np.divide(dq, np.float32(dmax), out=dq) if dmax > 0 else dq
+        delta = np.ascontiguousarray(delta, dtype=np.float32)
+        dkey = f"dac.{index}"
+        got = self._gathering(dkey, delta)
+        if got is not None:   # scaled, its statistics gathered, quantised, normalised: one pass
+            dmax = self.ranges.fixed[dkey]
+            dn = kernels.dac_observed(delta, b, dmax, a.periphery.dac_bits,
+                                      self._buffer("dac", index, delta.shape), *got)
+            self.ranges.observe_gathered(dkey, got[0])
+        else:
+            d = delta * np.float32(b)
+            dmax = self.ranges.full_scale(dkey, d)
+            dq = kernels.quantize_symmetric(d, dmax, a.periphery.dac_bits, inplace=True)
+            # DAC levels in [-1, 1], in place (dq's own values are not needed again)
+            dn = np.divide(dq, np.float32(dmax), out=dq) if dmax > 0 else dq
         # each column tile senses its own row currents (ADC), partial sums added digitally
         # (the result is a work array, valid until this layer's next matmul_t: the protocol's
         # contract; Network.backward consumes it at once)

@@ -43,10 +43,14 @@ batch size)."""
 _SUB = 16   # subsample to <= 2**16 values per call
 
 
+def subsample_step(size: int) -> int:
+    """The stride of the statistics' subsample of a signal of ``size`` values."""
+    return max(1, size >> _SUB)
+
+
 def _subsample(y: np.ndarray) -> np.ndarray:
     flat = np.asarray(y).reshape(-1)
-    step = max(1, flat.size >> _SUB)
-    return flat[::step]
+    return flat[::subsample_step(flat.size)]
 
 
 def _is_dac(key: str) -> bool:
@@ -67,10 +71,16 @@ def _stats(y: np.ndarray, dac: bool) -> tuple[float, float, float, float]:
     if not sub.size:
         return 0.0, 0.0, 0.0, 0.0
     if not dac:
-        s64 = sub.astype(np.float64)
-        return float(s64.size), float(s64.sum()), float(s64 @ s64), 0.0
-    src = sub if sub.flags.c_contiguous else sub.astype(np.float64)
-    mx = abs(max(float(src.max()), -float(src.min())))
+        return _sub_stats(sub.astype(np.float64), dac)
+    return _sub_stats(sub if sub.flags.c_contiguous else sub.astype(np.float64), dac)
+
+
+def _sub_stats(sub: np.ndarray, dac: bool) -> tuple[float, float, float, float]:
+    """:func:`_stats` of the subsample itself: a contiguous float64 array (an ADC's), or for a
+    DAC a contiguous array of the signal's dtype or its float64 copy (the same maximum)."""
+    if not dac:
+        return float(sub.size), float(sub.sum()), float(sub @ sub), 0.0
+    mx = abs(max(float(sub.max()), -float(sub.min())))
     if mx != mx:   # a NaN: the float64 |y| maximum itself, so that a NaN's payload bits match
         mx = float(np.abs(sub.astype(np.float64)).max())
     return float(sub.size), 0.0, 0.0, mx
@@ -84,9 +94,33 @@ class ConverterRanges:
         self.fixed: dict[str, float] = {}
         self._stats: dict[str, list[float]] = {}   # key -> [n, sum, sum of squares, max |y|]
         self.observing = True   # False: convert without gathering statistics (evaluation)
+        self._buf = np.empty(0)   # subsamples gathered by converter passes
 
     def _observe(self, key: str, y: np.ndarray) -> None:
-        n, s1, s2, mx = _stats(y, _is_dac(key))
+        self._add(key, _stats(y, _is_dac(key)))
+
+    def gathered(self, key: str, size: int) -> tuple[np.ndarray, int] | None:
+        """Where a converter pass can gather the statistics' subsample itself
+        (:mod:`pnmsim.kernels.observed`): for a key with its range set while statistics are
+        gathered, a float64 buffer for the subsample of a signal of ``size`` values and its
+        stride; None otherwise (then :meth:`full_scale` on the signal, as before). The buffer
+        is valid until the next call; hand it back filled with :meth:`observe_gathered`."""
+        if not self.observing or key not in self.fixed or size == 0:
+            return None
+        every = subsample_step(size)
+        n = -(-size // every)
+        if self._buf.size < n:
+            self._buf = np.empty(n)
+        return self._buf[:n], every
+
+    def observe_gathered(self, key: str, sub: np.ndarray) -> None:
+        """Add the statistics of a subsample :meth:`gathered` handed out, filled by the
+        converter pass (the values of the signal's subsample in float64): the same as
+        :meth:`full_scale` on the signal would add."""
+        self._add(key, _sub_stats(sub, _is_dac(key)))
+
+    def _add(self, key: str, stats: tuple[float, float, float, float]) -> None:
+        n, s1, s2, mx = stats
         st = self._stats.setdefault(key, [0.0, 0.0, 0.0, 0.0])
         if n:
             st[0] += n

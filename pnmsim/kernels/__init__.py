@@ -32,6 +32,7 @@ from pnmsim.kernels.cell import (
 from pnmsim.kernels.conductance import conductances
 from pnmsim.kernels.cycles import per_cell_tiles_cycles
 from pnmsim.kernels.data import (
+    PARALLEL_MIN,
     col2im_add_nhwc,
     line_square_sums,
     line_square_sums_reference,
@@ -42,6 +43,7 @@ from pnmsim.kernels.data import (
     quantize_symmetric,
     quantize_symmetric_reference,
 )
+from pnmsim.kernels.observed import dac_observed, quantize_observed, quantize_sum_observed
 from pnmsim.kernels.percell import per_cell_write
 from pnmsim.kernels.pulse_index import state_aware_pulses
 from pnmsim.kernels.reference import (
@@ -52,7 +54,9 @@ from pnmsim.kernels.reference import (
 )
 
 __all__ = [
+    "PARALLEL_MIN",
     "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "conductances_reference",
+    "dac_observed", "quantize_observed", "quantize_sum_observed",
     "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
     "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",

@@ -213,6 +213,7 @@ _quantize_parallel = njit(cache=True, parallel=True)(_quantize_body)
 _quantize_inplace_serial = njit(cache=True)(_quantize_inplace_body)
 _quantize_inplace_parallel = njit(cache=True, parallel=True)(_quantize_inplace_body)
 _PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than it saves
+PARALLEL_MIN = _PARALLEL_MIN   # callers that choose between a serial kernel and these
 
 
 def _quantizer_args(dtype: np.dtype, full_scale: float, bits: int,

@@ -1,0 +1,154 @@
+"""Converter passes that also gather their range statistics' subsample (part of
+:mod:`pnmsim.kernels`).
+
+A converter group's running statistics (:mod:`pnmsim.converter_ranges`) are taken on the
+strided subsample ``flat[::every]`` of each signal it converts, in float64. Taken as a separate
+pass, that subsample is a strided read of the whole signal (every cache line of a 2 MB batch
+-1000 signal) before the conversion reads it again. These kernels convert the signal and copy
+the subsample's values (before conversion) into a float64 buffer in the same pass, block by
+block while the block is in cache; the caller then takes the statistics from the buffer, which
+holds exactly the values ``flat[::every].astype(np.float64)`` would (the same statistics, bit
+for bit). The conversions are the same operations as :func:`pnmsim.kernels.data.
+quantize_symmetric`, :func:`~pnmsim.kernels.data.quantize_sum` and the DAC's scale, quantise
+and normalise steps (tested against them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from pnmsim.kernels.data import _level, _quantizer_args
+
+_BLOCK = 4096   # values converted per block (16 KB of float32: L1-resident)
+
+
+@njit(cache=True, inline="always")
+def _gather(src: np.ndarray, base: int, lo: int, hi: int, every: int, sub: np.ndarray) -> None:
+    """sub[j // every] = src[j - base] for the flat indices j in [lo, hi) that are multiples
+    of ``every`` (``src`` holds flat indices base, base + 1, ...): a contiguous copy where
+    every value is taken (vectorised), else a strided one without divisions in the loop."""
+    if every == 1:
+        sv = sub[lo:hi]
+        s = src[lo - base:hi - base]
+        for k in range(hi - lo):
+            sv[k] = np.float64(s[k])
+        return
+    i = (lo + every - 1) // every
+    j = i * every
+    while j < hi:
+        sub[i] = np.float64(src[j - base])
+        i += 1
+        j += every
+
+
+@njit(cache=True)
+def _quantize_gather(flat: np.ndarray, sub: np.ndarray, every: int, inv_step: float,
+                    step: float, lim: float, out_scale: float) -> None:
+    """Quantise ``flat`` (1-D, float32 or float64) in place with the quantiser constants of
+    :func:`pnmsim.kernels.data._quantizer_args`, after copying ``flat[::every]`` into ``sub``
+    (float64, length ceil(size / every))."""
+    n = flat.size
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        _gather(flat, 0, lo, hi, every, sub)
+        blk = flat[lo:hi]        # a slice: LLVM vectorises the loop over it
+        for k in range(hi - lo):
+            blk[k] = _level(blk[k], inv_step, step, lim, out_scale)
+
+
+@njit(cache=True)
+def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, every: int,
+                        inv_step: float, step: float, lim: float, out_scale: float) -> None:
+    """:func:`pnmsim.kernels.data.quantize_sum`'s one pass (``out[i] = 0 + q(parts[0, i]) +
+    q(parts[1, i]) + ...`` in group order, ``parts`` (groups, n)) that also copies
+    ``parts.reshape(-1)[::every]`` into ``sub``."""
+    g, n = parts.shape
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        o = out[lo:hi]
+        first = parts[0, lo:hi]
+        _gather(first, lo, lo, hi, every, sub)
+        for i in range(hi - lo):
+            o[i] = np.float32(0.0) + _level(first[i], inv_step, step, lim, out_scale)
+        for k in range(1, g):
+            row = parts[k, lo:hi]
+            _gather(row, k * n + lo, k * n + lo, k * n + hi, every, sub)
+            for i in range(hi - lo):
+                o[i] += _level(row[i], inv_step, step, lim, out_scale)
+
+
+@njit(cache=True)
+def _dac_gather(delta: np.ndarray, scale: np.float32, out: np.ndarray, sub: np.ndarray,
+               every: int, inv_step: np.float32, step: np.float32, lim: np.float32,
+               full_scale: np.float32) -> None:
+    """The backprop DAC of float32 errors in one pass: ``d = delta * scale`` (float32, the
+    batch size), ``d[::every]`` into ``sub``, then ``q(d) / full_scale`` into ``out`` — the
+    operations of multiplying, :func:`~pnmsim.kernels.data.quantize_symmetric` (output scale
+    1) and dividing by the full scale, one after the other."""
+    n = delta.size
+    one = np.float32(1.0)
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        dv = delta[lo:hi]
+        ov = out[lo:hi]
+        for k in range(hi - lo):
+            ov[k] = dv[k] * scale
+        _gather(ov, lo, lo, hi, every, sub)
+        for k in range(hi - lo):
+            ov[k] = _level(ov[k], inv_step, step, lim, one) / full_scale
+
+
+def _check(sub: np.ndarray, every: int, size: int) -> None:
+    if sub.dtype != np.float64 or sub.ndim != 1 or every < 1 or sub.size != -(-size // every):
+        raise ValueError(f"observed conversion: a float64 buffer of {-(-size // max(every, 1))} "
+                         f"values is needed for {size} values every {every}, got {sub.dtype} "
+                         f"{sub.shape}")
+
+
+def quantize_observed(x: np.ndarray, full_scale: float, bits: int, out_scale: float,
+                      sub: np.ndarray, every: int) -> np.ndarray:
+    """``quantize_symmetric(x, full_scale, bits, out_scale, inplace=True)`` of a C-contiguous,
+    writeable float32 or float64 ``x`` with ``full_scale > 0``, after copying
+    ``x.reshape(-1)[::every]`` into ``sub`` (float64) in the same pass. Returns ``x``."""
+    if not (x.flags.c_contiguous and x.flags.writeable) or full_scale <= 0:
+        raise ValueError("quantize_observed: needs a contiguous writeable signal and a "
+                         "positive full scale")
+    _check(sub, every, x.size)
+    _quantize_gather(x.reshape(-1), sub, every,
+                     *_quantizer_args(x.dtype, full_scale, bits, out_scale))
+    return x
+
+
+def quantize_sum_observed(parts: np.ndarray, full_scale: float, bits: int, sub: np.ndarray,
+                          every: int) -> np.ndarray:
+    """``quantize_sum(parts, full_scale, bits)`` (parts (groups, ...), more than one value a
+    group, ``full_scale > 0``) after copying ``parts.reshape(-1)[::every]`` into ``sub``."""
+    parts = np.ascontiguousarray(parts)
+    if parts.ndim < 2 or parts.shape[0] == 0 or parts.size == parts.shape[0] \
+            or full_scale <= 0:
+        raise ValueError("quantize_sum_observed: needs groups of more than one value and a "
+                         "positive full scale")
+    _check(sub, every, parts.size)
+    out = np.empty(parts.shape[1:], dtype=parts.dtype)
+    _quantize_sum_gather(parts.reshape(parts.shape[0], -1), out.reshape(-1), sub, every,
+                         *_quantizer_args(parts.dtype, full_scale, bits, 1.0))
+    return out
+
+
+def dac_observed(delta: np.ndarray, scale: float, full_scale: float, bits: int,
+                 out: np.ndarray, sub: np.ndarray, every: int) -> np.ndarray:
+    """The backprop DAC of float32 errors into ``out`` (float32, C-contiguous, delta's shape):
+    ``d = delta * float32(scale)``, ``d.reshape(-1)[::every]`` into ``sub``, then
+    ``quantize_symmetric(d, full_scale, bits) / float32(full_scale)`` — the same values as
+    those three steps (``full_scale > 0``). Returns ``out``."""
+    delta = np.ascontiguousarray(delta, dtype=np.float32)
+    if out.shape != delta.shape or out.dtype != np.float32 or not out.flags.c_contiguous \
+            or full_scale <= 0:
+        raise ValueError("dac_observed: needs a float32 output of the errors' shape and a "
+                         "positive full scale")
+    _check(sub, every, delta.size)
+    inv, step, lim, _ = _quantizer_args(np.dtype(np.float32), full_scale, bits, 1.0)
+    _dac_gather(delta.reshape(-1), np.float32(scale), out.reshape(-1), sub, every, inv, step,
+                lim, np.float32(full_scale))
+    return out

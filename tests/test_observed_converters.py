@@ -1,0 +1,119 @@
+"""Converter passes that gather their statistics' subsample as they convert
+(:mod:`pnmsim.kernels.observed`) against the separate steps they replace: the same converted
+values and the same subsample, bit for bit; and a hardware training run with them against one
+without (ranges, statistics, weights, states and counts identical)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pnmsim import kernels
+from pnmsim.array import ArrayBackend
+from pnmsim.config import load_arch
+from pnmsim.converter_ranges import subsample_step
+from pnmsim.simulation import Simulation
+from pnmsim.workload import load_workload
+
+
+def _signal(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y = (rng.standard_normal(shape) * 3.0).astype(dtype)
+    flat = y.reshape(-1)
+    special = np.array([np.inf, -np.inf, -0.0, 0.0, 1e30, -1e-30, np.nan])  # saturation, zeros
+    k = min(flat.size, special.size)
+    flat[:k] = special[:k]
+    return y
+
+
+def _buf(size: int) -> tuple[np.ndarray, int]:
+    every = subsample_step(size)
+    return np.full(-(-size // every), -7.0), every
+
+
+SHAPES = [(7,), (300, 512), (1000, 512), (65536,), (131071,), (131072,), (3, 4099)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantize_observed_is_subsample_then_quantize(shape, dtype) -> None:
+    y = _signal(shape, dtype, len(shape))
+    sub, every = _buf(y.size)
+    want_sub = y.reshape(-1)[::every].astype(np.float64)
+    want = kernels.quantize_symmetric(y, 2.5, 6, 0.125)
+    got = kernels.quantize_observed(y.copy(), 2.5, 6, 0.125, sub, every)
+    assert got.tobytes() == want.tobytes()
+    assert sub.tobytes() == want_sub.tobytes()
+
+
+@pytest.mark.parametrize("shape", [(2, 100, 512), (7, 1000, 512), (3, 5, 4097), (2, 1, 3)])
+def test_quantize_sum_observed_is_subsample_then_quantize_sum(shape) -> None:
+    parts = _signal(shape, np.float32, 3)
+    sub, every = _buf(parts.size)
+    got = kernels.quantize_sum_observed(parts, 4.0, 5, sub, every)
+    assert got.tobytes() == kernels.quantize_sum(parts, 4.0, 5).tobytes()
+    assert sub.tobytes() == parts.reshape(-1)[::every].astype(np.float64).tobytes()
+
+
+@pytest.mark.parametrize("shape", [(100, 512), (1000, 512), (1000, 10), (3, 7)])
+def test_dac_observed_is_scale_subsample_quantize_normalise(shape) -> None:
+    delta = _signal(shape, np.float32, 5) / 100
+    sub, every = _buf(delta.size)
+    d = delta * np.float32(100.0)
+    want_sub = d.reshape(-1)[::every].astype(np.float64)
+    want = np.divide(kernels.quantize_symmetric(d, 3.0, 8), np.float32(3.0))
+    out = np.empty_like(delta)
+    got = kernels.dac_observed(delta, 100.0, 3.0, 8, out, sub, every)
+    assert got is out and got.tobytes() == want.tobytes()
+    assert sub.tobytes() == want_sub.tobytes()
+
+
+def test_observed_conversions_refuse_what_they_cannot_do() -> None:
+    y = np.ones((4, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match="buffer"):
+        kernels.quantize_observed(y, 1.0, 4, 1.0, np.empty(3), 1)
+    with pytest.raises(ValueError, match="positive full scale"):
+        kernels.quantize_observed(y, 0.0, 4, 1.0, np.empty(20), 1)
+    with pytest.raises(ValueError, match="float32 output"):
+        kernels.dac_observed(y, 1.0, 1.0, 4, np.empty((4, 5)), np.empty(20), 1)
+
+
+@pytest.mark.parametrize("workload, batch", [("mnist_mlp", 20), ("tiny_cnn", 12)])
+def test_training_with_and_without_fused_converters_is_identical(workload: str, batch: int,
+                                                                 monkeypatch) -> None:
+    """A few hardware training steps, a re-calibration of the ranges between them, with the
+    converter passes gathering their statistics and with a separate pass first: every range,
+    running statistic, weight, MTJ state and count is the same."""
+    wl = load_workload(workload)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, (4 * batch, *wl.input_shape)).astype(np.float32)
+    y = rng.integers(0, wl.classes, 4 * batch)
+    out = []
+    calls: list[str] = []
+    for name in ("quantize_observed", "quantize_sum_observed", "dac_observed"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name,
+                            lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
+    for fused in (True, False):
+        monkeypatch.setattr(ArrayBackend, "fused_converters", fused)
+        sim = Simulation(load_arch("reference"), wl, seed=3)
+        sim.calibrate(x[:batch])
+        for i in range(4):
+            sim.train_step(x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch], 0.1,
+                           bn="batch")
+            if i == 1:
+                sim.backend.ranges.calibrate()
+        r = sim.backend.ranges
+        sd = sim.network.state_dict()
+        out.append((dict(r.fixed), {k: list(v) for k, v in r._stats.items()},
+                    {k: np.asarray(v).tobytes() for k, v in sd.items()}, sim.tally.rows(),
+                    len(calls)))
+    # every kind of pass gathered in the first run (the MLP's first layer sums its row-tile
+    # groups' digitised partial sums), none in the second
+    assert set(calls) == ({"quantize_observed", "dac_observed", "quantize_sum_observed"}
+                          if workload == "mnist_mlp" else {"quantize_observed", "dac_observed"})
+    assert out[1][4] == out[0][4] > 0       # nothing gathered with the flag off
+    assert out[0][0] == out[1][0]
+    assert out[0][1] == out[1][1] and out[0][1]
+    assert out[0][2] == out[1][2]
+    assert out[0][3] == out[1][3]
