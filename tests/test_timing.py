@@ -350,49 +350,6 @@ def test_feedforward_two_samples_pipeline_across_layers(mode: str) -> None:
     assert chip2.run_batch(recs)["feedforward"] == 34
 
 
-def test_equal_presets_share_the_replayed_schedule(monkeypatch) -> None:
-    """A second chip of an equal preset (another object) and mapping replays the first chip's
-    feedforward phase (the shared memo): the same cycles, busy cycles and event count, without
-    running SimPy; a chip of another preset simulates its own."""
-    import pnmsim.hw.chip as chip_mod
-
-    monkeypatch.setattr(chip_mod, "_SCHEDULES", {})
-    recs = [OpRecord("feedforward", 0, 6, 6, sensing="comparators"),
-            OpRecord("feedforward", 1, 6, 6, sensing="adc")]
-
-    def chip_of(over: list[str]) -> Chip:
-        arch = load_arch("reference", over)
-        return Chip(arch, map_network(load_workload("tiny_mlp"), arch))
-
-    first = chip_of(["system.issue_group=2"])
-    cycles = first.run_batch(recs)["feedforward"]
-    second = chip_of(["system.issue_group=2"])
-
-    phase = second._phase
-
-    def no_feedforward(name: str, rs: list[OpRecord]):  # noqa: ANN202
-        assert name != "feedforward", "the equal preset's phase was simulated again"
-        return phase(name, rs)
-
-    monkeypatch.setattr(second, "_phase", no_feedforward)
-    assert second.run_batch(recs)["feedforward"] == cycles
-    assert second.tile_busy() == first.tile_busy()
-    assert second.busy_cycles() == first.busy_cycles()
-    assert second.total_events() == first.total_events() > 0
-    other = chip_of(["system.issue_group=3"])
-    ran: list[str] = []
-    other_phase = other._phase
-
-    def counted(name: str, rs: list[OpRecord]):  # noqa: ANN202
-        ran.append(name)
-        return other_phase(name, rs)
-
-    monkeypatch.setattr(other, "_phase", counted)
-    other.run_batch(recs)
-    assert "feedforward" in ran
-    assert len(chip_mod._SCHEDULES) == 2
-
-
 def _per_cell_facts(mp, pulses: dict[tuple[int, int, int], float], reads=()) -> UpdateFacts:
     """Per-cell facts with the given widths (ns) at (row tile, column, polarity)."""
     col = np.zeros((mp.row_tiles, mp.layer.cols, 2))

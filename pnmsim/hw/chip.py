@@ -39,28 +39,6 @@ from pnmsim.tracefmt import ARG_GROUP, ARG_LAYER, ARG_PHASE
 
 __all__ = ["Chip", "Mode"]
 
-_Memo = dict[tuple, tuple[int, list[int], Any]]
-_SCHEDULES: dict[tuple, _Memo] = {}
-_SCHEDULES_MAX = 16      # (preset, mapping, mode) kept; emptied when full
-_MEMO_MAX = 256          # replayable phases kept per (preset, mapping, mode)
-
-
-def _schedule_memo(arch: ArchConfig, mapping: NetworkMapping, mode: Mode) -> _Memo:
-    """The memo of replayable phase schedules that every chip of an equal preset, mapping and
-    mode shares. A feedforward or backprop phase run from an idle chip is a pure function of
-    those three and its records' keys (:meth:`Chip._run_phase`), like the cost table is of the
-    preset (:func:`pnmsim.costs.cost_table`, cached by value too), so a new simulation of the
-    same preset (a sweep's next seed, the next epoch of a benchmark) replays it instead of
-    simulating its first mini-batch's phases again. Looked up once per chip (hashing a preset
-    costs ~30 us)."""
-    key = (arch, mapping, mode)
-    memo = _SCHEDULES.get(key)
-    if memo is None:
-        if len(_SCHEDULES) >= _SCHEDULES_MAX:
-            _SCHEDULES.clear()
-        memo = _SCHEDULES[key] = {}
-    return memo
-
 
 class Chip:
     """Owns the SimPy environment and the component tree of one simulated chip."""
@@ -77,7 +55,7 @@ class Chip:
         self.interconnect = Interconnect(self.env, "chip.interconnect")
         self.digital = DigitalUnit(self.env, "chip.digital")
         self.cycles: dict[str, int] = defaultdict(int)
-        self._memo = _schedule_memo(arch, mapping, mode)
+        self._memo: dict[tuple, tuple[int, list[int], Any]] = {}
         self.tracer: Any = None     # a pnmsim.trace.Tracer while a timeline is recorded
 
     def attach_tracer(self, tracer: Any) -> None:
@@ -156,10 +134,9 @@ class Chip:
         """Run one phase from an idle chip (phases are separated by barriers, so every resource
         is free at a phase's start). Its schedule is then a pure function of its records: in
         coarse mode an identical feedforward/backprop phase seen before (every full
-        mini-batch's, by this chip or another of an equal preset and mapping:
-        :func:`_schedule_memo`) is replayed from a memo — the same cycles, busy cycles and
-        event count the SimPy run produced — instead of being simulated again. The update
-        depends on the data and is always simulated."""
+        mini-batch's) is replayed from a memo — the same cycles, busy cycles and event count
+        the SimPy run produced — instead of being simulated again. The update depends on the
+        data and is always simulated."""
         key = (phase, tuple(r.key() for r in recs)) if phase != "update" else None
         hit = self._memo.get(key) if (key is not None and self.mode == "coarse") else None
         tr = self.tracer
@@ -179,16 +156,9 @@ class Chip:
             tr.start_capture()
         proc = self.env.process(self._phase(phase, recs))
         self.env.run(until=proc)
-        # the phase's own zero-delay events still queued when it ended (the last resource
-        # releases): processed here, so that a phase's event count is its own whether the next
-        # phase is simulated or replayed (a replay restores exactly that count)
-        while self.env.peek() <= self.env.now:
-            self.env.step()
         cycles = int(self.env.now - start)
         spans = tr.end_capture(t0) if tr is not None else None
         if key is not None and self.mode == "coarse":
-            if len(self._memo) >= _MEMO_MAX:
-                self._memo.clear()
             self._memo[key] = (cycles, [a - b for a, b in
                                         zip(self._counters(), before, strict=True)], spans)
         return cycles
