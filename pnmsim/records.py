@@ -93,6 +93,11 @@ class Tally:
             self._flush()
         return self._counts
 
+    @counts.setter
+    def counts(self, value: dict[Key, float]) -> None:
+        self._pending = {}
+        self._counts = defaultdict(float, value)
+
     def _flush(self) -> None:
         c = self._counts
         for keys, acc, _ in self._pending.values():

@@ -211,3 +211,7 @@ def test_planned_counts_are_the_adds_in_call_order() -> None:
     assert not a.counts
     a.add_planned(keys, np.array([0, 0, 5, 0, 0], dtype=np.int64))
     assert list(a.counts.items()) == [(keys[2], 5.0)]
+    a.add_planned(keys, np.array([1, 0, 0, 0, 0], dtype=np.int64))
+    a.counts = {keys[4]: 2.0}            # replaced: the pending sums go with the old counts
+    a.add(*keys[4], 1)
+    assert list(a.counts.items()) == [(keys[4], 3.0)]

@@ -388,3 +388,27 @@ def test_kernel_line_sums_equal_numpys_of_the_written_states(rows: int, cols: in
         assert made_cols == (it > 0 and cols > 1)      # made by the kernel, or not at all
         assert xb._gsum_lines().tobytes() == gs.sum(axis=1).tobytes()
         assert xb._gsum_lines(transpose=True).tobytes() == gs.sum(axis=0).tobytes()
+
+
+def test_kernel_refuses_line_sums_off_the_nominal_path(monkeypatch) -> None:
+    """Only the nominal path sums the lines; a caller that asked for them on another path
+    (device variation here) gets an error, not sums the kernel never wrote."""
+    arch = load_arch("variation")
+    xb = Crossbar(20, 12, arch, np.random.default_rng(1))
+    xb.set_weights(np.random.default_rng(2).integers(-1, 2, (20, 12)))
+    seen: list[list] = []
+    real = kernels.per_cell_write
+
+    def spy(*a):  # noqa: ANN002, ANN202
+        seen.append(list(a))
+        return real(*a)
+
+    import pnmsim.crossbar as cb
+    monkeypatch.setattr(cb.kernels, "per_cell_write", spy)
+    step = np.random.default_rng(3).standard_normal((20, 12)).astype(np.float32)
+    xb.update_per_cell_fused(step, 1.0, PulseMapper(arch), np.random.default_rng(4), 8)
+    args = seen[0]
+    assert args[34] is False and args[42].size == 0 and args[43].size == 0
+    args[42] = np.empty(20)              # ask for the row sums off the nominal path
+    with pytest.raises(ValueError, match="nominal path only"):
+        real(*args)

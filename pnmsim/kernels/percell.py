@@ -86,6 +86,8 @@ def per_cell_write(step: np.ndarray, level_step: float, s1: np.ndarray, s2: np.n
         nominal = False
     if chains.size > 0 and not nominal:
         raise ValueError("per_cell_write: own draws (chains) need the nominal path")
+    if not nominal and (g_rows.size > 0 or g_cols.size > 0):
+        raise ValueError("per_cell_write: line sums are made on the nominal path only")
     if nominal:
         _per_cell_write_nominal(step, level_step, s1, s2, u1, u2, rp1, rap1, ic01, d1, rp2,
                                 rap2, ic02, d2, nom, v_write, r_access, tau_d_ns, tau0_ns,
