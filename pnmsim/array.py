@@ -168,10 +168,10 @@ class ArrayBackend:
 
     def _gathering(self, key: str, y: np.ndarray) -> tuple[np.ndarray, int] | None:
         """Where converter group ``key`` converts ``y`` and gathers its statistics in one
-        pass: its subsample buffer and stride (:meth:`ConverterRanges.gathered`; a positive
-        fixed range, a float signal below the size the threaded kernels take), else None."""
+        pass: its subsample buffer and stride (:meth:`ConverterRanges.gathered`, for a float
+        signal below the size the threaded kernels take), else None."""
         if not self.fused_converters or y.dtype not in (np.float32, np.float64) \
-                or y.size >= kernels.PARALLEL_MIN or not self.ranges.fixed.get(key, 0.0) > 0:
+                or y.size >= kernels.PARALLEL_MIN:
             return None
         return self.ranges.gathered(key, y.size)
 

@@ -101,11 +101,12 @@ class ConverterRanges:
 
     def gathered(self, key: str, size: int) -> tuple[np.ndarray, int] | None:
         """Where a converter pass can gather the statistics' subsample itself
-        (:mod:`pnmsim.kernels.observed`): for a key with its range set while statistics are
-        gathered, a float64 buffer for the subsample of a signal of ``size`` values and its
-        stride; None otherwise (then :meth:`full_scale` on the signal, as before). The buffer
-        is valid until the next call; hand it back filled with :meth:`observe_gathered`."""
-        if not self.observing or key not in self.fixed or size == 0:
+        (:mod:`pnmsim.kernels.observed`): for a key with a positive range set (what those
+        passes convert with) while statistics are gathered, a float64 buffer for the subsample
+        of a signal of ``size`` values and its stride; None otherwise (then :meth:`full_scale`
+        on the signal, as before). The buffer is valid until the next call; hand it back
+        filled with :meth:`observe_gathered`."""
+        if not self.observing or not self.fixed.get(key, 0.0) > 0 or size == 0:
             return None
         every = subsample_step(size)
         n = -(-size // every)

@@ -273,9 +273,9 @@ def test_line_square_sums_matches_twin(m: int, k: int, seed: int) -> None:
 def test_quantize_inplace_equals_copy_and_reference_bit_for_bit(dtype, n: int) -> None:
     """The in-place kernel (its own loop, see ``_quantize_inplace_body``) gives the bits of the
     copying kernel and of the numpy twin: ties to even, signed zeros, saturation, inf, NaN."""
-    from pnmsim.kernels.data import _PARALLEL_MIN
+    from pnmsim.kernels.data import PARALLEL_MIN
 
-    assert (n >= _PARALLEL_MIN) == (n == 1 << 21)
+    assert (n >= PARALLEL_MIN) == (n == 1 << 21)
     x = (np.random.default_rng(1).standard_normal(n) * 4.0).astype(dtype)
     step = dtype(2.5 / 31)
     x[:7] = [np.inf, -np.inf, np.nan, -0.0, 0.0, dtype(-1e-30), dtype(1e30)]
@@ -300,7 +300,7 @@ def test_quantize_sum_equals_quantise_then_numpy_sum_bit_for_bit(dtype, shape) -
     twin quantised group by group, then ``sum(axis=0)``: saturation, ties, inf, NaN (one per
     position; two NaNs may keep another's payload), -0.0; one value a group (NumPy's
     pairwise order)."""
-    from pnmsim.kernels.data import _PARALLEL_MIN
+    from pnmsim.kernels.data import PARALLEL_MIN
 
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(shape) * 30.0).astype(dtype)
@@ -311,7 +311,7 @@ def test_quantize_sum_equals_quantise_then_numpy_sum_bit_for_bit(dtype, shape) -
     want = kernels.quantize_symmetric_reference(x, 37.5, 8, 0.25).sum(axis=0)
     got = kernels.quantize_sum(x, 37.5, 8, 0.25)
     assert got.dtype == dtype and got.shape == shape[1:]
-    assert (x.size >= _PARALLEL_MIN) == (shape == (2, 1 << 20))
+    assert (x.size >= PARALLEL_MIN) == (shape == (2, 1 << 20))
     ints = np.int32 if dtype == np.float32 else np.int64
     np.testing.assert_array_equal(got.view(ints), want.view(ints))
     # a hand case: two groups of three values, 2 bits (levels -1, 0, 1 of full scale 1)

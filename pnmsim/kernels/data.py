@@ -212,8 +212,7 @@ _quantize_serial = njit(cache=True)(_quantize_body)
 _quantize_parallel = njit(cache=True, parallel=True)(_quantize_body)
 _quantize_inplace_serial = njit(cache=True)(_quantize_inplace_body)
 _quantize_inplace_parallel = njit(cache=True, parallel=True)(_quantize_inplace_body)
-_PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than it saves
-PARALLEL_MIN = _PARALLEL_MIN   # callers that choose between a serial kernel and these
+PARALLEL_MIN = 1 << 21     # below ~2M values thread start-up costs more than it saves
 
 
 def _quantizer_args(dtype: np.dtype, full_scale: float, bits: int,
@@ -241,7 +240,7 @@ def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
         out[...] = 0
         return out
     args = _quantizer_args(x.dtype, full_scale, bits, out_scale)
-    big = x.size >= _PARALLEL_MIN
+    big = x.size >= PARALLEL_MIN
     if out is x:
         (_quantize_inplace_parallel if big else _quantize_inplace_serial)(x.reshape(-1), *args)
     else:
@@ -293,7 +292,7 @@ def quantize_sum(parts: np.ndarray, full_scale: float, bits: int,
         out[...] = 0
         return out
     flat = parts.reshape(parts.shape[0], -1)
-    fn = _quantize_sum_parallel if parts.size >= _PARALLEL_MIN else _quantize_sum_serial
+    fn = _quantize_sum_parallel if parts.size >= PARALLEL_MIN else _quantize_sum_serial
     fn(flat, out.reshape(-1), *_quantizer_args(parts.dtype, full_scale, bits, out_scale))
     return out
 
