@@ -61,7 +61,7 @@ from pnmsim.crossbar import Crossbar
 from pnmsim.mapping import LayerMapping, NetworkMapping, map_network, sense_groups
 from pnmsim.outer_rules import OuterRule
 from pnmsim.pulses import PulseMapper
-from pnmsim.records import PHASES, OpLog, OpRecord, PhaseContext, Tally, UpdateFacts
+from pnmsim.records import PHASES, Lowered, OpLog, OpRecord, PhaseContext, Tally, UpdateFacts
 from pnmsim.workload import WeightedLayer, Workload
 
 __all__ = ["PHASES", "ArrayBackend", "OpRecord", "Tally", "per_cell_facts"]
@@ -193,7 +193,28 @@ class ArrayBackend:
         g = self.arch.system.issue_group
         return -(-self._samples(ctx, vectors, layer) // g)
 
-    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext) -> np.ndarray:
+    @staticmethod
+    def _lines(lay: WeightedLayer, x: np.ndarray,
+               lowered: Lowered | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The driven lines' statistics of a convolution's activations taken from the
+        feature map (:func:`kernels.window_line_stats`: the same values as from the lowered
+        matrix, whose entries' squares are integers), where ``lowered`` describes ``x``;
+        None for the first layer (its DAC levels' squares are not integers: their sums
+        depend on the order of additions, so they are taken from ``x`` as always)."""
+        if lowered is None or lay.first:
+            return None
+        src = lowered.source
+        k, st, pad = lowered.kernel, lowered.stride, lowered.padding
+        if src.ndim != 4 or src.shape[-1] * k * k != x.shape[1]:
+            return None
+        oh = (src.shape[1] + 2 * pad - k) // st + 1
+        ow = (src.shape[2] + 2 * pad - k) // st + 1
+        if src.shape[0] * oh * ow != x.shape[0]:
+            return None
+        return kernels.window_line_stats(src, k, st, pad)
+
+    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext,
+               lowered: Lowered | None = None) -> np.ndarray:
         L = self._layers[index]
         lay, mp, a = L.spec, L.map, self.arch
         log = self._log(ctx)
@@ -202,6 +223,7 @@ class ArrayBackend:
         if lay.first:
             xin = kernels.quantize_symmetric(np.ascontiguousarray(xin), 1.0,
                                              a.periphery.input_dac_bits)
+        lines = self._lines(lay, xin, lowered)
         last = index == len(self.mapping.layers) - 1
         if ctx.training_forward:
             sensing = a.periphery.training_forward_sensing
@@ -210,7 +232,8 @@ class ArrayBackend:
         groups, per = sense_groups(a, mp)
         if groups > 1:   # every sensed group of row tiles is digitised, then they are added
             parts, cnt = L.xbar.read_blocks_units(
-                xin, mp.tile_rows * per, out=self._buffer("psum", index, (groups, m, lay.cols)))
+                xin, mp.tile_rows * per, out=self._buffer("psum", index, (groups, m, lay.cols)),
+                lines=lines)
             key = f"psum.{index}"   # each group digitised, the groups added: one pass
             got = self._gathering(key, parts) if parts[0].size > 1 else None
             if got is not None:
@@ -221,7 +244,7 @@ class ArrayBackend:
                 y = kernels.quantize_sum(parts, self.ranges.full_scale(key, parts),
                                          a.periphery.adc_bits)
         else:
-            y, cnt = L.xbar.read_units(xin, ternary=not lay.first)
+            y, cnt = L.xbar.read_units(xin, ternary=not lay.first, lines=lines)
             if sensing == "adc":
                 y = self._adc(y, f"fwd.{index}")
         self._active[index] = cnt.active_inputs

@@ -211,12 +211,15 @@ class Crossbar:
 
     # ------------------------------------------------------------------ reads
     def read_units(self, x: np.ndarray, transpose: bool = False, ternary: bool = False,
-                   out: np.ndarray | None = None) -> tuple[np.ndarray, Counts]:
+                   out: np.ndarray | None = None,
+                   lines: tuple[np.ndarray, np.ndarray] | None = None,
+                   ) -> tuple[np.ndarray, Counts]:
         """The line currents in units of ``V_rd * dG_nominal`` (so without variation the
         result is exactly ``x @ W``, or ``x @ W.T`` for the transposed read), computed in
         the dtype of ``x`` (float32 or float64), into ``out`` where given (a C-contiguous
         array of the result's shape and dtype, which is returned). Every read goes through
-        here."""
+        here. ``lines``: x's line statistics (:func:`kernels.line_stats`) where the caller
+        has them (see :meth:`_read_counts`)."""
         x = np.asarray(x)
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         w = self.effective_weights(dt)
@@ -226,7 +229,7 @@ class Crossbar:
         else:
             _check_out("read_units", out, (x.shape[0], wv.shape[1]), dt)
             y = np.matmul(x.astype(dt, copy=False), wv, out=out)
-        return y, self._read_counts(x, self._gsum_lines(transpose), ternary)
+        return y, self._read_counts(x, self._gsum_lines(transpose), ternary, lines)
 
     def read(self, x: np.ndarray) -> tuple[np.ndarray, Counts]:
         """Forward read: line currents (A), shape (M, cols), for inputs x (M, rows) in
@@ -246,9 +249,12 @@ class Crossbar:
         return self.arch.synapse.v_read_v * self.dg_nominal * y, cnt
 
     def read_blocks_units(self, x: np.ndarray, tile_rows: int,
-                          out: np.ndarray | None = None) -> tuple[np.ndarray, Counts]:
+                          out: np.ndarray | None = None,
+                          lines: tuple[np.ndarray, np.ndarray] | None = None,
+                          ) -> tuple[np.ndarray, Counts]:
         """:meth:`read_blocks` in units of ``V_rd * dG_nominal`` (into ``out`` where given:
-        a C-contiguous array of the result's shape and dtype, which is returned)."""
+        a C-contiguous array of the result's shape and dtype, which is returned; ``lines``
+        as in :meth:`read_units`)."""
         x = np.asarray(x)
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         w = self.effective_weights(dt)
@@ -261,15 +267,25 @@ class Crossbar:
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
             np.matmul(x[:, r0:r1].astype(dt, copy=False), w[r0:r1], out=out[b])  # no temporary
-        return out, self._read_counts(x, self._gsum_lines())
+        return out, self._read_counts(x, self._gsum_lines(), lines=lines)
 
     def _read_counts(self, x: np.ndarray, gsum_lines: np.ndarray,
-                     ternary: bool = False) -> Counts:
+                     ternary: bool = False,
+                     lines: tuple[np.ndarray, np.ndarray] | None = None) -> Counts:
         """Read energy: every driven line j delivers (x_j V_rd)^2 (G1 + G2) t_read per cell.
-        ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines."""
+        ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines.
+        ``lines``: x's per-line squares' sums and non-zero counts, where the caller took them
+        from a smaller source (:func:`kernels.window_line_stats` of a convolution's feature
+        map); refused unless there is one of each per line of x."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
-        x2, nnz = kernels.line_stats(x)             # (lines,) float64 and int64, one pass
+        if lines is None:
+            x2, nnz = kernels.line_stats(x)         # (lines,) float64 and int64, one pass
+        else:
+            x2, nnz = lines
+            if x2.shape != (x.shape[1],) or nnz.shape != (x.shape[1],):
+                raise ValueError(f"read: line statistics of shapes {x2.shape}, {nnz.shape} "
+                                 f"for {x.shape[1]} lines")
         e = float(v * v * t * _FJ_PER_V2_S_NS * (x2 @ gsum_lines))
         active = int(round(float(x2.sum()))) if ternary else int(nnz.sum())
         # the driven lines per column of x ride along for the per-tile counts

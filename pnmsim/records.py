@@ -155,6 +155,19 @@ class OpLog:
 
 
 @dataclass(frozen=True)
+class Lowered:
+    """What a convolution's input matrix is: ``im2col_nhwc(source, kernel, stride, padding)``
+    (rows (n, oy, ox), columns (c, ky, kx); :mod:`pnmsim.nn.layers`) of the feature map
+    ``source`` (N, H, W, C). A backend may take per-line statistics of the matrix from the
+    map, which is ``kernel**2 / stride**2`` times smaller."""
+
+    source: np.ndarray
+    kernel: int
+    stride: int
+    padding: int
+
+
+@dataclass(frozen=True)
 class PhaseContext:
     """Per-call context of a backend operation (see the module docstring)."""
 
@@ -164,4 +177,4 @@ class PhaseContext:
     log: OpLog | None = None         # None: neither counted nor recorded
 
 
-__all__ = ["PHASES", "OpLog", "OpRecord", "PhaseContext", "Tally", "UpdateFacts"]
+__all__ = ["PHASES", "Lowered", "OpLog", "OpRecord", "PhaseContext", "Tally", "UpdateFacts"]

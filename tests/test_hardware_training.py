@@ -46,3 +46,24 @@ def test_hardware_mode_learns_blobs(arch: str, over: list[str], lr: float) -> No
     for i in range(len(net.layers)):
         assert set(np.unique(be.weights(i))) <= {-1, 0, 1}
     assert log.tally.counts, "hardware actions were tallied"
+
+
+def test_conv_read_counts_from_the_feature_map_equal_those_from_the_matrix() -> None:
+    """A convolution's read of activations takes its driven lines and read energy from the
+    feature map (``lowered``): the same tally, bit for bit, as from the lowered matrix."""
+    from pnmsim.nn.layers import im2col_nhwc
+    from pnmsim.records import Lowered, PhaseContext
+
+    wl = load_workload("mnist_cnn")
+    rng = np.random.default_rng(5)
+    fmap = rng.choice(np.array([-1, 0, 1], dtype=np.float32), size=(6, 12, 12, 32))
+    x = im2col_nhwc(fmap, 5)
+    outs, logs = [], []
+    for lowered in (None, Lowered(fmap, 5, 1, 0)):
+        be = ArrayBackend(load_arch("reference"), wl, seed=3)
+        Network(wl, be, np.random.default_rng(4))
+        log = OpLog()
+        outs.append(be.matmul(1, x, PhaseContext(samples=6, log=log), lowered))
+        logs.append(log)
+    assert np.array_equal(outs[0], outs[1])
+    assert logs[0].tally.counts == logs[1].tally.counts and logs[0].tally.counts

@@ -409,3 +409,48 @@ def test_crossbar_states_of_another_shape_are_refused_as_before() -> None:
     cb._invalidate()
     with pytest.raises(ValueError):
         cb._conductances()
+
+
+def _lowered_by_loops(a: np.ndarray, k: int, stride: int, pad: int) -> np.ndarray:
+    """The lowered convolution input written out element by element: row (n, oy, ox),
+    column (c, ky, kx), zero where the window reads the padding."""
+    n, h, w, c = a.shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    out = np.zeros((n * oh * ow, c * k * k), dtype=a.dtype)
+    for i in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                for ch in range(c):
+                    for ky in range(k):
+                        for kx in range(k):
+                            y, x = oy * stride + ky - pad, ox * stride + kx - pad
+                            if 0 <= y < h and 0 <= x < w:
+                                out[(i * oh + oy) * ow + ox, (ch * k + ky) * k + kx] = \
+                                    a[i, y, x, ch]
+    return out
+
+
+@pytest.mark.parametrize("shape,k,stride,pad", [
+    ((3, 12, 12, 4), 5, 1, 0), ((2, 9, 11, 3), 3, 2, 1), ((4, 6, 6, 2), 3, 1, 2),
+    ((1, 5, 5, 1), 5, 3, 0), ((2, 7, 5, 3), 2, 2, 0)])
+def test_window_line_stats_equal_the_lowered_matrix(shape, k: int, stride: int,
+                                                    pad: int) -> None:
+    rng = np.random.default_rng(sum(shape) + k)
+    tern = rng.choice(np.array([-1, 0, 1], dtype=np.float32), size=shape)
+    x = _lowered_by_loops(tern, k, stride, pad)
+    x2, nnz = kernels.window_line_stats(tern, k, stride, pad)
+    # activations: the same integers, and the squares' sums bit for bit (sums of ones)
+    assert np.array_equal(nnz, np.count_nonzero(x, axis=0)) and nnz.dtype == np.int64
+    assert np.array_equal(x2, np.square(x.astype(np.float64)).sum(axis=0))
+    assert np.array_equal(x2, kernels.line_stats(x)[0])
+    # real values: the same statistics to rounding (another order of additions)
+    real = (rng.uniform(-1, 1, shape) * (rng.random(shape) < 0.6)).astype(np.float32)
+    xr = _lowered_by_loops(real, k, stride, pad)
+    r2, rn = kernels.window_line_stats(real, k, stride, pad)
+    assert np.array_equal(rn, np.count_nonzero(xr, axis=0))
+    np.testing.assert_allclose(r2, np.square(xr.astype(np.float64)).sum(axis=0), rtol=1e-12)
+
+
+def test_window_line_stats_refuses_a_flat_input() -> None:
+    with pytest.raises(ValueError, match="N, H, W, C"):
+        kernels.window_line_stats(np.zeros((4, 16), dtype=np.float32), 3)

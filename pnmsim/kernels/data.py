@@ -67,6 +67,66 @@ def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return part.sum(axis=0), nnz.sum(axis=0)
 
 
+@njit(cache=True)
+def _window_line_stats(a: np.ndarray, k: int, stride: int, pad: int, oh: int, ow: int,
+                       x2: np.ndarray, nnz: np.ndarray) -> None:
+    """The per-column statistics of ``im2col_nhwc(a, k, stride, pad)`` from the map ``a``
+    (N, H, W, C): each position's squares and non-zeros summed over the samples, then over
+    the positions each column (c, ky, kx) reads (padding reads zeros)."""
+    n, h, w, c = a.shape
+    hwc = h * w * c
+    flat = a.reshape(n, hwc)
+    s2 = np.zeros(hwc)
+    s0 = np.zeros(hwc, dtype=np.int64)
+    for i in range(n):          # over the samples, position by position (vectorised)
+        row = flat[i]
+        for j in range(hwc):
+            v = np.float64(row[j])
+            s2[j] += v * v
+            s0[j] += v != 0.0
+    for ch in range(c):
+        for ky in range(k):
+            for kx in range(k):
+                acc2 = 0.0
+                acc0 = 0
+                for oy in range(oh):
+                    y = oy * stride + ky - pad
+                    if y < 0 or y >= h:
+                        continue
+                    for ox in range(ow):
+                        xx = ox * stride + kx - pad
+                        if 0 <= xx < w:
+                            p = (y * w + xx) * c + ch
+                            acc2 += s2[p]
+                            acc0 += s0[p]
+                col = (ch * k + ky) * k + kx
+                x2[col] = acc2
+                nnz[col] = acc0
+
+
+def window_line_stats(a: np.ndarray, k: int, stride: int = 1,
+                      pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_stats` of the lowered convolution input ``im2col_nhwc(a, k, stride, pad)``
+    (columns (c, ky, kx)) from the feature map ``a`` (N, H, W, C) itself, without the matrix
+    (k * k / stride^2 times larger): the squares and non-zeros of every map position summed
+    over the samples, then over the windows that read it. The non-zero counts are the same
+    integers; the squares' sums are the same float64 values wherever the squares are
+    integers (activations in {-1, 0, 1}: sums of ones are exact in any order) and otherwise
+    agree to rounding (another order of additions)."""
+    a = np.ascontiguousarray(a)
+    if a.ndim != 4 or k < 1 or stride < 1 or pad < 0:
+        raise ValueError(f"window_line_stats: a (N, H, W, C) map and k, stride >= 1, pad >= 0; "
+                         f"got shape {a.shape}, k={k}, stride={stride}, pad={pad}")
+    h, w, c = a.shape[1:]
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    x2 = np.zeros(c * k * k)
+    nnz = np.zeros(c * k * k, dtype=np.int64)
+    if oh > 0 and ow > 0 and a.size:
+        _window_line_stats(a, k, stride, pad, oh, ow, x2, nnz)
+    return x2, nnz
+
+
 def line_square_sums(x: np.ndarray) -> np.ndarray:
     """Per column of x (M, lines): the sum over rows of x**2, in float64, in one pass.
 

@@ -51,7 +51,7 @@ from pnmsim.nn.layers import (
     ste_grad,
     ternary_activation,
 )
-from pnmsim.records import OpLog, PhaseContext
+from pnmsim.records import Lowered, OpLog, PhaseContext
 from pnmsim.workload import LayerSpec, WeightedLayer, Workload
 
 F32 = np.float32
@@ -75,10 +75,12 @@ class MatrixBackend(Protocol):
         """Current logical weights, int8 (rows, cols)."""
         ...
 
-    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext) -> np.ndarray:
+    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext,
+               lowered: Lowered | None = None) -> np.ndarray:
         """x (M, rows) float32 -> (M, cols) float32, ~ x @ W. For a conv layer M = batch *
-        positions (rows of im2col, ordered (n, oy, ox)); x is real-valued in [-1, 1] for the
-        first weighted layer (``layer.first``) and in the activation set ({-1, 0, 1}) after."""
+        positions (rows of im2col, ordered (n, oy, ox)), and ``lowered`` says which feature map
+        x was lowered from; x is real-valued in [-1, 1] for the first weighted layer
+        (``layer.first``) and in the activation set ({-1, 0, 1}) after."""
         ...
 
     def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext) -> np.ndarray:
@@ -128,7 +130,8 @@ class SoftwareBackend:
     def weights(self, index: int) -> np.ndarray:
         return self._w[index].astype(np.int8)
 
-    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext | None = None) -> np.ndarray:
+    def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext | None = None,
+               lowered: Lowered | None = None) -> np.ndarray:
         return np.asarray(x, dtype=F32) @ self._w[index]
 
     def matmul_t(self, index: int, delta: np.ndarray,
@@ -237,7 +240,8 @@ class Network:
                 cols = im2col_nhwc(a, s.kernel, s.stride, s.padding)
                 n, oh, ow = s.out_shape
                 cache = (cols, a.shape)
-                a = np.asarray(self.backend.matmul(op.widx, cols, ctx),
+                a = np.asarray(self.backend.matmul(op.widx, cols, ctx,
+                                                   Lowered(a, s.kernel, s.stride, s.padding)),
                                dtype=F32).reshape(b, oh, ow, n)
             elif s.type == "dense":
                 # implicit flatten in (C, H, W) order
