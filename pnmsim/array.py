@@ -59,6 +59,7 @@ from pnmsim.counting import (
 )
 from pnmsim.crossbar import Crossbar
 from pnmsim.mapping import LayerMapping, NetworkMapping, map_network, sense_groups
+from pnmsim.nn.layers import col2im_nhwc
 from pnmsim.outer_rules import OuterRule
 from pnmsim.pulses import PulseMapper
 from pnmsim.records import PHASES, Lowered, OpLog, OpRecord, PhaseContext, Tally, UpdateFacts
@@ -257,7 +258,27 @@ class ArrayBackend:
                                     sensing=sensing, macs=m * lay.rows * lay.cols))
         return np.asarray(y, dtype=np.float32)
 
-    def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext) -> np.ndarray:
+    def _adc_fold(self, y: np.ndarray, key: str, out_scale: float,
+                  low: Lowered) -> np.ndarray:
+        """:meth:`_adc` of a convolution's transposed-read currents ``y`` (the lowered
+        matrix's rows), folded back onto the input map (col2im): one pass that converts each
+        sample's rows just before adding them in (:func:`kernels.quantize_col2im_observed`)
+        where the converter gathers its statistics itself, else the two steps."""
+        k, st, pad = low.kernel, low.stride, low.padding
+        got = None
+        if self.fused_converters and y.dtype in (np.float32, np.float64) \
+                and y.flags.c_contiguous:
+            got = self.ranges.gathered(key, y.size)
+        if got is None:
+            return col2im_nhwc(self._adc(y, key, out_scale), low.source.shape, k, st, pad)
+        out = kernels.quantize_col2im_observed(y, low.source.shape, k, st, pad,
+                                               self.ranges.fixed[key],
+                                               self.arch.periphery.adc_bits, out_scale, *got)
+        self.ranges.observe_gathered(key, got[0])
+        return out
+
+    def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext,
+                 lowered: Lowered | None = None) -> np.ndarray:
         L = self._layers[index]
         lay, mp, a = L.spec, L.map, self.arch
         log = self._log(ctx)
@@ -285,7 +306,10 @@ class ArrayBackend:
         if mp.col_tiles == 1:
             part, cnt = L.xbar.read_units(dn, transpose=True,
                                           out=self._buffer("bwd", index, (m, lay.rows)))
-            out = self._adc(part, f"bwd.{index}", dmax / b)
+            if lowered is not None:   # a convolution: folded back onto its input map
+                out = self._adc_fold(part, f"bwd.{index}", dmax / b, lowered)
+            else:
+                out = self._adc(part, f"bwd.{index}", dmax / b)
         else:
             out = self._buffer("bwd.sum", index, (m, lay.rows))
             w = L.xbar.effective_weights(np.float32)
@@ -310,6 +334,9 @@ class ArrayBackend:
                     np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
                     out += self._adc(part, key, dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsum_lines(transpose=True))
+            if lowered is not None:
+                out = col2im_nhwc(out, lowered.source.shape, lowered.kernel, lowered.stride,
+                                  lowered.padding)
         # the driven column lines: dn's non-zero entries (nnz_lines), which are the quantised
         # errors' (dn = dq / dmax); count_backward reads only those counts and dn's shape
         count_backward(log.tally, a, mp, dn, cnt.read_fj, self._groups(ctx, m, lay),

@@ -157,9 +157,9 @@ class RecordingBackend(SoftwareBackend):
         super().__init__(rng)
         self.calls: list[tuple[str, int, tuple[int, ...], ...]] = []
 
-    def matmul_t(self, index: int, delta: np.ndarray, ctx=None) -> np.ndarray:
+    def matmul_t(self, index: int, delta: np.ndarray, ctx=None, lowered=None) -> np.ndarray:
         self.calls.append(("matmul_t", index, delta.shape))
-        return super().matmul_t(index, delta)
+        return super().matmul_t(index, delta, ctx, lowered)
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray,
                delta: np.ndarray, ctx=None) -> dict[str, float]:

@@ -12,6 +12,7 @@ from pnmsim import kernels
 from pnmsim.array import ArrayBackend
 from pnmsim.config import load_arch
 from pnmsim.converter_ranges import subsample_step
+from pnmsim.nn.layers import col2im_nhwc
 from pnmsim.simulation import Simulation
 from pnmsim.workload import load_workload
 
@@ -92,6 +93,29 @@ def test_dac_observed_is_scale_subsample_quantize_normalise(shape) -> None:
     assert sub.tobytes() == want_sub.tobytes()
 
 
+@pytest.mark.parametrize("x_shape,k,stride,pad", [((6, 12, 12, 32), 5, 1, 0),
+                                                  ((3, 9, 11, 4), 3, 2, 1),
+                                                  ((2, 6, 6, 3), 3, 1, 2)])
+def test_quantize_col2im_observed_is_quantise_then_col2im(x_shape, k: int, stride: int,
+                                                          pad: int) -> None:
+    n, h, w, c = x_shape
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    cols = _signal((n * oh * ow, c * k * k), np.float32, 6)
+    keep = cols.copy()
+    sub, every = _buf(cols.size)
+    got = kernels.quantize_col2im_observed(cols, x_shape, k, stride, pad, 3.0, 6, 0.01, sub,
+                                           every)
+    want = col2im_nhwc(kernels.quantize_symmetric(cols, 3.0, 6, 0.01), x_shape, k, stride, pad)
+    assert got.shape == want.shape == x_shape
+    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
+    assert sub.tobytes() == cols.reshape(-1)[::every].astype(np.float64).tobytes()
+    assert cols.tobytes() == keep.tobytes()       # read, not written
+    plain = kernels.quantize_col2im_observed(cols, x_shape, k, stride, pad, 3.0, 6, 0.01)
+    assert np.ascontiguousarray(plain).tobytes() == np.ascontiguousarray(want).tobytes()
+    with pytest.raises(ValueError, match="lowered matrix"):
+        kernels.quantize_col2im_observed(cols[:-1], x_shape, k, stride, pad, 3.0, 6, 0.01)
+
+
 def test_observed_conversions_refuse_what_they_cannot_do() -> None:
     y = np.ones((4, 5), dtype=np.float32)
     with pytest.raises(ValueError, match="buffer"):
@@ -114,7 +138,8 @@ def test_training_with_and_without_fused_converters_is_identical(workload: str, 
     y = rng.integers(0, wl.classes, 4 * batch)
     out = []
     calls: list[str] = []
-    for name in ("quantize_observed", "quantize_sum_observed", "dac_observed"):
+    for name in ("quantize_observed", "quantize_sum_observed", "dac_observed",
+                 "quantize_col2im_observed"):
         real = getattr(kernels, name)
         monkeypatch.setattr(kernels, name,
                             lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
@@ -133,9 +158,12 @@ def test_training_with_and_without_fused_converters_is_identical(workload: str, 
                     {k: np.asarray(v).tobytes() for k, v in sd.items()}, sim.tally.rows(),
                     len(calls)))
     # every kind of pass gathered in the first run (the MLP's first layer sums its row-tile
-    # groups' digitised partial sums), none in the second
+    # groups' digitised partial sums, its second layer's backprop its column tiles'; the
+    # CNN's second convolution folds its backprop currents onto its input map), none in the
+    # second
     assert set(calls) == ({"quantize_observed", "dac_observed", "quantize_sum_observed"}
-                          if workload == "mnist_mlp" else {"quantize_observed", "dac_observed"})
+                          if workload == "mnist_mlp" else
+                          {"quantize_observed", "dac_observed", "quantize_col2im_observed"})
     assert out[1][4] == out[0][4] > 0       # nothing gathered with the flag off
     assert out[0][0] == out[1][0]
     assert out[0][1] == out[1][1] and out[0][1]

@@ -44,7 +44,12 @@ from pnmsim.kernels.data import (
     quantize_symmetric_reference,
     window_line_stats,
 )
-from pnmsim.kernels.observed import dac_observed, quantize_observed, quantize_sum_observed
+from pnmsim.kernels.observed import (
+    dac_observed,
+    quantize_col2im_observed,
+    quantize_observed,
+    quantize_sum_observed,
+)
 from pnmsim.kernels.percell import per_cell_write
 from pnmsim.kernels.pulse_index import state_aware_pulses
 from pnmsim.kernels.reference import (
@@ -57,7 +62,8 @@ from pnmsim.kernels.reference import (
 __all__ = [
     "PARALLEL_MIN",
     "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "conductances_reference",
-    "dac_observed", "quantize_observed", "quantize_sum_observed", "window_line_stats",
+    "dac_observed", "quantize_col2im_observed", "quantize_observed", "quantize_sum_observed",
+    "window_line_stats",
     "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
     "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",

@@ -105,6 +105,34 @@ def _dac_gather(delta: np.ndarray, scale: np.float32, out: np.ndarray, sub: np.n
             ov[k] = _level(ov[k], inv_step, step, lim, one) / full_scale
 
 
+@njit(cache=True)
+def _quantize_col2im_gather(c6: np.ndarray, out: np.ndarray, scratch: np.ndarray,
+                           sub: np.ndarray, every: int, gather: bool, inv_step: float,
+                           step: float, lim: float, out_scale: float, stride: int) -> None:
+    """Sample by sample: ``c6[b]`` ((OH, OW, C, k, k) of a C-contiguous lowered matrix)
+    quantised into ``scratch`` (its subsample copied into ``sub`` first, where ``gather``),
+    then added into ``out[b]`` as :func:`pnmsim.kernels.data.col2im_add_nhwc` adds (the same
+    loops, so the same order of additions)."""
+    n, oh, ow, c, k, _ = c6.shape
+    per = oh * ow * c * k * k
+    flat = c6.reshape(n, per)
+    q6 = scratch.reshape(oh, ow, c, k, k)
+    for b in range(n):
+        src = flat[b]
+        if gather:
+            _gather(src, b * per, b * per, (b + 1) * per, every, sub)
+        for i in range(per):
+            scratch[i] = _level(src[i], inv_step, step, lim, out_scale)
+        for ky in range(k):
+            for kx in range(k):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        dst = out[b, oy * stride + ky, ox * stride + kx]
+                        q = q6[oy, ox]
+                        for ch in range(c):
+                            dst[ch] += q[ch, ky, kx]
+
+
 def _check(sub: np.ndarray, every: int, size: int) -> None:
     if sub.dtype != np.float64 or sub.ndim != 1 or every < 1 or sub.size != -(-size // every):
         raise ValueError(f"observed conversion: a float64 buffer of {-(-size // max(every, 1))} "
@@ -174,3 +202,32 @@ def dac_observed(delta: np.ndarray, scale: float, full_scale: float, bits: int,
     _dac_gather(delta.reshape(-1), np.float32(scale), out.reshape(-1), sub, every, inv, step,
                 lim, np.float32(full_scale))
     return out
+
+
+def quantize_col2im_observed(cols: np.ndarray, x_shape: tuple[int, int, int, int], k: int,
+                             stride: int, pad: int, full_scale: float, bits: int,
+                             out_scale: float, sub: np.ndarray | None = None,
+                             every: int = 1) -> np.ndarray:
+    """``col2im_nhwc(quantize_symmetric(cols, full_scale, bits, out_scale), x_shape, k,
+    stride, pad)`` (:mod:`pnmsim.nn.layers`; ``cols`` the C-contiguous lowered matrix of a
+    map of shape ``x_shape`` = (N, H, W, C), ``full_scale > 0``) bit for bit, converting each
+    sample's rows just before adding them in (``cols`` is read once and not written); with
+    ``sub``, ``cols.reshape(-1)[::every]`` copied into it (float64) on the way."""
+    n, h, w, c = x_shape
+    oh = (h + 2 * pad - k) // stride + 1
+    ow = (w + 2 * pad - k) // stride + 1
+    if not cols.flags.c_contiguous or cols.shape != (n * oh * ow, c * k * k) \
+            or cols.dtype not in (np.float32, np.float64) or full_scale <= 0:
+        raise ValueError(f"quantize_col2im_observed: needs the C-contiguous float "
+                         f"({n * oh * ow}, {c * k * k}) lowered matrix of a {x_shape} map and a "
+                         f"positive full scale; got {cols.dtype} {cols.shape}")
+    if sub is not None:
+        _check(sub, every, cols.size)
+    out = np.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=cols.dtype)
+    if cols.size:
+        _quantize_col2im_gather(cols.reshape(n, oh, ow, c, k, k), out,
+                                np.empty(oh * ow * c * k * k, dtype=cols.dtype),
+                                np.empty(1) if sub is None else sub, every, sub is not None,
+                                *_quantizer_args(cols.dtype, full_scale, bits, out_scale),
+                                stride)
+    return out[:, pad:pad + h, pad:pad + w] if pad else out

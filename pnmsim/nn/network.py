@@ -83,10 +83,13 @@ class MatrixBackend(Protocol):
         (``layer.first``) and in the activation set ({-1, 0, 1}) after."""
         ...
 
-    def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext) -> np.ndarray:
-        """delta (M, cols) float32 -> (M, rows) float32, ~ delta @ W.T. The result may be a
-        work array of the backend, valid until its next ``matmul_t`` of the same layer
-        (:meth:`Network.backward` consumes it at once)."""
+    def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext,
+                 lowered: Lowered | None = None) -> np.ndarray:
+        """delta (M, cols) float32 -> (M, rows) float32, ~ delta @ W.T; for a conv layer
+        (``lowered``: the forward's input map and its lowering) the gradient of that map,
+        (N, H, W, C) float32, ~ ``col2im_nhwc(delta @ W.T, lowered.source.shape, ...)``. The
+        result may be a work array of the backend, valid until its next ``matmul_t`` of the
+        same layer (:meth:`Network.backward` consumes it at once)."""
         ...
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
@@ -134,9 +137,13 @@ class SoftwareBackend:
                lowered: Lowered | None = None) -> np.ndarray:
         return np.asarray(x, dtype=F32) @ self._w[index]
 
-    def matmul_t(self, index: int, delta: np.ndarray,
-                 ctx: PhaseContext | None = None) -> np.ndarray:
-        return np.asarray(delta, dtype=F32) @ self._w[index].T
+    def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext | None = None,
+                 lowered: Lowered | None = None) -> np.ndarray:
+        dx = np.asarray(delta, dtype=F32) @ self._w[index].T
+        if lowered is None:
+            return dx
+        return col2im_nhwc(dx, lowered.source.shape, lowered.kernel, lowered.stride,
+                           lowered.padding)
 
     def update(self, index: int, step: np.ndarray, x: np.ndarray, delta: np.ndarray,
                ctx: PhaseContext | None = None) -> dict[str, float]:
@@ -239,9 +246,9 @@ class Network:
                 assert s.kernel is not None and s.stride is not None and s.padding is not None
                 cols = im2col_nhwc(a, s.kernel, s.stride, s.padding)
                 n, oh, ow = s.out_shape
-                cache = (cols, a.shape)
-                a = np.asarray(self.backend.matmul(op.widx, cols, ctx,
-                                                   Lowered(a, s.kernel, s.stride, s.padding)),
+                low = Lowered(a, s.kernel, s.stride, s.padding)
+                cache = (cols, low)
+                a = np.asarray(self.backend.matmul(op.widx, cols, ctx, low),
                                dtype=F32).reshape(b, oh, ow, n)
             elif s.type == "dense":
                 # implicit flatten in (C, H, W) order
@@ -297,14 +304,14 @@ class Network:
                 g = maxpool2d_backward_nhwc(g, cache)
             elif s.type == "conv":
                 assert s.kernel is not None and s.stride is not None and s.padding is not None
-                cols, in_shape = cache
+                cols, low = cache
                 dcols = np.ascontiguousarray(g).reshape(-1, s.out_shape[0])
                 grads[f"w{op.widx}"] = cols.T @ dcols
                 self._io[op.widx] = (cols, dcols)
                 if op.widx == 0:
                     break  # the first weighted layer: no input gradient needed
-                dx = np.asarray(self.backend.matmul_t(op.widx, dcols, ctx), dtype=F32)
-                g = col2im_nhwc(dx, in_shape, s.kernel, s.stride, s.padding)
+                # the input map's gradient: the transposed read folded back (col2im)
+                g = np.asarray(self.backend.matmul_t(op.widx, dcols, ctx, low), dtype=F32)
             else:  # dense
                 x2, in_shape = cache
                 grads[f"w{op.widx}"] = x2.T @ g
