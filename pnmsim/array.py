@@ -203,7 +203,8 @@ class ArrayBackend:
         feature map (:func:`kernels.window_line_stats`: the same values as from the lowered
         matrix, whose entries' squares are integers), where ``lowered`` describes ``x``;
         None for the first layer (its DAC levels' squares are not integers: their sums
-        depend on the order of additions, so they are taken from ``x`` as always)."""
+        depend on the order of additions, so the input DAC's pass takes them from the
+        matrix as always)."""
         if lowered is None or lay.first:
             return None
         src = lowered.source
@@ -223,10 +224,10 @@ class ArrayBackend:
         log = self._log(ctx)
         m = x.shape[0]
         xin = np.asarray(x, dtype=np.float32)
-        if lay.first:
-            xin = kernels.quantize_symmetric(np.ascontiguousarray(xin), 1.0,
-                                             a.periphery.input_dac_bits)
-        lines = self._lines(lay, xin, lowered)
+        if lay.first:   # the input DAC, the driven levels' line statistics in the same pass
+            xin, lines = kernels.quantize_lines(xin, 1.0, a.periphery.input_dac_bits)
+        else:
+            lines = self._lines(lay, xin, lowered)
         last = index == len(self.mapping.layers) - 1
         if ctx.training_forward:
             sensing = a.periphery.training_forward_sensing
@@ -289,10 +290,13 @@ class ArrayBackend:
         delta = np.ascontiguousarray(delta, dtype=np.float32)
         dkey = f"dac.{index}"
         got = self._gathering(dkey, delta)
-        if got is not None:   # scaled, its statistics gathered, quantised, normalised: one pass
+        lines = None      # dn's line statistics, where the DAC pass takes them
+        if got is not None and delta.ndim == 2:
+            # scaled, its statistics gathered, quantised, normalised, its driven lines
+            # counted: one pass
             dmax = self.ranges.fixed[dkey]
-            dn = kernels.dac_observed(delta, b, dmax, a.periphery.dac_bits,
-                                      self._buffer("dac", index, delta.shape), *got)
+            dn, lines = kernels.dac_observed(delta, b, dmax, a.periphery.dac_bits,
+                                             self._buffer("dac", index, delta.shape), *got)
             self.ranges.observe_gathered(dkey, got[0])
         else:
             d = delta * np.float32(b)
@@ -305,7 +309,8 @@ class ArrayBackend:
         # contract; Network.backward consumes it at once)
         if mp.col_tiles == 1:
             part, cnt = L.xbar.read_units(dn, transpose=True,
-                                          out=self._buffer("bwd", index, (m, lay.rows)))
+                                          out=self._buffer("bwd", index, (m, lay.rows)),
+                                          lines=lines)
             if lowered is not None:   # a convolution: folded back onto its input map
                 out = self._adc_fold(part, f"bwd.{index}", dmax / b, lowered)
             else:
@@ -333,7 +338,7 @@ class ArrayBackend:
                     c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
                     np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
                     out += self._adc(part, key, dmax / b)
-            cnt = L.xbar._read_counts(dn, L.xbar._gsum_lines(transpose=True))
+            cnt = L.xbar._read_counts(dn, L.xbar._gsum_lines(transpose=True), lines=lines)
             if lowered is not None:
                 out = col2im_nhwc(out, lowered.source.shape, lowered.kernel, lowered.stride,
                                   lowered.padding)

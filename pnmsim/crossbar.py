@@ -274,9 +274,9 @@ class Crossbar:
                      lines: tuple[np.ndarray, np.ndarray] | None = None) -> Counts:
         """Read energy: every driven line j delivers (x_j V_rd)^2 (G1 + G2) t_read per cell.
         ``ternary``: x is in {-1, 0, 1}, so sum(x^2) is the count of driven lines.
-        ``lines``: x's per-line squares' sums and non-zero counts, where the caller took them
-        from a smaller source (:func:`kernels.window_line_stats` of a convolution's feature
-        map); refused unless there is one of each per line of x."""
+        ``lines``: x's per-line squares' sums and non-zero counts, where the caller has them
+        (taken by the converter pass that made x, or from a convolution's feature map:
+        :func:`kernels.window_line_stats`); refused unless there is one of each per line."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
         if lines is None:

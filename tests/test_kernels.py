@@ -454,3 +454,19 @@ def test_window_line_stats_equal_the_lowered_matrix(shape, k: int, stride: int,
 def test_window_line_stats_refuses_a_flat_input() -> None:
     with pytest.raises(ValueError, match="N, H, W, C"):
         kernels.window_line_stats(np.zeros((4, 16), dtype=np.float32), 3)
+
+
+@pytest.mark.parametrize("shape,dtype", [((1000, 784), np.float32), ((5000, 25), np.float32),
+                                         ((3, 7), np.float64), ((1, 1), np.float32)])
+def test_quantize_lines_is_quantise_then_line_stats_bit_for_bit(shape, dtype) -> None:
+    rng = np.random.default_rng(shape[0])
+    x = (rng.uniform(-1.2, 1.2, shape) * (rng.random(shape) < 0.7)).astype(dtype)
+    keep = x.copy()
+    q, (x2, nnz) = kernels.quantize_lines(x, 1.0, 6)
+    want = kernels.quantize_symmetric(x, 1.0, 6)
+    want_x2, want_nnz = kernels.line_stats(want)
+    assert q.dtype == want.dtype and q.tobytes() == want.tobytes()
+    assert x2.tobytes() == want_x2.tobytes() and np.array_equal(nnz, want_nnz)
+    assert x.tobytes() == keep.tobytes()         # the input is not converted in place
+    q0, (z2, znz) = kernels.quantize_lines(x, 0.0, 6)    # no range: zeros, no lines driven
+    assert not q0.any() and not z2.any() and not znz.any()

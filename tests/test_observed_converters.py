@@ -80,7 +80,8 @@ def test_quantize_sum_observed_per_group_is_each_groups_subsample(shape) -> None
                                       out=np.empty(shape[1:]))
 
 
-@pytest.mark.parametrize("shape", [(100, 512), (1000, 512), (1000, 10), (3, 7)])
+@pytest.mark.parametrize("shape", [(100, 512), (1000, 512), (1000, 10), (3, 7), (6400, 64),
+                                   (4099, 3)])
 def test_dac_observed_is_scale_subsample_quantize_normalise(shape) -> None:
     delta = _signal(shape, np.float32, 5) / 100
     sub, every = _buf(delta.size)
@@ -88,9 +89,12 @@ def test_dac_observed_is_scale_subsample_quantize_normalise(shape) -> None:
     want_sub = d.reshape(-1)[::every].astype(np.float64)
     want = np.divide(kernels.quantize_symmetric(d, 3.0, 8), np.float32(3.0))
     out = np.empty_like(delta)
-    got = kernels.dac_observed(delta, 100.0, 3.0, 8, out, sub, every)
+    got, (x2, nnz) = kernels.dac_observed(delta, 100.0, 3.0, 8, out, sub, every)
     assert got is out and got.tobytes() == want.tobytes()
     assert sub.tobytes() == want_sub.tobytes()
+    # the driven levels' line statistics, as a pass over the converted errors takes them
+    want_x2, want_nnz = kernels.line_stats(want)
+    assert x2.tobytes() == want_x2.tobytes() and np.array_equal(nnz, want_nnz)
 
 
 @pytest.mark.parametrize("x_shape,k,stride,pad", [((6, 12, 12, 32), 5, 1, 0),

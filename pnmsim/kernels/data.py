@@ -53,6 +53,13 @@ def _line_stats_body(x: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
 _line_stats = njit(cache=True, parallel=True)(_line_stats_body)
 
 
+def line_blocks(m: int) -> int:
+    """Blocks of rows whose column sums :func:`line_stats` and :func:`line_square_sums` take
+    separately and then add in order (a fixed number: the result does not depend on the
+    machine's threads)."""
+    return 8 if m >= 4096 else 1
+
+
 def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`line_square_sums` of x (bit-identical) and the non-zero entries per column
     (int64), from one pass over x."""
@@ -60,7 +67,7 @@ def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.ndim != 2 or x.size == 0:
         k = x.shape[1] if x.ndim == 2 else 0
         return np.zeros(k), np.zeros(k, dtype=np.int64)
-    blocks = 8 if x.shape[0] >= 4096 else 1
+    blocks = line_blocks(x.shape[0])
     part = np.zeros((blocks, x.shape[1]))
     nnz = np.zeros((blocks, x.shape[1]), dtype=np.int64)
     _line_stats(x, part, nnz)
@@ -135,7 +142,7 @@ def line_square_sums(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x)
     if x.ndim != 2 or x.size == 0:
         return np.zeros(x.shape[1] if x.ndim == 2 else 0)
-    blocks = 8 if x.shape[0] >= 4096 else 1
+    blocks = line_blocks(x.shape[0])
     part = np.zeros((blocks, x.shape[1]))
     _line_sq_sums(x, part)
     return part.sum(axis=0)
@@ -306,6 +313,47 @@ def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
     else:
         (_quantize_parallel if big else _quantize_serial)(x.reshape(-1), out.reshape(-1), *args)
     return out
+
+
+@njit(cache=True)
+def _quantize_lines(x: np.ndarray, out: np.ndarray, inv_step: float, step: float, lim: float,
+                    out_scale: float, x2: np.ndarray, nnz: np.ndarray) -> None:
+    """Row by row: ``out = q(x)`` (:func:`_level`) and the levels' line statistics into
+    ``x2``/``nnz`` (blocks, lines), in :func:`line_stats`' blocks and order."""
+    m, k = x.shape
+    nb = x2.shape[0]
+    for t in range(nb):
+        acc = np.zeros(k)
+        cnt = np.zeros(k, dtype=np.int64)
+        for i in range(t * m // nb, (t + 1) * m // nb):
+            xr = x[i]
+            orow = out[i]
+            for j in range(k):
+                q = _level(xr[j], inv_step, step, lim, out_scale)
+                orow[j] = q
+                v = np.float64(q)
+                acc[j] += v * v
+                cnt[j] += v != 0.0
+        x2[t, :] = acc
+        nnz[t, :] = cnt
+
+
+def quantize_lines(x: np.ndarray, full_scale: float,
+                   bits: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """``quantize_symmetric(x, full_scale, bits)`` of a 2-D float ``x`` (a new array) and
+    :func:`line_stats` of the result, bit for bit, from one pass (the first layer's input DAC
+    and its driven lines)."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2 or x.dtype not in (np.float32, np.float64) or full_scale <= 0 \
+            or x.size == 0:
+        q = quantize_symmetric(x, full_scale, bits)
+        return q, line_stats(q)
+    out = np.empty_like(x)
+    nb = line_blocks(x.shape[0])
+    x2 = np.zeros((nb, x.shape[1]))
+    nnz = np.zeros((nb, x.shape[1]), dtype=np.int64)
+    _quantize_lines(x, out, *_quantizer_args(x.dtype, full_scale, bits, 1.0), x2, nnz)
+    return out, (x2.sum(axis=0), nnz.sum(axis=0))
 
 
 def _quantize_sum_body(parts: np.ndarray, out: np.ndarray, inv_step: float, step: float,

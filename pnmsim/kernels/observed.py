@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pnmsim.kernels.data import _level, _quantizer_args
+from pnmsim.kernels.data import _level, _quantizer_args, line_blocks
 
 _BLOCK = 4096   # values converted per block (16 KB of float32: L1-resident)
 
@@ -87,22 +87,34 @@ def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, ev
 @njit(cache=True)
 def _dac_gather(delta: np.ndarray, scale: np.float32, out: np.ndarray, sub: np.ndarray,
                every: int, inv_step: np.float32, step: np.float32, lim: np.float32,
-               full_scale: np.float32) -> None:
-    """The backprop DAC of float32 errors in one pass: ``d = delta * scale`` (float32, the
-    batch size), ``d[::every]`` into ``sub``, then ``q(d) / full_scale`` into ``out`` — the
-    operations of multiplying, :func:`~pnmsim.kernels.data.quantize_symmetric` (output scale
-    1) and dividing by the full scale, one after the other."""
-    n = delta.size
+               full_scale: np.float32, x2: np.ndarray, nnz: np.ndarray) -> None:
+    """The backprop DAC of float32 errors (M, lines) in one pass, row by row: ``d = delta *
+    scale`` (float32, the batch size), ``d.reshape(-1)[::every]`` into ``sub``, then
+    ``q(d) / full_scale`` into ``out`` — the operations of multiplying,
+    :func:`~pnmsim.kernels.data.quantize_symmetric` (output scale 1) and dividing by the full
+    scale, one after the other — and the driven levels' line statistics into ``x2``/``nnz``
+    (blocks, lines), added as :func:`~pnmsim.kernels.data.line_stats` adds them (the same
+    blocks of rows, rows in order)."""
+    m, k = delta.shape
+    nb = x2.shape[0]
     one = np.float32(1.0)
-    for lo in range(0, n, _BLOCK):
-        hi = min(lo + _BLOCK, n)
-        dv = delta[lo:hi]
-        ov = out[lo:hi]
-        for k in range(hi - lo):
-            ov[k] = dv[k] * scale
-        _gather(ov, lo, lo, hi, every, sub)
-        for k in range(hi - lo):
-            ov[k] = _level(ov[k], inv_step, step, lim, one) / full_scale
+    for t in range(nb):
+        acc = np.zeros(k)
+        cnt = np.zeros(k, dtype=np.int64)
+        for i in range(t * m // nb, (t + 1) * m // nb):
+            dv = delta[i]
+            ov = out[i]
+            for j in range(k):
+                ov[j] = dv[j] * scale
+            _gather(ov, i * k, i * k, (i + 1) * k, every, sub)
+            for j in range(k):
+                q = _level(ov[j], inv_step, step, lim, one) / full_scale
+                ov[j] = q
+                v = np.float64(q)
+                acc[j] += v * v
+                cnt[j] += v != 0.0
+        x2[t, :] = acc
+        nnz[t, :] = cnt
 
 
 @njit(cache=True)
@@ -187,21 +199,26 @@ def quantize_sum_observed(parts: np.ndarray, full_scale: float, bits: int, sub: 
 
 
 def dac_observed(delta: np.ndarray, scale: float, full_scale: float, bits: int,
-                 out: np.ndarray, sub: np.ndarray, every: int) -> np.ndarray:
-    """The backprop DAC of float32 errors into ``out`` (float32, C-contiguous, delta's shape):
-    ``d = delta * float32(scale)``, ``d.reshape(-1)[::every]`` into ``sub``, then
-    ``quantize_symmetric(d, full_scale, bits) / float32(full_scale)`` — the same values as
-    those three steps (``full_scale > 0``). Returns ``out``."""
+                 out: np.ndarray, sub: np.ndarray,
+                 every: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The backprop DAC of float32 errors (M, lines) into ``out`` (float32, C-contiguous,
+    delta's shape): ``d = delta * float32(scale)``, ``d.reshape(-1)[::every]`` into ``sub``,
+    then ``quantize_symmetric(d, full_scale, bits) / float32(full_scale)`` — the same values as
+    those three steps (``full_scale > 0``). Returns ``out`` and its
+    :func:`~pnmsim.kernels.data.line_stats` (the same bits), taken in the same pass."""
     delta = np.ascontiguousarray(delta, dtype=np.float32)
-    if out.shape != delta.shape or out.dtype != np.float32 or not out.flags.c_contiguous \
-            or full_scale <= 0:
-        raise ValueError("dac_observed: needs a float32 output of the errors' shape and a "
-                         "positive full scale")
+    if delta.ndim != 2 or out.shape != delta.shape or out.dtype != np.float32 \
+            or not out.flags.c_contiguous or full_scale <= 0:
+        raise ValueError("dac_observed: needs 2-D errors, a float32 output of their shape and "
+                         "a positive full scale")
     _check(sub, every, delta.size)
     inv, step, lim, _ = _quantizer_args(np.dtype(np.float32), full_scale, bits, 1.0)
-    _dac_gather(delta.reshape(-1), np.float32(scale), out.reshape(-1), sub, every, inv, step,
-                lim, np.float32(full_scale))
-    return out
+    nb = line_blocks(delta.shape[0])
+    x2 = np.zeros((nb, delta.shape[1]))
+    nnz = np.zeros((nb, delta.shape[1]), dtype=np.int64)
+    _dac_gather(delta, np.float32(scale), out, sub, every, inv, step, lim,
+                np.float32(full_scale), x2, nnz)
+    return out, (x2.sum(axis=0), nnz.sum(axis=0))
 
 
 def quantize_col2im_observed(cols: np.ndarray, x_shape: tuple[int, int, int, int], k: int,
