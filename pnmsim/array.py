@@ -237,7 +237,7 @@ class ArrayBackend:
         if groups > 1:   # every sensed group of row tiles is digitised, then they are added
             parts, cnt = L.xbar.read_blocks_units(
                 xin, mp.tile_rows * per, out=self._buffer("psum", index, (groups, m, lay.cols)),
-                lines=lines)
+                lines=lines, ternary=not lay.first)
             key = f"psum.{index}"   # each group digitised, the groups added: one pass
             got = self._gathering(key, parts) if parts[0].size > 1 else None
             if got is not None:

@@ -251,10 +251,10 @@ class Crossbar:
     def read_blocks_units(self, x: np.ndarray, tile_rows: int,
                           out: np.ndarray | None = None,
                           lines: tuple[np.ndarray, np.ndarray] | None = None,
-                          ) -> tuple[np.ndarray, Counts]:
+                          ternary: bool = False) -> tuple[np.ndarray, Counts]:
         """:meth:`read_blocks` in units of ``V_rd * dG_nominal`` (into ``out`` where given:
         a C-contiguous array of the result's shape and dtype, which is returned; ``lines``
-        as in :meth:`read_units`)."""
+        and ``ternary`` as in :meth:`read_units`)."""
         x = np.asarray(x)
         dt = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         w = self.effective_weights(dt)
@@ -267,7 +267,7 @@ class Crossbar:
         for b in range(n):
             r0, r1 = b * tile_rows, min((b + 1) * tile_rows, self.rows)
             np.matmul(x[:, r0:r1].astype(dt, copy=False), w[r0:r1], out=out[b])  # no temporary
-        return out, self._read_counts(x, self._gsum_lines(), lines=lines)
+        return out, self._read_counts(x, self._gsum_lines(), ternary, lines)
 
     def _read_counts(self, x: np.ndarray, gsum_lines: np.ndarray,
                      ternary: bool = False,
@@ -279,8 +279,8 @@ class Crossbar:
         :func:`kernels.window_line_stats`); refused unless there is one of each per line."""
         v = self.arch.synapse.v_read_v
         t = self.arch.synapse.read_ns
-        if lines is None:
-            x2, nnz = kernels.line_stats(x)         # (lines,) float64 and int64, one pass
+        if lines is None:   # (lines,) float64 and int64, one pass
+            x2, nnz = kernels.line_stats(x, ternary)
         else:
             x2, nnz = lines
             if x2.shape != (x.shape[1],) or nnz.shape != (x.shape[1],):

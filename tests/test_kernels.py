@@ -470,3 +470,21 @@ def test_quantize_lines_is_quantise_then_line_stats_bit_for_bit(shape, dtype) ->
     assert x.tobytes() == keep.tobytes()         # the input is not converted in place
     q0, (z2, znz) = kernels.quantize_lines(x, 0.0, 6)    # no range: zeros, no lines driven
     assert not q0.any() and not z2.any() and not znz.any()
+
+
+@pytest.mark.parametrize("shape", [(1000, 512), (6400, 33), (1, 1), (300, 7)])
+def test_line_stats_of_activations_equal_the_full_pass(shape) -> None:
+    """``ternary``: the counts-only pass gives the full pass's bits for {-1, 0, 1} entries,
+    and the full pass's result for anything else (it checks)."""
+    rng = np.random.default_rng(shape[1])
+    x = rng.choice(np.array([-1, 0, 1], dtype=np.float32), size=shape)
+    x[0, 0] = -0.0
+    full = kernels.line_stats(x)
+    got = kernels.line_stats(x, ternary=True)
+    assert got[0].tobytes() == full[0].tobytes() and np.array_equal(got[1], full[1])
+    for bad in (0.5, np.nan, -np.inf, 2.0):
+        y = x.copy()
+        y[-1, -1] = bad
+        want = kernels.line_stats(y)
+        got = kernels.line_stats(y, ternary=True)
+        assert got[0].tobytes() == want[0].tobytes() and np.array_equal(got[1], want[1])

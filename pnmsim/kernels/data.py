@@ -60,13 +60,51 @@ def line_blocks(m: int) -> int:
     return 8 if m >= 4096 else 1
 
 
-def line_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True)
+def _ternary_counts(x: np.ndarray, nnz: np.ndarray) -> bool:
+    """The non-zero entries of each column of a float32 ``x`` into ``nnz``; False (counts
+    unusable) as soon as a row holds a value outside {-1, 0, 1}."""
+    m, k = x.shape
+    acc = np.zeros(k, dtype=np.int32)
+    bad = np.zeros(k, dtype=np.int32)
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for i in range(m):
+        row = x[i]
+        for j in range(k):     # compares only (vectorised)
+            v = row[j]
+            nz = v != zero
+            acc[j] += np.int32(nz)
+            bad[j] |= np.int32(nz & (abs(v) != one))
+        if i % 256 == 255 or i == m - 1:
+            b = 0
+            for j in range(k):
+                b |= bad[j]
+            if b:
+                return False
+            if i % 256 == 255:     # int32 counts: flushed before they could overflow
+                for j in range(k):
+                    nnz[j] += acc[j]
+                    acc[j] = 0
+    for j in range(k):
+        nnz[j] += acc[j]
+    return True
+
+
+def line_stats(x: np.ndarray, ternary: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """:func:`line_square_sums` of x (bit-identical) and the non-zero entries per column
-    (int64), from one pass over x."""
+    (int64), from one pass over x. ``ternary``: x is expected in {-1, 0, 1} (activations), so
+    each square is 1 where the entry is non-zero and the squares' sums are the counts (the
+    same float64 integers, in any order of additions): the pass only compares, and checks the
+    expectation on the way (otherwise the full pass)."""
     x = np.ascontiguousarray(x)
     if x.ndim != 2 or x.size == 0:
         k = x.shape[1] if x.ndim == 2 else 0
         return np.zeros(k), np.zeros(k, dtype=np.int64)
+    if ternary and x.dtype == np.float32:
+        nnz = np.zeros(x.shape[1], dtype=np.int64)
+        if _ternary_counts(x, nnz):
+            return nnz.astype(np.float64), nnz
     blocks = line_blocks(x.shape[0])
     part = np.zeros((blocks, x.shape[1]))
     nnz = np.zeros((blocks, x.shape[1]), dtype=np.int64)
