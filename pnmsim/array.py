@@ -167,16 +167,14 @@ class ArrayBackend:
     def _samples(ctx: PhaseContext, vectors: int, layer: WeightedLayer) -> int:
         return ctx.samples or max(1, vectors // layer.positions)
 
-    def _gathering(self, key: str, y: np.ndarray,
-                   signals: int = 1) -> tuple[np.ndarray, int] | None:
-        """Where converter group ``key`` converts ``y`` (each of ``signals`` signals like it)
-        and gathers its statistics in one pass: its subsample buffer and stride
-        (:meth:`ConverterRanges.gathered`, for a float signal below the size the threaded
-        kernels take), else None."""
+    def _gathering(self, key: str, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """Where converter group ``key`` converts ``y`` and gathers its statistics in one
+        pass: its subsample buffer and stride (:meth:`ConverterRanges.gathered`, for a float
+        signal below the size the threaded kernels take), else None."""
         if not self.fused_converters or y.dtype not in (np.float32, np.float64) \
                 or y.size >= kernels.PARALLEL_MIN:
             return None
-        return self.ranges.gathered(key, y.size, signals)
+        return self.ranges.gathered(key, y.size)
 
     def _adc(self, y: np.ndarray, key: str, out_scale: float = 1.0) -> np.ndarray:
         """Digitise a sensed signal (a temporary this backend owns: converted in place) with the
@@ -317,27 +315,13 @@ class ArrayBackend:
                 out = self._adc(part, f"bwd.{index}", dmax / b)
         else:
             out = self._buffer("bwd.sum", index, (m, lay.rows))
+            out[...] = 0.0
             w = L.xbar.effective_weights(np.float32)
-            key, ct = f"bwd.{index}", mp.col_tiles
-            got = self._gathering(key, out, ct) if m * lay.rows > 1 else None
-            if got is not None:   # every column tile's currents, then one convert-and-add pass
-                parts = self._buffer("bwd.parts", index, (ct, m, lay.rows))
-                for c in range(ct):
-                    c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-                    np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=parts[c])
-                sub, every = got
-                kernels.quantize_sum_observed(parts, self.ranges.fixed[key],
-                                              a.periphery.adc_bits, sub, every, dmax / b,
-                                              per_group=True, out=out)
-                for g in np.split(sub, ct):    # each tile's conversion observed, in order
-                    self.ranges.observe_gathered(key, g)
-            else:
-                out[...] = 0.0
-                part = self._buffer("bwd", index, (m, lay.rows))
-                for c in range(ct):
-                    c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
-                    np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
-                    out += self._adc(part, key, dmax / b)
+            part = self._buffer("bwd", index, (m, lay.rows))
+            for c in range(mp.col_tiles):
+                c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
+                np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
+                out += self._adc(part, f"bwd.{index}", dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsum_lines(transpose=True), lines=lines)
             if lowered is not None:
                 out = col2im_nhwc(out, lowered.source.shape, lowered.kernel, lowered.stride,

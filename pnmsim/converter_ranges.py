@@ -99,18 +99,17 @@ class ConverterRanges:
     def _observe(self, key: str, y: np.ndarray) -> None:
         self._add(key, _stats(y, _is_dac(key)))
 
-    def gathered(self, key: str, size: int, signals: int = 1) -> tuple[np.ndarray, int] | None:
+    def gathered(self, key: str, size: int) -> tuple[np.ndarray, int] | None:
         """Where a converter pass can gather the statistics' subsample itself
         (:mod:`pnmsim.kernels.observed`): for a key with a positive range set (what those
         passes convert with) while statistics are gathered, a float64 buffer for the subsample
-        of a signal of ``size`` values and its stride — ``signals`` such subsamples one after
-        the other, for a pass converting that many signals of ``size`` values; None otherwise
-        (then :meth:`full_scale` on the signal, as before). The buffer is valid until the next
-        call; hand each subsample back filled with :meth:`observe_gathered`."""
+        of a signal of ``size`` values and its stride; None otherwise (then :meth:`full_scale`
+        on the signal, as before). The buffer is valid until the next call; hand it back
+        filled with :meth:`observe_gathered`."""
         if not self.observing or not self.fixed.get(key, 0.0) > 0 or size == 0:
             return None
         every = subsample_step(size)
-        n = -(-size // every) * signals
+        n = -(-size // every)
         if self._buf.size < n:
             self._buf = np.empty(n)
         return self._buf[:n], every

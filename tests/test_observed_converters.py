@@ -56,30 +56,6 @@ def test_quantize_sum_observed_is_subsample_then_quantize_sum(shape) -> None:
     assert sub.tobytes() == parts.reshape(-1)[::every].astype(np.float64).tobytes()
 
 
-@pytest.mark.parametrize("shape", [(4, 100, 512), (4, 1000, 512), (3, 5, 4097), (2, 1, 3)])
-def test_quantize_sum_observed_per_group_is_each_groups_subsample(shape) -> None:
-    """The backprop's column tiles: each tile's currents converted on their own (its own
-    subsample, as a separate conversion of that tile takes) and added in tile order."""
-    parts = _signal(shape, np.float32, 4)
-    g = shape[0]
-    one, every = _buf(parts[0].size)
-    sub = np.full(g * one.size, -7.0)
-    out = np.full(shape[1:], 99.0, dtype=np.float32)
-    got = kernels.quantize_sum_observed(parts, 4.0, 5, sub, every, 0.25, per_group=True,
-                                        out=out)
-    want = np.zeros(shape[1:], dtype=np.float32)
-    for k in range(g):   # what converting tile after tile and adding gives
-        want += kernels.quantize_symmetric(parts[k], 4.0, 5, 0.25)
-    assert got is out and got.tobytes() == want.tobytes()
-    assert sub.tobytes() == np.concatenate(
-        [parts[k].reshape(-1)[::every] for k in range(g)]).astype(np.float64).tobytes()
-    with pytest.raises(ValueError, match="split into"):
-        kernels.quantize_sum_observed(parts, 4.0, 5, sub[:-1], every, per_group=True)
-    with pytest.raises(ValueError, match="out must be"):
-        kernels.quantize_sum_observed(parts, 4.0, 5, sub, every, per_group=True,
-                                      out=np.empty(shape[1:]))
-
-
 @pytest.mark.parametrize("shape", [(100, 512), (1000, 512), (1000, 10), (3, 7), (6400, 64),
                                    (4099, 3)])
 def test_dac_observed_is_scale_subsample_quantize_normalise(shape) -> None:
@@ -162,9 +138,8 @@ def test_training_with_and_without_fused_converters_is_identical(workload: str, 
                     {k: np.asarray(v).tobytes() for k, v in sd.items()}, sim.tally.rows(),
                     len(calls)))
     # every kind of pass gathered in the first run (the MLP's first layer sums its row-tile
-    # groups' digitised partial sums, its second layer's backprop its column tiles'; the
-    # CNN's second convolution folds its backprop currents onto its input map), none in the
-    # second
+    # groups' digitised partial sums; the CNN's second convolution folds its backprop
+    # currents onto its input map), none in the second
     assert set(calls) == ({"quantize_observed", "dac_observed", "quantize_sum_observed"}
                           if workload == "mnist_mlp" else
                           {"quantize_observed", "dac_observed", "quantize_col2im_observed"})

@@ -59,14 +59,11 @@ def _quantize_gather(flat: np.ndarray, sub: np.ndarray, every: int, inv_step: fl
 
 @njit(cache=True)
 def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, every: int,
-                        per_group: bool, inv_step: float, step: float, lim: float,
-                        out_scale: float) -> None:
+                        inv_step: float, step: float, lim: float, out_scale: float) -> None:
     """:func:`pnmsim.kernels.data.quantize_sum`'s one pass (``out[i] = 0 + q(parts[0, i]) +
     q(parts[1, i]) + ...`` in group order, ``parts`` (groups, n)) that also copies
-    ``parts.reshape(-1)[::every]`` into ``sub`` — or, ``per_group``, each group's own
-    ``parts[k][::every]`` into the k-th of ``sub``'s equal slices."""
+    ``parts.reshape(-1)[::every]`` into ``sub``."""
     g, n = parts.shape
-    ns = sub.size // g
     for lo in range(0, n, _BLOCK):
         hi = min(lo + _BLOCK, n)
         o = out[lo:hi]
@@ -76,10 +73,7 @@ def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, ev
             o[i] = np.float32(0.0) + _level(first[i], inv_step, step, lim, out_scale)
         for k in range(1, g):
             row = parts[k, lo:hi]
-            if per_group:
-                _gather(row, lo, lo, hi, every, sub[k * ns:(k + 1) * ns])
-            else:
-                _gather(row, k * n + lo, k * n + lo, k * n + hi, every, sub)
+            _gather(row, k * n + lo, k * n + lo, k * n + hi, every, sub)
             for i in range(hi - lo):
                 o[i] += _level(row[i], inv_step, step, lim, out_scale)
 
@@ -167,34 +161,18 @@ def quantize_observed(x: np.ndarray, full_scale: float, bits: int, out_scale: fl
 
 
 def quantize_sum_observed(parts: np.ndarray, full_scale: float, bits: int, sub: np.ndarray,
-                          every: int, out_scale: float = 1.0, per_group: bool = False,
-                          out: np.ndarray | None = None) -> np.ndarray:
-    """``quantize_sum(parts, full_scale, bits, out_scale)`` (parts (groups, ...), more than
-    one value a group, ``full_scale > 0``) after copying ``parts.reshape(-1)[::every]`` into
-    ``sub`` — or, ``per_group``, each group's ``parts[k].reshape(-1)[::every]`` into the k-th
-    of ``groups`` equal slices of ``sub`` (the subsamples of converting each group on its
-    own). Into ``out`` where given (C-contiguous, of a group's shape and the parts' dtype)."""
+                          every: int) -> np.ndarray:
+    """``quantize_sum(parts, full_scale, bits)`` (parts (groups, ...), more than one value a
+    group, ``full_scale > 0``) after copying ``parts.reshape(-1)[::every]`` into ``sub``."""
     parts = np.ascontiguousarray(parts)
     if parts.ndim < 2 or parts.shape[0] == 0 or parts.size == parts.shape[0] \
             or full_scale <= 0:
         raise ValueError("quantize_sum_observed: needs groups of more than one value and a "
                          "positive full scale")
-    g = parts.shape[0]
-    if per_group:
-        if sub.size % g:
-            raise ValueError(f"quantize_sum_observed: {sub.size} subsample values do not "
-                             f"split into {g} groups")
-        _check(sub[:sub.size // g], every, parts.size // g)
-    else:
-        _check(sub, every, parts.size)
-    if out is None:
-        out = np.empty(parts.shape[1:], dtype=parts.dtype)
-    elif out.shape != parts.shape[1:] or out.dtype != parts.dtype \
-            or not out.flags.c_contiguous:
-        raise ValueError("quantize_sum_observed: out must be a C-contiguous array of a "
-                         "group's shape and the parts' dtype")
-    _quantize_sum_gather(parts.reshape(g, -1), out.reshape(-1), sub, every, per_group,
-                         *_quantizer_args(parts.dtype, full_scale, bits, out_scale))
+    _check(sub, every, parts.size)
+    out = np.empty(parts.shape[1:], dtype=parts.dtype)
+    _quantize_sum_gather(parts.reshape(parts.shape[0], -1), out.reshape(-1), sub, every,
+                         *_quantizer_args(parts.dtype, full_scale, bits, 1.0))
     return out
 
 
