@@ -154,12 +154,13 @@ class OpLog:
     records: list[OpRecord] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Lowered:
     """What a convolution's input matrix is: ``im2col_nhwc(source, kernel, stride, padding)``
     (rows (n, oy, ox), columns (c, ky, kx); :mod:`pnmsim.nn.layers`) of the feature map
     ``source`` (N, H, W, C). A backend may take per-line statistics of the matrix from the
-    map, which is ``kernel**2 / stride**2`` times smaller."""
+    map, which is ``kernel**2 / stride**2`` times smaller. Compared and hashed by identity
+    (it holds an array)."""
 
     source: np.ndarray
     kernel: int

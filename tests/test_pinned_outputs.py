@@ -53,6 +53,10 @@ CASES: dict[str, tuple[str, str, tuple[str, ...], int, int]] = {
     "tinycnn_outer": ("tiny_cnn", "outer_product", (), 24, 12),
     "tinymlp_digital": ("tiny_mlp", "digital_psum", ("array.tile_rows=16",
                                                       "array.tile_cols=16"), 24, 12),
+    # a convolution read in row-tile groups and, transposed, in two column tiles (conv2: 36 x 6
+    # on 16 x 4 tiles), its backprop folded onto the input map after the digital sum
+    "tinycnn_tiles": ("tiny_cnn", "digital_psum", ("array.tile_rows=16",
+                                                   "array.tile_cols=4"), 24, 12),
 }
 
 
@@ -146,7 +150,17 @@ PINNED: dict[str, dict[str, object]] = {'cnn_reference': {'accuracy': [0.0, 0.0]
                      'loss': [1.9035470994081722, 1.4219802994300477],
                      'macs': {'backprop': 3072.0, 'feedforward': 52224.0, 'update': 52224.0},
                      'states_sha': '7d87fe89addbcb10',
-                     'weights_sha': '07cea8a015905440'}}
+                     'weights_sha': '07cea8a015905440'},
+ # added in the twelfth speed round, produced by 05b8f10's package on the Zen 3 machine
+ # (its counts_sha and energy_j therefore that BLAS's, the same as in the file below)
+ 'tinycnn_tiles': {'accuracy': [0.08333333333333333, 0.16666666666666666],
+                   'counts_sha': '96b0e56401ccc7b2',
+                   'cycles': {'backprop': 4322, 'feedforward': 14140, 'update': 980},
+                   'energy_j': '8.110854373258494e-07',
+                   'loss': [1.6348134659390317, 1.8363279764933613],
+                   'macs': {'backprop': 23040.0, 'feedforward': 78336.0, 'update': 78336.0},
+                   'states_sha': 'ed2897ee542feee7',
+                   'weights_sha': '93064b7494b72695'}}
 
 
 # The counts and the energy also carry the BLAS library's reduction order: the read energy is a
