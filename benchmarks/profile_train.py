@@ -2,7 +2,10 @@
 
 Runs one epoch (the trainer's step: batch statistics, lr 0.1) under cProfile and prints the
 cumulative CPU time of the phases and of their main parts, per batch and as a share of the
-epoch (CPU time, not wall time: the machine is shared).
+epoch (CPU time, not wall time: the machine is shared). One thread for numba and BLAS by
+default (``--threads``, set before NumPy loads, as in ``train_speed.py``): with more, the
+process's CPU time also counts the worker threads' spinning after each threaded kernel, which
+inflated the threaded kernels' rows (read counts, ADC) several-fold.
 
     PNMSIM_DATA_DIR=/work/shared/datasets python benchmarks/profile_train.py \
         --workload mnist_cnn --batch-size 100 [--images 2000] [--mode hardware] [-o prof.out]
@@ -15,13 +18,6 @@ import cProfile
 import os
 import pstats
 import time
-
-import numpy as np
-
-from pnmsim.config import load_arch
-from pnmsim.datasets import load_dataset
-from pnmsim.simulation import Simulation
-from pnmsim.workload import load_workload
 
 # (label, file suffix, function name): cumulative times picked out of the profile
 ROWS = [
@@ -56,7 +52,20 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--mode", choices=("hardware", "software"), default="hardware")
     ap.add_argument("-o", "--output", default=None, help="also write the raw profile here")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads of numba and BLAS (default 1, as train_speed.py)")
     a = ap.parse_args()
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS"):
+        os.environ[var] = str(a.threads)
+
+    import numpy as np
+
+    from pnmsim.config import load_arch
+    from pnmsim.datasets import load_dataset
+    from pnmsim.simulation import Simulation
+    from pnmsim.workload import load_workload
+
     arch, wl = load_arch(a.arch), load_workload(a.workload)
     if os.environ.get("PNMSIM_DATA_DIR"):
         d = load_dataset("mnist", train_limit=a.images, test_limit=1, val_size=1)
