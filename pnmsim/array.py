@@ -205,15 +205,9 @@ class ArrayBackend:
         matrix as always)."""
         if lowered is None or lay.first:
             return None
-        src = lowered.source
-        k, st, pad = lowered.kernel, lowered.stride, lowered.padding
-        if src.ndim != 4 or src.shape[-1] * k * k != x.shape[1]:
-            return None
-        oh = (src.shape[1] + 2 * pad - k) // st + 1
-        ow = (src.shape[2] + 2 * pad - k) // st + 1
-        if src.shape[0] * oh * ow != x.shape[0]:
-            return None
-        return kernels.window_line_stats(src, k, st, pad)
+        lowered.check(x.shape[0], x.shape[1], f"matmul of layer {lay.name}")
+        return kernels.window_line_stats(lowered.source, lowered.kernel, lowered.stride,
+                                         lowered.padding)
 
     def matmul(self, index: int, x: np.ndarray, ctx: PhaseContext,
                lowered: Lowered | None = None) -> np.ndarray:
@@ -282,6 +276,8 @@ class ArrayBackend:
         lay, mp, a = L.spec, L.map, self.arch
         log = self._log(ctx)
         m = delta.shape[0]
+        if lowered is not None:
+            lowered.check(m, lay.rows, f"matmul_t of layer {lay.name}")
         # per-sample errors: times the batch size B (exact digital scaling), so that the fixed
         # DAC range does not depend on B; the ADC output is divided by B again (out_scale)
         b = float(self._samples(ctx, m, lay))

@@ -167,6 +167,24 @@ class Lowered:
     stride: int
     padding: int
 
+    def matrix_shape(self) -> tuple[int, int]:
+        """The lowered matrix's shape, (N * OH * OW, C * kernel**2); (-1, -1) for a source
+        that is not an (N, H, W, C) map."""
+        src, k, st, pad = self.source, self.kernel, self.stride, self.padding
+        if src.ndim != 4 or k < 1 or st < 1:
+            return -1, -1
+        oh = (src.shape[1] + 2 * pad - k) // st + 1
+        ow = (src.shape[2] + 2 * pad - k) // st + 1
+        return src.shape[0] * oh * ow, src.shape[3] * k * k
+
+    def check(self, rows: int, cols: int, where: str) -> None:
+        """Refuse a description that does not match the (rows, cols) matrix it is passed
+        with (a caller's bug: the network always passes its own lowering)."""
+        if self.matrix_shape() != (rows, cols):
+            raise ValueError(f"{where}: the map {self.source.shape} lowered with kernel "
+                             f"{self.kernel}, stride {self.stride}, padding {self.padding} is a "
+                             f"{self.matrix_shape()} matrix, not the ({rows}, {cols}) one given")
+
 
 @dataclass(frozen=True)
 class PhaseContext:

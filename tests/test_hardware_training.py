@@ -67,3 +67,36 @@ def test_conv_read_counts_from_the_feature_map_equal_those_from_the_matrix() -> 
         logs.append(log)
     assert np.array_equal(outs[0], outs[1])
     assert logs[0].tally.counts == logs[1].tally.counts and logs[0].tally.counts
+
+
+@pytest.mark.parametrize("shape,k,s,p", [((2, 12, 12, 32), 5, 1, 0), ((3, 7, 5, 4), 3, 2, 1),
+                                         ((1, 6, 6, 2), 6, 1, 0), ((2, 5, 5, 3), 2, 3, 2)])
+def test_lowered_matrix_shape_is_im2cols(shape, k, s, p) -> None:
+    from pnmsim.nn.layers import im2col_nhwc
+    from pnmsim.records import Lowered
+
+    fmap = np.zeros(shape, dtype=np.float32)
+    assert Lowered(fmap, k, s, p).matrix_shape() == im2col_nhwc(fmap, k, s, p).shape
+
+
+def test_a_lowering_that_does_not_match_its_matrix_is_refused() -> None:
+    """Both backends refuse a ``lowered`` that does not describe the matrix it comes with
+    (a caller's bug), naming the layer and both shapes, instead of folding it wrongly or
+    silently taking other statistics."""
+    from pnmsim.nn.network import SoftwareBackend
+    from pnmsim.records import Lowered, PhaseContext
+
+    wl = load_workload("mnist_cnn")
+    wrong = Lowered(np.zeros((6, 12, 12, 32), dtype=np.float32), 5, 2, 0)    # stride 2, not 1
+    x = np.zeros((6 * 8 * 8, 32 * 25), dtype=np.float32)
+    be = ArrayBackend(load_arch("reference"), wl, seed=3)
+    Network(wl, be, np.random.default_rng(4))
+    with pytest.raises(ValueError, match=r"matmul of layer .*\(6, 12, 12, 32\).*\(384, 800\)"):
+        be.matmul(1, x, PhaseContext(samples=6, log=OpLog()), wrong)
+    d = np.zeros((6 * 8 * 8, 64), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"matmul_t of layer .*\(384, 800\)"):
+        be.matmul_t(1, d, PhaseContext(samples=6, log=OpLog()), wrong)
+    sw = SoftwareBackend(np.random.default_rng(0))
+    Network(wl, sw, np.random.default_rng(4))
+    with pytest.raises(ValueError, match=r"matmul_t of weighted layer 1"):
+        sw.matmul_t(1, d, None, wrong)

@@ -79,8 +79,9 @@ class MatrixBackend(Protocol):
                lowered: Lowered | None = None) -> np.ndarray:
         """x (M, rows) float32 -> (M, cols) float32, ~ x @ W. For a conv layer M = batch *
         positions (rows of im2col, ordered (n, oy, ox)), and ``lowered`` says which feature map
-        x was lowered from; x is real-valued in [-1, 1] for the first weighted layer
-        (``layer.first``) and in the activation set ({-1, 0, 1}) after."""
+        x was lowered from (one that does not describe x is refused: ``Lowered.check``); x
+        is real-valued in [-1, 1] for the first weighted layer (``layer.first``) and in the
+        activation set ({-1, 0, 1}) after."""
         ...
 
     def matmul_t(self, index: int, delta: np.ndarray, ctx: PhaseContext,
@@ -142,6 +143,7 @@ class SoftwareBackend:
         dx = np.asarray(delta, dtype=F32) @ self._w[index].T
         if lowered is None:
             return dx
+        lowered.check(dx.shape[0], dx.shape[1], f"matmul_t of weighted layer {index}")
         return col2im_nhwc(dx, lowered.source.shape, lowered.kernel, lowered.stride,
                            lowered.padding)
 
