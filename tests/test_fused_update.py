@@ -349,11 +349,11 @@ def test_write_tables_written_out_and_built_when_not_given(monkeypatch) -> None:
 
 
 def test_pairwise_sum_is_numpys_order() -> None:
-    """kernels.data.pairwise_sum gives the bits of NumPy's sum of a 1-D float64 slice and of
+    """kernels.lines.pairwise_sum gives the bits of NumPy's sum of a 1-D float64 slice and of
     each row of a 2-D array's sum(axis=1): lengths across the unrolled blocks (8), the leaf
     size (128) and several recursion levels; values spread over many magnitudes so that
     another order would round differently."""
-    from pnmsim.kernels.data import pairwise_sum
+    from pnmsim.kernels.lines import pairwise_sum
 
     rng = np.random.default_rng(4)
     a = rng.standard_normal(3000) * 10.0 ** rng.integers(-8, 9, 3000)

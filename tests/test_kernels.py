@@ -273,7 +273,7 @@ def test_line_square_sums_matches_twin(m: int, k: int, seed: int) -> None:
 def test_quantize_inplace_equals_copy_and_reference_bit_for_bit(dtype, n: int) -> None:
     """The in-place kernel (its own loop, see ``_quantize_inplace_body``) gives the bits of the
     copying kernel and of the numpy twin: ties to even, signed zeros, saturation, inf, NaN."""
-    from pnmsim.kernels.data import PARALLEL_MIN
+    from pnmsim.kernels.converters import PARALLEL_MIN
 
     assert (n >= PARALLEL_MIN) == (n == 1 << 21)
     x = (np.random.default_rng(1).standard_normal(n) * 4.0).astype(dtype)
@@ -300,7 +300,7 @@ def test_quantize_sum_equals_quantise_then_numpy_sum_bit_for_bit(dtype, shape) -
     twin quantised group by group, then ``sum(axis=0)``: saturation, ties, inf, NaN (one per
     position; two NaNs may keep another's payload), -0.0; one value a group (NumPy's
     pairwise order)."""
-    from pnmsim.kernels.data import PARALLEL_MIN
+    from pnmsim.kernels.converters import PARALLEL_MIN
 
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(shape) * 30.0).astype(dtype)

@@ -14,8 +14,11 @@
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
 * :mod:`pnmsim.kernels.cycles` — the per-cell write's closed-form tile cycles;
 * :mod:`pnmsim.kernels.conductance` — a crossbar's conductances from its MTJ states;
-* :mod:`pnmsim.kernels.data` — data-path kernels (line statistics for read energy, converter
-  quantisation, max-pooling, col2im), each with its twin where one is tested.
+* :mod:`pnmsim.kernels.lines` — line statistics of driven inputs (read energy, active lines)
+  and NumPy's pairwise sum;
+* :mod:`pnmsim.kernels.converters` — the DACs' and ADCs' quantiser, with its twin;
+* :mod:`pnmsim.kernels.observed` — converter passes that also gather their range statistics;
+* :mod:`pnmsim.kernels.engine` — the network engine's max-pooling and col2im.
 
 Pure functions over arrays and scalars (no config objects); stochastic kernels take their random
 draws, seeds or generator states as arguments. Callers use
@@ -30,19 +33,19 @@ from pnmsim.kernels.cell import (
     update_cells,
 )
 from pnmsim.kernels.conductance import conductances
-from pnmsim.kernels.cycles import per_cell_tiles_cycles
-from pnmsim.kernels.data import (
+from pnmsim.kernels.converters import (
     PARALLEL_MIN,
-    col2im_add_nhwc,
-    line_square_sums,
-    line_square_sums_reference,
-    line_stats,
-    maxpool_backward_nhwc,
-    maxpool_nhwc,
     quantize_lines,
     quantize_sum,
     quantize_symmetric,
     quantize_symmetric_reference,
+)
+from pnmsim.kernels.cycles import per_cell_tiles_cycles
+from pnmsim.kernels.engine import col2im_add_nhwc, maxpool_backward_nhwc, maxpool_nhwc
+from pnmsim.kernels.lines import (
+    line_square_sums,
+    line_square_sums_reference,
+    line_stats,
     window_line_stats,
 )
 from pnmsim.kernels.observed import (

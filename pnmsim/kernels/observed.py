@@ -8,8 +8,8 @@ pass, that subsample is a strided read of the whole signal (every cache line of 
 the subsample's values (before conversion) into a float64 buffer in the same pass, block by
 block while the block is in cache; the caller then takes the statistics from the buffer, which
 holds exactly the values ``flat[::every].astype(np.float64)`` would (the same statistics, bit
-for bit). The conversions are the same operations as :func:`pnmsim.kernels.data.
-quantize_symmetric`, :func:`~pnmsim.kernels.data.quantize_sum` and the DAC's scale, quantise
+for bit). The conversions are the same operations as :func:`pnmsim.kernels.converters.
+quantize_symmetric`, :func:`~pnmsim.kernels.converters.quantize_sum` and the DAC's scale, quantise
 and normalise steps (tested against them).
 """
 
@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pnmsim.kernels.data import _level, _quantizer_args, line_blocks
+from pnmsim.kernels.converters import _level, _quantizer_args
+from pnmsim.kernels.lines import line_blocks
 
 _BLOCK = 4096   # values converted per block (16 KB of float32: L1-resident)
 
@@ -46,7 +47,7 @@ def _gather(src: np.ndarray, base: int, lo: int, hi: int, every: int, sub: np.nd
 def _quantize_gather(flat: np.ndarray, sub: np.ndarray, every: int, inv_step: float,
                     step: float, lim: float, out_scale: float) -> None:
     """Quantise ``flat`` (1-D, float32 or float64) in place with the quantiser constants of
-    :func:`pnmsim.kernels.data._quantizer_args`, after copying ``flat[::every]`` into ``sub``
+    :func:`pnmsim.kernels.converters._quantizer_args`, after copying ``flat[::every]`` into ``sub``
     (float64, length ceil(size / every))."""
     n = flat.size
     for lo in range(0, n, _BLOCK):
@@ -60,7 +61,7 @@ def _quantize_gather(flat: np.ndarray, sub: np.ndarray, every: int, inv_step: fl
 @njit(cache=True)
 def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, every: int,
                         inv_step: float, step: float, lim: float, out_scale: float) -> None:
-    """:func:`pnmsim.kernels.data.quantize_sum`'s one pass (``out[i] = 0 + q(parts[0, i]) +
+    """:func:`pnmsim.kernels.converters.quantize_sum`'s one pass (``out[i] = 0 + q(parts[0, i]) +
     q(parts[1, i]) + ...`` in group order, ``parts`` (groups, n)) that also copies
     ``parts.reshape(-1)[::every]`` into ``sub``."""
     g, n = parts.shape
@@ -85,9 +86,9 @@ def _dac_gather(delta: np.ndarray, scale: np.float32, out: np.ndarray, sub: np.n
     """The backprop DAC of float32 errors (M, lines) in one pass, row by row: ``d = delta *
     scale`` (float32, the batch size), ``d.reshape(-1)[::every]`` into ``sub``, then
     ``q(d) / full_scale`` into ``out`` — the operations of multiplying,
-    :func:`~pnmsim.kernels.data.quantize_symmetric` (output scale 1) and dividing by the full
+    :func:`~pnmsim.kernels.converters.quantize_symmetric` (output scale 1) and dividing by the full
     scale, one after the other — and the driven levels' line statistics into ``x2``/``nnz``
-    (blocks, lines), added as :func:`~pnmsim.kernels.data.line_stats` adds them (the same
+    (blocks, lines), added as :func:`~pnmsim.kernels.lines.line_stats` adds them (the same
     blocks of rows, rows in order)."""
     m, k = delta.shape
     nb = x2.shape[0]
@@ -117,7 +118,7 @@ def _quantize_col2im_gather(c6: np.ndarray, out: np.ndarray, scratch: np.ndarray
                            step: float, lim: float, out_scale: float, stride: int) -> None:
     """Sample by sample: ``c6[b]`` ((OH, OW, C, k, k) of a C-contiguous lowered matrix)
     quantised into ``scratch`` (its subsample copied into ``sub`` first, where ``gather``),
-    then added into ``out[b]`` as :func:`pnmsim.kernels.data.col2im_add_nhwc` adds (the same
+    then added into ``out[b]`` as :func:`pnmsim.kernels.engine.col2im_add_nhwc` adds (the same
     loops, so the same order of additions)."""
     n, oh, ow, c, k, _ = c6.shape
     per = oh * ow * c * k * k
@@ -183,7 +184,7 @@ def dac_observed(delta: np.ndarray, scale: float, full_scale: float, bits: int,
     delta's shape): ``d = delta * float32(scale)``, ``d.reshape(-1)[::every]`` into ``sub``,
     then ``quantize_symmetric(d, full_scale, bits) / float32(full_scale)`` — the same values as
     those three steps (``full_scale > 0``). Returns ``out`` and its
-    :func:`~pnmsim.kernels.data.line_stats` (the same bits), taken in the same pass."""
+    :func:`~pnmsim.kernels.lines.line_stats` (the same bits), taken in the same pass."""
     delta = np.ascontiguousarray(delta, dtype=np.float32)
     if delta.ndim != 2 or out.shape != delta.shape or out.dtype != np.float32 \
             or not out.flags.c_contiguous or full_scale <= 0:

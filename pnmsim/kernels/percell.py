@@ -13,8 +13,8 @@ from numba import njit
 
 from pnmsim.kernels.bias import aware_width, state_currents
 from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
-from pnmsim.kernels.data import pairwise_scratch, pairwise_sum_into
 from pnmsim.kernels.dst import off_target
+from pnmsim.kernels.lines import pairwise_scratch, pairwise_sum_into
 from pnmsim.kernels.pcg64 import jump, jump_double, jump_table
 from pnmsim.kernels.pulse_index import (
     _BUCKET_SHIFT,

@@ -1,0 +1,72 @@
+"""The network engine's layer kernels (part of :mod:`pnmsim.kernels`): max-pooling forward and
+backward and col2im's scatter-add, in NHWC, with the order of operations of their numpy forms
+in :mod:`pnmsim.nn.layers` (the same bits, tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def maxpool_nhwc(x: np.ndarray, size: int, y: np.ndarray, idx: np.ndarray) -> None:
+    """Max-pool of an NHWC array into ``y`` (N, OH, OW, C) with the window offset of each
+    maximum in ``idx`` (uint8, o = dy * size + dx): the first offset wins ties and a NaN
+    propagates to ``y`` without moving ``idx`` (as ``np.maximum`` with a strict ``>`` for the
+    index, :func:`pnmsim.nn.layers.maxpool2d_forward_nhwc`)."""
+    n, oh, ow, c = y.shape
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                first = x[b, oy * size, ox * size]
+                yy = y[b, oy, ox]
+                ii = idx[b, oy, ox]
+                for ch in range(c):
+                    yy[ch] = first[ch]
+                    ii[ch] = 0
+                for o in range(1, size * size):
+                    row = x[b, oy * size + o // size, ox * size + o % size]
+                    for ch in range(c):
+                        v = row[ch]
+                        if v > yy[ch]:
+                            yy[ch] = v
+                            ii[ch] = o
+                        elif v != v:
+                            yy[ch] = v
+
+
+@njit(cache=True)
+def maxpool_backward_nhwc(grad: np.ndarray, idx: np.ndarray, size: int,
+                          out: np.ndarray) -> None:
+    """Route each gradient to its window's maximum: ``out`` (N, OH*size, OW*size, C) gets
+    ``grad * (idx == o)`` at offset o of each window (the same float products as the numpy
+    form: a non-maximum receives ``grad * 0``)."""
+    n, oh, ow, c = grad.shape
+    one = grad.dtype.type(1)
+    zero = grad.dtype.type(0)
+    for b in range(n):
+        for oy in range(oh):
+            for ox in range(ow):
+                g = grad[b, oy, ox]
+                ii = idx[b, oy, ox]
+                for o in range(size * size):
+                    dst = out[b, oy * size + o // size, ox * size + o % size]
+                    for ch in range(c):
+                        dst[ch] = g[ch] * (one if ii[ch] == o else zero)
+
+
+@njit(cache=True)
+def col2im_add_nhwc(c6: np.ndarray, out: np.ndarray, stride: int) -> None:
+    """``out[n, oy*stride+ky, ox*stride+kx, c] += c6[n, oy, ox, c, ky, kx]`` with the
+    contributions to each element added in (ky, kx) order, as the numpy form does."""
+    n, oh, ow, c, k, _ = c6.shape
+    for b in range(n):
+        for ky in range(k):
+            for kx in range(k):
+                for oy in range(oh):
+                    for ox in range(ow):
+                        dst = out[b, oy * stride + ky, ox * stride + kx]
+                        src = c6[b, oy, ox]
+                        for ch in range(c):
+                            dst[ch] += src[ch, ky, kx]
