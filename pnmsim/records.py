@@ -170,11 +170,12 @@ class Lowered:
     def matrix_shape(self) -> tuple[int, int]:
         """The lowered matrix's shape, (N * OH * OW, C * kernel**2); (-1, -1) for a source
         that is not an (N, H, W, C) map."""
+        from pnmsim.kernels.engine import conv_out_size  # numba: not at records' import
+
         src, k, st, pad = self.source, self.kernel, self.stride, self.padding
         if src.ndim != 4 or k < 1 or st < 1:
             return -1, -1
-        oh = (src.shape[1] + 2 * pad - k) // st + 1
-        ow = (src.shape[2] + 2 * pad - k) // st + 1
+        oh, ow = conv_out_size(src.shape[1], k, st, pad), conv_out_size(src.shape[2], k, st, pad)
         return src.shape[0] * oh * ow, src.shape[3] * k * k
 
     def check(self, rows: int, cols: int, where: str) -> None:

@@ -1,12 +1,18 @@
 """The network engine's layer kernels (part of :mod:`pnmsim.kernels`): max-pooling forward and
 backward and col2im's scatter-add, in NHWC, with the order of operations of their numpy forms
-in :mod:`pnmsim.nn.layers` (the same bits, tested).
+in :mod:`pnmsim.nn.layers` (the same bits, tested), and a convolution's output size, which
+they and the lowering's other users share.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+def conv_out_size(size: int, k: int, stride: int, pad: int) -> int:
+    """Output size of a convolution along one axis."""
+    return (size + 2 * pad - k) // stride + 1
 
 
 @njit(cache=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from pnmsim.kernels.engine import conv_out_size
+
 
 def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
     """out[t, j] += sum over the rows of thread-block t of x[i, j]**2 (float64)."""
@@ -163,8 +165,7 @@ def window_line_stats(a: np.ndarray, k: int, stride: int = 1,
         raise ValueError(f"window_line_stats: a (N, H, W, C) map and k, stride >= 1, pad >= 0; "
                          f"got shape {a.shape}, k={k}, stride={stride}, pad={pad}")
     h, w, c = a.shape[1:]
-    oh = (h + 2 * pad - k) // stride + 1
-    ow = (w + 2 * pad - k) // stride + 1
+    oh, ow = conv_out_size(h, k, stride, pad), conv_out_size(w, k, stride, pad)
     x2 = np.zeros(c * k * k)
     nnz = np.zeros(c * k * k, dtype=np.int64)
     if oh > 0 and ow > 0 and a.size:

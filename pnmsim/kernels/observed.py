@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from pnmsim.kernels.converters import _level, _quantizer_args
+from pnmsim.kernels.engine import conv_out_size
 from pnmsim.kernels.lines import line_blocks
 
 _BLOCK = 4096   # values converted per block (16 KB of float32: L1-resident)
@@ -210,8 +211,7 @@ def quantize_col2im_observed(cols: np.ndarray, x_shape: tuple[int, int, int, int
     sample's rows just before adding them in (``cols`` is read once and not written); with
     ``sub``, ``cols.reshape(-1)[::every]`` copied into it (float64) on the way."""
     n, h, w, c = x_shape
-    oh = (h + 2 * pad - k) // stride + 1
-    ow = (w + 2 * pad - k) // stride + 1
+    oh, ow = conv_out_size(h, k, stride, pad), conv_out_size(w, k, stride, pad)
     if not cols.flags.c_contiguous or cols.shape != (n * oh * ow, c * k * k) \
             or cols.dtype not in (np.float32, np.float64) or full_scale <= 0:
         raise ValueError(f"quantize_col2im_observed: needs the C-contiguous float "

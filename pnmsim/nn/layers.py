@@ -25,15 +25,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from pnmsim import kernels
+from pnmsim.kernels.engine import conv_out_size
 
 F32 = np.float32
 
 # ----------------------------------------------------------------------------- convolution
-
-
-def conv_out_size(size: int, k: int, stride: int, pad: int) -> int:
-    """Output size of a convolution along one axis."""
-    return (size + 2 * pad - k) // stride + 1
 
 
 def im2col_nhwc(x: np.ndarray, k: int, stride: int = 1, pad: int = 0) -> np.ndarray:
