@@ -311,13 +311,21 @@ class ArrayBackend:
                 out = self._adc(part, f"bwd.{index}", dmax / b)
         else:
             out = self._buffer("bwd.sum", index, (m, lay.rows))
-            out[...] = 0.0
             w = L.xbar.effective_weights(np.float32)
             part = self._buffer("bwd", index, (m, lay.rows))
+            key = f"bwd.{index}"
             for c in range(mp.col_tiles):
                 c0, c1 = c * mp.tile_cols, min((c + 1) * mp.tile_cols, lay.cols)
                 np.matmul(dn[:, c0:c1], w[:, c0:c1].T, out=part)
-                out += self._adc(part, f"bwd.{index}", dmax / b)
+                got = self._gathering(key, part)
+                if got is not None:   # digitised and added in one pass: out = 0 + q, out += q
+                    kernels.quantize_add_observed(part, out, c == 0, self.ranges.fixed[key],
+                                                  a.periphery.adc_bits, dmax / b, *got)
+                    self.ranges.observe_gathered(key, got[0])
+                    continue
+                if c == 0:
+                    out[...] = 0.0
+                out += self._adc(part, key, dmax / b)
             cnt = L.xbar._read_counts(dn, L.xbar._gsum_lines(transpose=True), lines=lines)
             if lowered is not None:
                 out = col2im_nhwc(out, lowered.source.shape, lowered.kernel, lowered.stride,

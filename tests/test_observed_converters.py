@@ -56,6 +56,30 @@ def test_quantize_sum_observed_is_subsample_then_quantize_sum(shape) -> None:
     assert sub.tobytes() == parts.reshape(-1)[::every].astype(np.float64).tobytes()
 
 
+@pytest.mark.parametrize("shape", [(1000, 512), (3, 4099), (7,)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantize_add_observed_is_subsample_then_quantize_then_add(shape, dtype) -> None:
+    """Three column tiles' partial sums digitised and added into a running sum, as the
+    backprop of a layer of several column tiles does: the first starts the sum from +0
+    (``out[...] = 0; out += q``: a level -0.0 sums to +0.0), the others add to it."""
+    parts = [_signal(shape, dtype, 11 + i) for i in range(3)]
+    keep = [p.copy() for p in parts]
+    want = np.zeros(shape, dtype=dtype)
+    out = np.full(shape, 123.0, dtype=dtype)       # whatever it held is overwritten
+    for i, p in enumerate(parts):
+        sub, every = _buf(p.size)
+        want += kernels.quantize_symmetric(p, 2.0, 7, 0.25)
+        got = kernels.quantize_add_observed(p, out, i == 0, 2.0, 7, 0.25, sub, every)
+        assert got is out and out.tobytes() == want.tobytes()
+        assert sub.tobytes() == p.reshape(-1)[::every].astype(np.float64).tobytes()
+        assert p.tobytes() == keep[i].tobytes()        # read, not written
+    zero = kernels.quantize_add_observed(np.full(3, -0.0, dtype), np.empty(3, dtype), True, 1.0,
+                                         4, 1.0, np.empty(3), 1)
+    assert not np.signbit(zero).any()
+    with pytest.raises(ValueError, match="sum of its shape"):
+        kernels.quantize_add_observed(parts[0], out[:1], False, 2.0, 7, 0.25, *_buf(1))
+
+
 @pytest.mark.parametrize("shape", [(100, 512), (1000, 512), (1000, 10), (3, 7), (6400, 64),
                                    (4099, 3)])
 def test_dac_observed_is_scale_subsample_quantize_normalise(shape) -> None:
@@ -119,7 +143,7 @@ def test_training_with_and_without_fused_converters_is_identical(workload: str, 
     out = []
     calls: list[str] = []
     for name in ("quantize_observed", "quantize_sum_observed", "dac_observed",
-                 "quantize_col2im_observed"):
+                 "quantize_col2im_observed", "quantize_add_observed"):
         real = getattr(kernels, name)
         monkeypatch.setattr(kernels, name,
                             lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
@@ -138,9 +162,11 @@ def test_training_with_and_without_fused_converters_is_identical(workload: str, 
                     {k: np.asarray(v).tobytes() for k, v in sd.items()}, sim.tally.rows(),
                     len(calls)))
     # every kind of pass gathered in the first run (the MLP's first layer sums its row-tile
-    # groups' digitised partial sums; the CNN's second convolution folds its backprop
-    # currents onto its input map), none in the second
-    assert set(calls) == ({"quantize_observed", "dac_observed", "quantize_sum_observed"}
+    # groups' digitised partial sums, its 512-wide layer adds its column tiles' digitised
+    # backprop currents; the CNN's second convolution folds its backprop currents onto its
+    # input map), none in the second
+    assert set(calls) == ({"quantize_observed", "dac_observed", "quantize_sum_observed",
+                           "quantize_add_observed"}
                           if workload == "mnist_mlp" else
                           {"quantize_observed", "dac_observed", "quantize_col2im_observed"})
     assert out[1][4] == out[0][4] > 0       # nothing gathered with the flag off

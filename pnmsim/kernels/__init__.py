@@ -50,6 +50,7 @@ from pnmsim.kernels.lines import (
 )
 from pnmsim.kernels.observed import (
     dac_observed,
+    quantize_add_observed,
     quantize_col2im_observed,
     quantize_observed,
     quantize_sum_observed,
@@ -66,7 +67,8 @@ from pnmsim.kernels.reference import (
 __all__ = [
     "PARALLEL_MIN",
     "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "conductances_reference",
-    "dac_observed", "quantize_col2im_observed", "quantize_observed", "quantize_sum_observed",
+    "dac_observed", "quantize_add_observed", "quantize_col2im_observed", "quantize_observed",
+    "quantize_sum_observed",
     "quantize_lines", "window_line_stats",
     "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",

@@ -81,6 +81,27 @@ def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, ev
 
 
 @njit(cache=True)
+def _quantize_add_gather(part: np.ndarray, out: np.ndarray, first: bool, sub: np.ndarray,
+                         every: int, inv_step: float, step: float, lim: float,
+                         out_scale: float) -> None:
+    """``out = 0 + q(part)`` (``first``) or ``out += q(part)``, both 1-D and of one dtype,
+    block by block, after copying ``part[::every]`` into ``sub``: a partial sum digitised and
+    added into the running sum without writing the converted partial sum."""
+    n = part.size
+    for lo in range(0, n, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        src = part[lo:hi]
+        o = out[lo:hi]
+        _gather(part, 0, lo, hi, every, sub)
+        if first:
+            for k in range(hi - lo):
+                o[k] = np.float32(0.0) + _level(src[k], inv_step, step, lim, out_scale)
+        else:
+            for k in range(hi - lo):
+                o[k] += _level(src[k], inv_step, step, lim, out_scale)
+
+
+@njit(cache=True)
 def _dac_gather(delta: np.ndarray, scale: np.float32, out: np.ndarray, sub: np.ndarray,
                every: int, inv_step: np.float32, step: np.float32, lim: np.float32,
                full_scale: np.float32, x2: np.ndarray, nnz: np.ndarray) -> None:
@@ -160,6 +181,25 @@ def quantize_observed(x: np.ndarray, full_scale: float, bits: int, out_scale: fl
     _quantize_gather(x.reshape(-1), sub, every,
                      *_quantizer_args(x.dtype, full_scale, bits, out_scale))
     return x
+
+
+def quantize_add_observed(part: np.ndarray, out: np.ndarray, first: bool, full_scale: float,
+                          bits: int, out_scale: float, sub: np.ndarray, every: int) -> np.ndarray:
+    """``out[...] = 0; out += quantize_symmetric(part, full_scale, bits, out_scale)`` where
+    ``first``, else only the addition (one column tile's sensed partial sums digitised and
+    added into the running sum), after copying ``part.reshape(-1)[::every]`` into ``sub``; the
+    same bits as those steps, in one pass that leaves ``part`` as it was. ``part`` and ``out``:
+    C-contiguous, one shape and float dtype, ``out`` writeable; ``full_scale > 0``. Returns
+    ``out``."""
+    if part.shape != out.shape or part.dtype != out.dtype \
+            or part.dtype not in (np.float32, np.float64) or not part.flags.c_contiguous \
+            or not (out.flags.c_contiguous and out.flags.writeable) or full_scale <= 0:
+        raise ValueError("quantize_add_observed: needs a contiguous float signal, a writeable "
+                         "contiguous sum of its shape and dtype and a positive full scale")
+    _check(sub, every, part.size)
+    _quantize_add_gather(part.reshape(-1), out.reshape(-1), first, sub, every,
+                         *_quantizer_args(part.dtype, full_scale, bits, out_scale))
+    return out
 
 
 def quantize_sum_observed(parts: np.ndarray, full_scale: float, bits: int, sub: np.ndarray,
