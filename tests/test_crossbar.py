@@ -1027,3 +1027,24 @@ def test_read_units_into_a_given_buffer(ref: ArchConfig) -> None:
     for bad in (np.empty((5, 20), np.float32), np.empty((5, 21), np.float64)):
         with pytest.raises(ValueError, match="read_units: out"):
             cb.read_units(x, out=bad)
+
+
+@pytest.mark.parametrize("overrides, nominal", [
+    ([], True),                                        # no variation: every device nominal
+    (["variation.delta_sigma=0.02"], False),           # one parameter varies
+    (["mtj.r_parallel_ohm=3100"], False),              # devices not at the mapper's values
+])
+def test_devices_at_the_mappers_values(ref: ArchConfig, overrides: list[str],
+                                       nominal: bool) -> None:
+    """Whether the fused update may take its nominal-device tables: every device of both MTJs
+    at the mapper's R_P, R_AP, I_c0 and Delta, compared here array by array."""
+    cfg = with_overrides(ref, overrides)
+    cb = Crossbar(24, 18, cfg, np.random.default_rng(3))
+    mapper = PulseMapper(ref)       # the preset's nominal devices
+    want = all(bool(np.all(a == v)) for a, v in (
+        (cb.m1.r_p_ohm, mapper.r_p), (cb.m2.r_p_ohm, mapper.r_p),
+        (cb.m1.r_p_ohm * (1 + cb.m1.tmr), mapper.r_ap),
+        (cb.m2.r_p_ohm * (1 + cb.m2.tmr), mapper.r_ap), (cb.m1.ic0_ua, mapper.ic0),
+        (cb.m2.ic0_ua, mapper.ic0), (cb.m1.delta, mapper.delta), (cb.m2.delta, mapper.delta)))
+    assert want is nominal
+    assert cb._devices_at(mapper) is nominal
