@@ -135,10 +135,6 @@ class Crossbar:
         self.rap1 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m1.r_p_ohm, self.m1.tmr))
         self.rp2 = np.ascontiguousarray(self.m2.r_p_ohm, dtype=np.float64)
         self.rap2 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m2.r_p_ohm, self.m2.tmr))
-        # without variation every device array holds one value (a sigma of 0 draws exactly the
-        # nominal for every device, mtj.sample_devices; the arrays are never written after)
-        self._uniform_devices = not any((v.r_parallel_sigma, v.tmr_sigma, v.ic0_sigma,
-                                         v.delta_sigma))
         self.dg_nominal = float(mtj.delta_conductance_s(d.r_parallel_ohm, d.tmr))
         zero = 1 if arch.synapse.zero_encoding == "pp" else 0   # weight 0 in its encoding
         self.s1 = np.full(shape, zero, dtype=np.int8)
@@ -461,7 +457,9 @@ class Crossbar:
         key = (mapper.r_p, mapper.r_ap, mapper.ic0, mapper.delta)
         hit = getattr(self, "_nominal_key", None)
         if hit is None or hit[0] != key:
-            one = self._uniform_devices
+            # every sigma 0: mtj.sample_devices drew exactly the nominal for every device
+            v = self.arch.variation
+            one = not any((v.r_parallel_sigma, v.tmr_sigma, v.ic0_sigma, v.delta_sigma))
             ok = all(bool(np.all((a.reshape(-1)[:1] if one else a) == v)) for a, v in (
                 (self.rp1, mapper.r_p), (self.rp2, mapper.r_p), (self.rap1, mapper.r_ap),
                 (self.rap2, mapper.r_ap), (self.m1.ic0_ua, mapper.ic0),
