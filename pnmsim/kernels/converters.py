@@ -27,6 +27,21 @@ def _level(x: float, inv_step: float, step: float, lim: float, out_scale: float)
     return np.rint(q) * step * out_scale
 
 
+@njit(cache=True, inline="always")
+def _add_levels(o: np.ndarray, src: np.ndarray, first: bool, inv_step: float, step: float,
+                lim: float, out_scale: float) -> None:
+    """``o = 0 + q(src)`` where ``first``, else ``o += q(src)`` (1-D slices of one length,
+    q the quantiser :func:`_level`): one digitised group added into a running sum, starting
+    from NumPy's identity 0 (a lone -0.0 sums to +0.0). Callers pass slices: with 2-D indices
+    in the loops LLVM did not vectorise them (12 times slower)."""
+    if first:
+        for i in range(o.size):
+            o[i] = np.float32(0.0) + _level(src[i], inv_step, step, lim, out_scale)
+    else:
+        for i in range(o.size):
+            o[i] += _level(src[i], inv_step, step, lim, out_scale)
+
+
 def _quantize_body(flat_in: np.ndarray, flat_out: np.ndarray, inv_step: float, step: float,
                    lim: float, out_scale: float) -> None:
     for k in prange(flat_in.size):   # elementwise: parallel and still deterministic
@@ -135,14 +150,8 @@ def _quantize_sum_body(parts: np.ndarray, out: np.ndarray, inv_step: float, step
     for b in prange((n + 4095) // 4096):
         lo = b * 4096
         hi = min(lo + 4096, n)
-        o = out[lo:hi]      # slices: with 2-D indices in the loops LLVM did not vectorise
-        first = parts[0, lo:hi]     # them (12 times slower)
-        for i in range(hi - lo):
-            o[i] = np.float32(0.0) + _level(first[i], inv_step, step, lim, out_scale)
-        for k in range(1, g):
-            row = parts[k, lo:hi]
-            for i in range(hi - lo):
-                o[i] += _level(row[i], inv_step, step, lim, out_scale)
+        for k in range(g):
+            _add_levels(out[lo:hi], parts[k, lo:hi], k == 0, inv_step, step, lim, out_scale)
 
 
 _quantize_sum_serial = njit(cache=True)(_quantize_sum_body)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pnmsim.kernels.converters import _level, _quantizer_args
+from pnmsim.kernels.converters import _add_levels, _level, _quantizer_args
 from pnmsim.kernels.engine import conv_out_size
 from pnmsim.kernels.lines import line_blocks
 
@@ -68,16 +68,10 @@ def _quantize_sum_gather(parts: np.ndarray, out: np.ndarray, sub: np.ndarray, ev
     g, n = parts.shape
     for lo in range(0, n, _BLOCK):
         hi = min(lo + _BLOCK, n)
-        o = out[lo:hi]
-        first = parts[0, lo:hi]
-        _gather(first, lo, lo, hi, every, sub)
-        for i in range(hi - lo):
-            o[i] = np.float32(0.0) + _level(first[i], inv_step, step, lim, out_scale)
-        for k in range(1, g):
+        for k in range(g):
             row = parts[k, lo:hi]
             _gather(row, k * n + lo, k * n + lo, k * n + hi, every, sub)
-            for i in range(hi - lo):
-                o[i] += _level(row[i], inv_step, step, lim, out_scale)
+            _add_levels(out[lo:hi], row, k == 0, inv_step, step, lim, out_scale)
 
 
 @njit(cache=True)
@@ -90,15 +84,8 @@ def _quantize_add_gather(part: np.ndarray, out: np.ndarray, first: bool, sub: np
     n = part.size
     for lo in range(0, n, _BLOCK):
         hi = min(lo + _BLOCK, n)
-        src = part[lo:hi]
-        o = out[lo:hi]
         _gather(part, 0, lo, hi, every, sub)
-        if first:
-            for k in range(hi - lo):
-                o[k] = np.float32(0.0) + _level(src[k], inv_step, step, lim, out_scale)
-        else:
-            for k in range(hi - lo):
-                o[k] += _level(src[k], inv_step, step, lim, out_scale)
+        _add_levels(out[lo:hi], part[lo:hi], first, inv_step, step, lim, out_scale)
 
 
 @njit(cache=True)
