@@ -451,20 +451,24 @@ class Crossbar:
 
     def _devices_at(self, mapper: PulseMapper) -> bool:
         """Whether every device of both MTJs has exactly the mapper's nominal parameters
-        (no device variation); checked once per mapper's values (devices never change), on one
-        device where every array holds one value (no variation: 8 compares of whole arrays
-        cost 5 ms an epoch of the MLP)."""
+        (no device variation); checked once per mapper's values, on one device where every
+        array holds one value (no variation: 8 compares of whole arrays cost ~5 ms on the
+        MLP's first batch). The device arrays are sampled from the preset in ``__init__`` and
+        are the crossbar's fixed physics: nothing in pnmsim writes them afterwards, and code
+        that edits them in place (a fault injected by hand) gets the answer cached before."""
         key = (mapper.r_p, mapper.r_ap, mapper.ic0, mapper.delta)
         hit = getattr(self, "_nominal_key", None)
         if hit is None or hit[0] != key:
             # every sigma 0: mtj.sample_devices drew exactly the nominal for every device
-            v = self.arch.variation
-            one = not any((v.r_parallel_sigma, v.tmr_sigma, v.ic0_sigma, v.delta_sigma))
-            ok = all(bool(np.all((a.reshape(-1)[:1] if one else a) == v)) for a, v in (
-                (self.rp1, mapper.r_p), (self.rp2, mapper.r_p), (self.rap1, mapper.r_ap),
-                (self.rap2, mapper.r_ap), (self.m1.ic0_ua, mapper.ic0),
-                (self.m2.ic0_ua, mapper.ic0), (self.m1.delta, mapper.delta),
-                (self.m2.delta, mapper.delta)))
+            var = self.arch.variation
+            one = not any((var.r_parallel_sigma, var.tmr_sigma, var.ic0_sigma,
+                           var.delta_sigma))
+            pairs = ((self.rp1, mapper.r_p), (self.rp2, mapper.r_p), (self.rap1, mapper.r_ap),
+                     (self.rap2, mapper.r_ap), (self.m1.ic0_ua, mapper.ic0),
+                     (self.m2.ic0_ua, mapper.ic0), (self.m1.delta, mapper.delta),
+                     (self.m2.delta, mapper.delta))
+            ok = all(bool(np.all((a.reshape(-1)[:1] if one else a) == nominal))
+                     for a, nominal in pairs)
             self._nominal_key = (key, ok)
             hit = self._nominal_key
         return bool(hit[1])

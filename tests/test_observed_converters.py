@@ -12,6 +12,7 @@ from pnmsim import kernels
 from pnmsim.array import ArrayBackend
 from pnmsim.config import load_arch
 from pnmsim.converter_ranges import subsample_step
+from pnmsim.kernels.converters import quantize_symmetric_reference
 from pnmsim.nn.layers import col2im_nhwc
 from pnmsim.simulation import Simulation
 from pnmsim.workload import load_workload
@@ -68,7 +69,7 @@ def test_quantize_add_observed_is_subsample_then_quantize_then_add(shape, dtype)
     out = np.full(shape, 123.0, dtype=dtype)       # whatever it held is overwritten
     for i, p in enumerate(parts):
         sub, every = _buf(p.size)
-        want += kernels.quantize_symmetric(p, 2.0, 7, 0.25)
+        want += quantize_symmetric_reference(p, 2.0, 7, 0.25)     # the plain-NumPy twin
         got = kernels.quantize_add_observed(p, out, i == 0, 2.0, 7, 0.25, sub, every)
         assert got is out and out.tobytes() == want.tobytes()
         assert sub.tobytes() == p.reshape(-1)[::every].astype(np.float64).tobytes()
@@ -76,8 +77,22 @@ def test_quantize_add_observed_is_subsample_then_quantize_then_add(shape, dtype)
     zero = kernels.quantize_add_observed(np.full(3, -0.0, dtype), np.empty(3, dtype), True, 1.0,
                                          4, 1.0, np.empty(3), 1)
     assert not np.signbit(zero).any()
-    with pytest.raises(ValueError, match="sum of its shape"):
-        kernels.quantize_add_observed(parts[0], out[:1], False, 2.0, 7, 0.25, *_buf(1))
+    p0 = parts[0]
+    bad_out = [out[:1],                                       # another shape
+               out.astype(np.float32 if dtype is np.float64 else np.float64),   # dtype
+               np.frombuffer(out.tobytes(), dtype=dtype).reshape(shape),        # read-only
+               p0]                                            # the signal's own memory
+    if out.ndim == 2:
+        bad_out.append(np.empty((shape[1], shape[0]), dtype=dtype).T)      # not C-contiguous
+    for o in bad_out:
+        with pytest.raises(ValueError, match="sum of its shape"):
+            kernels.quantize_add_observed(p0, o, False, 2.0, 7, 0.25, *_buf(p0.size))
+    with pytest.raises(ValueError, match="positive full scale"):
+        kernels.quantize_add_observed(p0, out, False, 0.0, 7, 0.25, *_buf(p0.size))
+    if p0.ndim == 2:
+        with pytest.raises(ValueError, match="contiguous float signal"):
+            kernels.quantize_add_observed(np.asfortranarray(p0), out, False, 2.0, 7, 0.25,
+                                          *_buf(p0.size))
 
 
 @pytest.mark.parametrize("shape", [(100, 512), (1000, 512), (1000, 10), (3, 7), (6400, 64),

@@ -176,13 +176,15 @@ def quantize_add_observed(part: np.ndarray, out: np.ndarray, first: bool, full_s
     ``first``, else only the addition (one column tile's sensed partial sums digitised and
     added into the running sum), after copying ``part.reshape(-1)[::every]`` into ``sub``; the
     same bits as those steps, in one pass that leaves ``part`` as it was. ``part`` and ``out``:
-    C-contiguous, one shape and float dtype, ``out`` writeable; ``full_scale > 0``. Returns
-    ``out``."""
+    C-contiguous, one shape and float dtype, ``out`` writeable and not overlapping ``part``;
+    ``full_scale > 0``. Returns ``out``."""
     if part.shape != out.shape or part.dtype != out.dtype \
             or part.dtype not in (np.float32, np.float64) or not part.flags.c_contiguous \
-            or not (out.flags.c_contiguous and out.flags.writeable) or full_scale <= 0:
+            or not (out.flags.c_contiguous and out.flags.writeable) or full_scale <= 0 \
+            or np.may_share_memory(part, out):
         raise ValueError("quantize_add_observed: needs a contiguous float signal, a writeable "
-                         "contiguous sum of its shape and dtype and a positive full scale")
+                         "contiguous sum of its shape and dtype in memory of its own and a "
+                         "positive full scale")
     _check(sub, every, part.size)
     _quantize_add_gather(part.reshape(-1), out.reshape(-1), first, sub, every,
                          *_quantizer_args(part.dtype, full_scale, bits, out_scale))
