@@ -1,6 +1,7 @@
 """The components of the SimPy chip model: tiles, a layer's tile group, the controller, the
 interconnect and the digital unit. Plain classes with SimPy generator methods; contention through
-``simpy.Resource``; every component counts its busy cycles for utilisation.
+first-come-first-served resources (:class:`~pnmsim.hw.fifo.FifoResource`: ``simpy.Resource``'s
+event order, leaner); every component counts its busy cycles for utilisation.
 
 A :class:`Tile` holds one crossbar slice with its periphery (row/column drivers, DACs, an ADC
 pool, comparators, sense circuits). In ``fine`` mode each of its stages is a capacity-1
@@ -11,7 +12,7 @@ and finishes when its slowest tile does.
 
 The interconnect is today's shared bus (one transfer at a time, ``bus_words_per_cycle`` words
 per beat). A mesh would plug in as another class with the same ``transfer(src, dst, words)``
-generator: per-link ``simpy.Resource`` objects along an XY route, holding each link for the
+generator: per-link resources along an XY route, holding each link for the
 beats of the transfer; the chip calls it with the source and destination tiles it already
 knows from the mapping.
 """
@@ -26,6 +27,7 @@ import simpy
 
 from pnmsim.config import ArchConfig
 from pnmsim.hw import timing
+from pnmsim.hw.fifo import FifoResource
 from pnmsim.mapping import LayerMapping, tile_name
 from pnmsim.records import UpdateFacts
 
@@ -55,7 +57,7 @@ class Unit:
     def __init__(self, env: simpy.Environment, name: str, capacity: int = 1) -> None:
         self.env = env
         self.name = name
-        self.res = simpy.Resource(env, capacity=capacity)
+        self.res = FifoResource(env, capacity=capacity)
         self.capacity = capacity
         self.busy = 0
 
@@ -108,7 +110,7 @@ class Tile:
         self.c1 = self.c0 + mp.cols_in(c)
         self.busy = 0
         self._stages: dict[tuple[str, str], list[int]] = {}
-        self._res: dict[tuple[str, int], simpy.Resource] = {}
+        self._res: dict[tuple[str, int], FifoResource] = {}
 
     def stages(self, phase: str, sensing: str) -> list[int]:
         key = (phase, sensing)
@@ -119,10 +121,10 @@ class Tile:
             self._stages[key] = st
         return st
 
-    def _stage(self, key: tuple[str, int]) -> simpy.Resource:
+    def _stage(self, key: tuple[str, int]) -> FifoResource:
         res = self._res.get(key)
         if res is None:
-            res = self._res[key] = simpy.Resource(self.env, capacity=1)
+            res = self._res[key] = FifoResource(self.env, capacity=1)
         return res
 
     # -- fine mode: one event per product and stage / per write sub-step
@@ -178,7 +180,7 @@ class TileGroup:
         self.arch = arch
         self.mp = mp
         self.mode = mode
-        self.gate = simpy.Resource(env, capacity=1)
+        self.gate = FifoResource(env, capacity=1)
         self.tiles = [Tile(env, arch, mp, r, c) for r in range(mp.row_tiles)
                       for c in range(mp.col_tiles)]
         # every tile's (row tile, first column, end column), for the per-cell write's cycles
