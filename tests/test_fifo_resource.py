@@ -1,10 +1,13 @@
 """``pnmsim.hw.fifo.FifoResource`` against ``simpy.Resource``, the reference it replaces: the
-same grants and releases at the same times in the same order, and the same number of events
-processed, on random contention (capacities 1-3, zero-length holds, simultaneous arrivals,
-requests made in the window between a release and its event, nested holds, interrupted
-waiters) and on the chip model in both timing modes."""
+same sequence of events scheduled, the same grants and releases at the same times in the same
+order, and the same number of events processed, on random contention (capacities 1-3,
+zero-length holds, simultaneous arrivals, requests made in the window between a release and
+its event, nested holds, interrupted waiters), with the garbage collector running, and on the
+chip model in both timing modes."""
 
 from __future__ import annotations
+
+import gc
 
 import numpy as np
 import pytest
@@ -16,19 +19,37 @@ from pnmsim.config import load_arch
 from pnmsim.hw import components
 from pnmsim.hw.chip import Chip
 from pnmsim.hw.components import CountingEnvironment
-from pnmsim.hw.fifo import FifoResource
+from pnmsim.hw.fifo import FifoRequest, FifoResource
 from pnmsim.mapping import map_network
 from pnmsim.records import OpRecord, UpdateFacts
 from pnmsim.workload import load_workload
+
+
+class _LoggingEnvironment(CountingEnvironment):
+    """Logs every event scheduled: (time, priority, delay, kind), the kind a request (simpy's
+    ``Request`` or a ``FifoRequest``), a timeout, a process start or end, or another event
+    (simpy's ``Release``, the FIFO resource's release event, an interrupt)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scheduled: list[tuple] = []
+
+    def schedule(self, event, priority=simpy.events.NORMAL, delay=0) -> None:
+        kind = ("request" if isinstance(event, (simpy.resources.resource.Request, FifoRequest))
+                else "timeout" if isinstance(event, simpy.Timeout)
+                else "start" if isinstance(event, simpy.events.Initialize)
+                else "process" if isinstance(event, simpy.Process) else "other")
+        self.scheduled.append((self.now, priority, delay, kind))
+        super().schedule(event, priority, delay)
 
 
 def _world(kind: type, plan: list[list[tuple[int, int, int, int]]], capacities: list[int],
            interrupts: list[tuple[int, int]]) -> tuple[list[tuple], int]:
     """Processes following ``plan`` (per process: (wait, resource, hold, nested resource or
     -1) steps) on resources of ``kind``; ``interrupts``: (time, process) pairs. Returns the
-    trace of grants, releases and interrupts (time, process, step, what) and the number of
-    events the environment processed."""
-    env = CountingEnvironment()
+    trace of grants, releases and interrupts (time, process, step, what), the sequence of
+    events scheduled (time, priority, delay, kind) and the number of events processed."""
+    env = _LoggingEnvironment()
     res = [kind(env, capacity=c) for c in capacities]
     trace: list[tuple] = []
 
@@ -61,7 +82,7 @@ def _world(kind: type, plan: list[list[tuple[int, int, int, int]]], capacities: 
     for at, pid in interrupts:
         env.process(interrupter(at, pid % len(procs)))
     env.run()
-    return trace, env.processed
+    return trace, env.scheduled, env.processed
 
 
 _step = st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(0, 4), st.integers(-1, 2))
@@ -110,6 +131,43 @@ def _release_window(kind: type) -> dict[str, float]:
 def test_request_after_a_release_goes_behind_the_oldest_waiter(kind) -> None:
     """Written out: B, the oldest waiter, gets it at 2 and C after B's 3 cycles, at 5."""
     assert _release_window(kind) == {"A": 0, "B": 2, "C": 5}
+
+
+def _orphaned_waiter(kind: type) -> tuple[list[float], int]:
+    """A process queued in a ``with`` block on a request it never yields, waiting on an event
+    nothing else references, while the garbage collector runs: simpy's request keeps the
+    process (and so its queued request) alive, which then blocks the resource for good."""
+    env = simpy.Environment()
+    res = kind(env, capacity=1)
+    late: list[float] = []
+
+    def holder():
+        with res.request() as req:
+            yield req
+            yield env.timeout(10)
+
+    def orphan():
+        with res.request():            # queued behind the holder, never yielded
+            yield env.event()          # an event nobody keeps
+
+    def latecomer():
+        yield env.timeout(2)
+        with res.request() as req:
+            yield req
+            late.append(env.now)
+
+    def collector():
+        yield env.timeout(1)
+        gc.collect()
+
+    for p in (holder, orphan, latecomer, collector):
+        env.process(p())
+    env.run(until=100)
+    return late, len(res.queue)
+
+
+def test_a_queued_request_keeps_its_process_alive_as_simpy_does() -> None:
+    assert _orphaned_waiter(FifoResource) == _orphaned_waiter(simpy.Resource) == ([], 1)
 
 
 def test_fifo_resource_refuses_no_capacity() -> None:

@@ -5,11 +5,13 @@
 ``simpy.resources.base`` (queue scans, a callback per request that has nothing to do, class
 initialisers four levels deep). The chip model asks its resources only for what a plain FIFO
 resource does — ``with res.request() as req: yield req`` and the release when the block ends —
-and spends about a third of a first mini-batch's schedule there. :class:`FifoResource` does
-that with the same SimPy events, triggered by the same ``Event.succeed`` calls in the same
-order as ``simpy.Resource`` triggers them, so the environment processes the same events at the
-same times in the same order (the same cycles, busy cycles and event count; tested against
-``simpy.Resource`` on random contention and on the chip in both timing modes):
+and spent about a third of a first mini-batch's schedule there. :class:`FifoResource` schedules
+its events with the same ``Event.succeed`` calls at the same points as ``simpy.Resource``, so
+the environment schedules and processes the same sequence of events (a request event where
+simpy has its ``Request``, a plain event where it has its ``Release``) at the same times: the
+same cycles, busy cycles and event count. Tested against ``simpy.Resource`` on random contention
+(the sequence of scheduled events, every grant and release, events processed) and on the chip
+in both timing modes:
 
 * ``request()`` appends the request to the waiting queue, then — if fewer than ``capacity``
   requests hold the resource — grants the *oldest* waiting one (``Resource._trigger_put``
@@ -18,11 +20,14 @@ same times in the same order (the same cycles, busy cycles and event count; test
 * the release (``__exit__`` of the ``with`` block, or :meth:`FifoResource.release`) removes
   the request from the holders and triggers a release event at once; processing that event
   grants the head of the queue if there is room;
-* a request leaving its ``with`` block before it was granted (an interrupt) leaves the queue.
+* a request leaving its ``with`` block before it was granted (an interrupt) leaves the queue
+  and, as in simpy, still triggers a release event (which frees nothing).
 
-Only the public SimPy event API is used (``Event``, ``succeed``, ``triggered``,
-``callbacks``). Not provided: priorities, preemption, ``count``/``users`` statistics — the
-chip model uses none of them.
+A request keeps its process (``proc``) as simpy's does, so a process waiting in a ``with``
+block lives exactly as long under either. Only the public SimPy event API is used (``Event``,
+``succeed``, ``triggered``, ``callbacks``, ``active_process``). Not provided (the chip model
+uses none of them): priorities, preemption, ``count``/``users``/``put_queue``/``get_queue``,
+``usage_since``, ``Request.cancel``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class FifoRequest(simpy.Event):
     def __init__(self, resource: FifoResource) -> None:
         super().__init__(resource.env)
         self.resource = resource
+        # as simpy's Put: the requesting process, which this keeps alive while queued
+        self.proc = resource.env.active_process
         resource.queue.append(self)
         if len(resource.holders) < resource.capacity:
             resource.grant_head()
