@@ -6,7 +6,10 @@ reference MLP's 512 x 512 layer (4 column tiles of 128) at batch 100 and 1000. T
 before each conversion as in training (its output is what the conversion reads); only the
 conversion and addition are timed. Checks both forms give the same bits and the same
 subsample, then prints the median per mini-batch (all column tiles) of ``--repeats``
-alternating batches of each and the ratio of the medians.
+alternating batches of each and the ratio of the medians. For scale, the same run also
+times what software mode does instead — one GEMM over all columns, no conversion — against
+the tiles' GEMMs, and a plain NumPy ``+=`` of each tile's partial sums (the addition without
+the conversion).
 
     python benchmarks/column_tile_backprop_speed.py [--repeats 40] [--threads 1]
 """
@@ -21,18 +24,26 @@ from typing import Any
 
 
 def _batch(form: str, dn: Any, w: Any, part: Any, out: Any, sub: Any, every: int,
-           tile: int, subs: list[bytes] | None = None) -> float:
-    """One mini-batch's column tiles: GEMM, then conversion and addition (timed) in ``form``."""
+           tile: int, subs: list[bytes] | None = None) -> tuple[float, float]:
+    """One mini-batch's column tiles: GEMM, then conversion and addition in ``form`` ("add":
+    a plain ``+=``, no conversion). Returns the seconds of the conversions and of the GEMMs."""
     import numpy as np
 
     from pnmsim import kernels
 
     fs, bits, scale = 20.0, 8, 0.37
-    spent = 0.0
+    spent = gemm = 0.0
     for c in range(w.shape[1] // tile):
-        np.matmul(dn[:, c * tile:(c + 1) * tile], w[:, c * tile:(c + 1) * tile].T, out=part)
         t0 = time.perf_counter()
-        if form == "one":
+        np.matmul(dn[:, c * tile:(c + 1) * tile], w[:, c * tile:(c + 1) * tile].T, out=part)
+        gemm += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if form == "add":
+            if c == 0:
+                out[...] = part
+            else:
+                out += part
+        elif form == "one":
             kernels.quantize_add_observed(part, out, c == 0, fs, bits, scale, sub, every)
         else:
             if c == 0:
@@ -41,7 +52,16 @@ def _batch(form: str, dn: Any, w: Any, part: Any, out: Any, sub: Any, every: int
         spent += time.perf_counter() - t0
         if subs is not None:
             subs.append(sub.tobytes())
-    return spent
+    return spent, gemm
+
+
+def _whole(dn: Any, w: Any, out: Any) -> float:
+    """Software mode's read of the same layer: one GEMM over all columns (seconds)."""
+    import numpy as np
+
+    t0 = time.perf_counter()
+    np.matmul(dn, w.T, out=out)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -60,7 +80,8 @@ def main() -> None:
     rows, cols, tile = 512, 512, 128
     w = rng.integers(-1, 2, (rows, cols)).astype(np.float32)
     print(f"{'batch':>6} {'tiles':>6} {'three-pass ms':>14} {'one-pass ms':>12} "
-          f"{'one / three':>11}")
+          f"{'one / three':>11} {'plain += ms':>12} {'tile GEMMs ms':>14} "
+          f"{'one GEMM ms':>12}")
     for m in (100, 1000):
         dn = (rng.integers(-127, 128, (m, cols)) / 127).astype(np.float32)
         every = subsample_step(m * rows)
@@ -72,12 +93,20 @@ def main() -> None:
             _batch(form, dn, w, part, sums[form], sub, every, tile, subs[form])
         assert sums["three"].tobytes() == sums["one"].tobytes(), f"batch {m}: sums differ"
         assert subs["three"] == subs["one"], f"batch {m}: subsamples differ"
-        t: dict[str, list[float]] = {"three": [], "one": []}
+        t: dict[str, list[float]] = {"three": [], "one": [], "add": [], "gemms": [],
+                                     "gemm": []}
+        plain = np.empty((m, rows), dtype=np.float32)
         for r in range(a.repeats):
-            for form in (("three", "one") if r % 2 == 0 else ("one", "three")):
-                t[form].append(_batch(form, dn, w, part, sums[form], sub, every, tile))
-        m3, m1 = statistics.median(t["three"]) * 1e3, statistics.median(t["one"]) * 1e3
-        print(f"{m:>6} {cols // tile:>6} {m3:>14.3f} {m1:>12.3f} {m1 / m3:>11.2f}")
+            for form in (("three", "one", "add") if r % 2 == 0 else ("add", "one", "three")):
+                spent, gemm = _batch(form, dn, w, part, sums.get(form, plain), sub, every,
+                                     tile)
+                t[form].append(spent)
+                t["gemms"].append(gemm)
+            t["gemm"].append(_whole(dn, w, plain))
+        ms = {k: statistics.median(v) * 1e3 for k, v in t.items()}
+        print(f"{m:>6} {cols // tile:>6} {ms['three']:>14.3f} {ms['one']:>12.3f} "
+              f"{ms['one'] / ms['three']:>11.2f} {ms['add']:>12.3f} {ms['gemms']:>14.3f} "
+              f"{ms['gemm']:>12.3f}")
 
 
 if __name__ == "__main__":
