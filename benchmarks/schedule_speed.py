@@ -18,32 +18,6 @@ import time
 from typing import Any
 
 
-def _records(arch: Any, wl: Any, mapping: Any, samples: int) -> list[Any]:
-    """A training batch's records: every layer's feedforward (the training sensing), the
-    backprop of every layer but the first, and a per-cell update with about 60 % of the
-    columns pulsed (fixed seed)."""
-    import numpy as np
-
-    from pnmsim.records import OpRecord, UpdateFacts
-
-    rng = np.random.default_rng(0)
-    recs = []
-    for i, lay in enumerate(wl.weighted_layers()):
-        v = samples * lay.positions
-        recs.append(OpRecord("feedforward", i, samples, v,
-                             sensing=arch.periphery.training_forward_sensing))
-        if i > 0:
-            recs.append(OpRecord("backprop", i, samples, v))
-        mp = mapping.layers[i]
-        col = rng.uniform(0, 30.0, (mp.row_tiles, lay.cols, 2))
-        col[rng.random(col.shape) < 0.4] = 0.0
-        recs.append(OpRecord("update", i, samples, v,
-                             facts=UpdateFacts("per_cell", state_aware=True, col_pulse_ns=col,
-                                               read_cols=(col > 0).any(axis=2)),
-                             digital_ops=lay.rows * lay.cols, bus_words=lay.rows * lay.cols))
-    return recs
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", default="mnist_mlp")
@@ -60,6 +34,7 @@ def main() -> None:
     from pnmsim.hw import components
     from pnmsim.hw.chip import Chip
     from pnmsim.hw.fifo import FifoResource
+    from pnmsim.hw.synthetic import training_batch_records
     from pnmsim.mapping import map_network
     from pnmsim.workload import load_workload
 
@@ -81,7 +56,7 @@ def main() -> None:
     print(f"{'workload':>10} {'mode':>7} {'batch':>6} {'events':>9} {'simpy.Resource ms':>18} "
           f"{'FifoResource ms':>16} {'fifo / simpy':>13}")
     for mode, batch in (("coarse", a.batch_size), ("fine", a.batch_size // 10)):
-        recs = _records(arch, wl, mapping, batch)
+        recs = training_batch_records(mapping, batch, arch.periphery.training_forward_sensing)
         ref = once("simpy.Resource", mode, recs)[1]
         assert once("FifoResource", mode, recs)[1] == ref, f"{mode}: schedules differ"
         reps = a.repeats if mode == "coarse" else max(1, a.repeats // 5)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 
-import numpy as np
 import pytest
 import simpy
 from hypothesis import given, settings
@@ -20,8 +19,8 @@ from pnmsim.hw import components
 from pnmsim.hw.chip import Chip
 from pnmsim.hw.components import CountingEnvironment
 from pnmsim.hw.fifo import FifoRequest, FifoResource
+from pnmsim.hw.synthetic import training_batch_records
 from pnmsim.mapping import map_network
-from pnmsim.records import OpRecord, UpdateFacts
 from pnmsim.workload import load_workload
 
 
@@ -175,24 +174,6 @@ def test_fifo_resource_refuses_no_capacity() -> None:
         FifoResource(simpy.Environment(), capacity=0)
 
 
-def _records(arch, wl, samples: int, rng: np.random.Generator) -> list[OpRecord]:
-    mapping = map_network(wl, arch)
-    recs = []
-    for i, lay in enumerate(wl.weighted_layers()):
-        v = samples * lay.positions
-        recs.append(OpRecord("feedforward", i, samples, v, sensing="adc"))
-        if i > 0:
-            recs.append(OpRecord("backprop", i, samples, v))
-        mp = mapping.layers[i]
-        col = rng.uniform(0, 30.0, (mp.row_tiles, lay.cols, 2))
-        col[rng.random(col.shape) < 0.4] = 0.0
-        recs.append(OpRecord("update", i, samples, v,
-                             facts=UpdateFacts("per_cell", state_aware=True, col_pulse_ns=col,
-                                               read_cols=(col > 0).any(axis=2)),
-                             digital_ops=lay.rows * lay.cols, bus_words=lay.rows * lay.cols))
-    return recs
-
-
 @pytest.mark.parametrize("mode", ["coarse", "fine"])
 @pytest.mark.parametrize("overrides", [(), ("system.issue_group=3",
                                             "system.controller_issue_slots=2",
@@ -201,11 +182,11 @@ def test_chip_schedules_the_same_with_simpy_resource(monkeypatch, mode, override
     """The chip with its FIFO resources and with ``simpy.Resource`` in their place: the same
     cycles per phase, busy cycles per component and tile, and events processed."""
     arch = load_arch("reference", list(overrides))
-    wl = load_workload("tiny_mlp")
-    recs = _records(arch, wl, 7, np.random.default_rng(5))
+    mapping = map_network(load_workload("tiny_mlp"), arch)
+    recs = training_batch_records(mapping, 7, "adc", seed=5)
 
     def run() -> tuple:
-        chip = Chip(arch, map_network(wl, arch), mode)
+        chip = Chip(arch, mapping, mode)
         return (chip.run_batch(recs), chip.busy_cycles(), chip.tile_busy(),
                 chip.total_events())
 
