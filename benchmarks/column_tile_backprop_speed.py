@@ -3,13 +3,13 @@
 and addition in three passes (zero the sum, ``quantize_observed`` in place, ``+=``: the code
 before ``kernels.quantize_add_observed``) against one pass (``quantize_add_observed``), on the
 reference MLP's 512 x 512 layer (4 column tiles of 128) at batch 100 and 1000. The GEMM runs
-before each conversion as in training (its output is what the conversion reads); only the
-conversion and addition are timed. Checks both forms give the same bits and the same
+before each conversion as in training (its output is what the conversion reads) and is timed
+apart from the conversion and addition. Checks both forms give the same bits and the same
 subsample, then prints the median per mini-batch (all column tiles) of ``--repeats``
 alternating batches of each and the ratio of the medians. For scale, the same run also
 times what software mode does instead — one GEMM over all columns, no conversion — against
-the tiles' GEMMs, and a plain NumPy ``+=`` of each tile's partial sums (the addition without
-the conversion).
+the tiles' GEMMs of a batch, and a plain NumPy ``+=`` of each tile's partial sums (the
+addition without the conversion); the forms and the one GEMM take turns in both orders.
 
     python benchmarks/column_tile_backprop_speed.py [--repeats 40] [--threads 1]
 """
@@ -96,13 +96,17 @@ def main() -> None:
         t: dict[str, list[float]] = {"three": [], "one": [], "add": [], "gemms": [],
                                      "gemm": []}
         plain = np.empty((m, rows), dtype=np.float32)
+        steps = ("three", "one", "add", "gemm")
         for r in range(a.repeats):
-            for form in (("three", "one", "add") if r % 2 == 0 else ("add", "one", "three")):
+            for form in (steps if r % 2 == 0 else steps[::-1]):
+                if form == "gemm":
+                    t["gemm"].append(_whole(dn, w, plain))
+                    continue
                 spent, gemm = _batch(form, dn, w, part, sums.get(form, plain), sub, every,
                                      tile)
                 t[form].append(spent)
-                t["gemms"].append(gemm)
-            t["gemm"].append(_whole(dn, w, plain))
+                if form == "add":          # one sample of the tiles' GEMMs per repeat
+                    t["gemms"].append(gemm)
         ms = {k: statistics.median(v) * 1e3 for k, v in t.items()}
         print(f"{m:>6} {cols // tile:>6} {ms['three']:>14.3f} {ms['one']:>12.3f} "
               f"{ms['one'] / ms['three']:>11.2f} {ms['add']:>12.3f} {ms['gemms']:>14.3f} "
