@@ -23,7 +23,6 @@ from collections import defaultdict
 from typing import Any
 
 from pnmsim.config import ArchConfig
-from pnmsim.hw import timing
 from pnmsim.hw.components import (
     Controller,
     CountingEnvironment,
@@ -57,9 +56,6 @@ class Chip:
         self.digital = DigitalUnit(self.env, "chip.digital")
         self.cycles: dict[str, int] = defaultdict(int)
         self._memo: dict[tuple, tuple[int, list[int], Any]] = {}
-        # (layer, phase, vectors) -> the controller's issue cycles and the bus words of one
-        # flow step (a fresh chip's first batch takes ~500 steps, all alike)
-        self._step_cycles: dict[tuple[int, str, int], tuple[int, int]] = {}
         self.tracer: Any = None     # a pnmsim.trace.Tracer while a timeline is recorded
 
     def attach_tracer(self, tracer: Any) -> None:
@@ -79,22 +75,10 @@ class Chip:
                 f"{phase} {mp.layer.name}", {ARG_PHASE: phase, ARG_LAYER: mp.layer.name,
                                              "layer_index": rec.layer,
                                              ARG_GROUP: [first, first + group]})
-            issue, words = self._flow_step(rec.layer, phase, n)
-            yield from self.controller.hold(issue, tag)    # Controller.issue, cycles memoised
+            yield from self.controller.issue(self.arch, mp, tag)
             yield from self.groups[rec.layer].operate(phase, n, rec.sensing, tag)
-            yield from self.interconnect.transfer(self.arch, words, tag)
-
-    def _flow_step(self, layer: int, phase: str, n: int) -> tuple[int, int]:
-        """The controller's issue cycles (:func:`timing.issue_cycles`) and the words on the bus
-        (:func:`pnmsim.mapping.bus_words`) of layer ``layer``'s operation of ``n`` products in
-        ``phase``."""
-        key = (layer, phase, n)
-        hit = self._step_cycles.get(key)
-        if hit is None:
-            mp = self.mapping.layers[layer]
-            hit = self._step_cycles[key] = (timing.issue_cycles(self.arch, mp),
-                                            bus_words(self.arch, mp, phase, n))
-        return hit
+            yield from self.interconnect.transfer(self.arch, bus_words(self.arch, mp, phase, n),
+                                                  tag)
 
     def _update(self, rec: OpRecord) -> Gen:
         assert rec.facts is not None
