@@ -130,11 +130,23 @@ class Crossbar:
                   sigma_r_p=v.r_parallel_sigma, sigma_tmr=v.tmr_sigma, sigma_ic0=v.ic0_sigma,
                   sigma_delta=v.delta_sigma, distribution=v.distribution)
         self.m1 = mtj.sample_devices(shape, rng=rng, **kw)
-        self.m2 = mtj.sample_devices(shape, rng=rng, **kw)
-        self.rp1 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
-        self.rap1 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m1.r_p_ohm, self.m1.tmr))
-        self.rp2 = np.ascontiguousarray(self.m2.r_p_ohm, dtype=np.float64)
-        self.rap2 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m2.r_p_ohm, self.m2.tmr))
+        if any((v.r_parallel_sigma, v.tmr_sigma, v.ic0_sigma, v.delta_sigma)):
+            self.m2 = mtj.sample_devices(shape, rng=rng, **kw)
+            self.rp1 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
+            self.rap1 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m1.r_p_ohm,
+                                                                    self.m1.tmr))
+            self.rp2 = np.ascontiguousarray(self.m2.r_p_ohm, dtype=np.float64)
+            self.rap2 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m2.r_p_ohm,
+                                                                    self.m2.tmr))
+        else:
+            # no variation: both MTJs of every cell are the nominal device, so one set of
+            # nominal arrays serves both (a second sample would draw nothing and hold the same
+            # values; nothing writes device parameters), and R_AP is the nominal R_P (1 + TMR)
+            # computed once (the same double as elementwise)
+            self.m2 = self.m1
+            self.rp1 = self.rp2 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
+            self.rap1 = self.rap2 = np.full(shape, float(mtj.r_antiparallel_ohm(
+                d.r_parallel_ohm, d.tmr)))
         self.dg_nominal = float(mtj.delta_conductance_s(d.r_parallel_ohm, d.tmr))
         zero = 1 if arch.synapse.zero_encoding == "pp" else 0   # weight 0 in its encoding
         self.s1 = np.full(shape, zero, dtype=np.int8)
@@ -152,11 +164,21 @@ class Crossbar:
         w = np.asarray(w)
         if w.shape != (self.rows, self.cols):
             raise ValueError(f"weights of shape {w.shape}, crossbar is {(self.rows, self.cols)}")
-        if np.any(np.abs(w) > 1):
-            raise ValueError("weights must be in {-1, 0, +1}")
-        zero = 1 if self.arch.synapse.zero_encoding == "pp" else 0
-        self.s1 = np.where(w > 0, 1, np.where(w < 0, 0, zero)).astype(np.int8)
-        self.s2 = np.where(w > 0, 0, np.where(w < 0, 1, zero)).astype(np.int8)
+        if w.dtype.kind in "iu":   # compares, not abs: abs of int8 -128 is -128
+            bad = np.flatnonzero((w > 1) | (w < -1))
+        elif w.dtype.kind == "b":
+            bad = np.empty(0, dtype=np.intp)
+        else:                      # floats (and anything else): exactly -1, 0 or 1
+            bad = np.flatnonzero(~np.isin(w, (-1, 0, 1)))
+        if bad.size:
+            raise ValueError(f"weights must be in {{-1, 0, +1}}, got {w.reshape(-1)[bad[0]]!r} "
+                             f"at flat index {int(bad[0])}")
+        if self.arch.synapse.zero_encoding == "pp":   # 0 = (P, P)
+            s1, s2 = w >= 0, w <= 0
+        else:                                         # 0 = (AP, AP)
+            s1, s2 = w > 0, w < 0
+        self.s1 = s1.astype(np.int8)
+        self.s2 = s2.astype(np.int8)
         self._invalidate()
 
     def weights(self) -> np.ndarray:

@@ -223,6 +223,20 @@ def test_weights_setter_validates(ref: ArchConfig) -> None:
         cb.set_weights(np.zeros((4, 3)))
     with pytest.raises(ValueError):
         cb.set_weights(np.full((3, 4), 2))
+    # values that once slipped through |w| <= 1: int8 -128 (its abs is -128), fractions, NaN
+    cb.set_weights(np.array([[1, -1, 0, 1]] * 3))
+    before = (cb.s1.copy(), cb.s2.copy())
+    for bad in (np.int8(-128), 0.5, -0.25, np.nan):
+        w = np.zeros((3, 4), dtype=np.asarray(bad).dtype)
+        w[1, 2] = bad
+        with pytest.raises(ValueError, match="at flat index 6"):
+            cb.set_weights(w)
+    np.testing.assert_array_equal(cb.s1, before[0])   # a refusal leaves the states alone
+    np.testing.assert_array_equal(cb.s2, before[1])
+    cb.set_weights(np.array([[1.0, -1.0, 0.0, True]] * 3))   # integer-valued floats are fine
+    np.testing.assert_array_equal(cb.weights(), [[1, -1, 0, 1]] * 3)
+    cb.set_weights(np.ones((3, 4), dtype=bool))
+    np.testing.assert_array_equal(cb.weights(), np.ones((3, 4)))
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -252,6 +266,28 @@ def test_fresh_crossbar_holds_zero_in_the_configured_encoding(ref: ArchConfig,
 VARIATION = ["variation.r_parallel_sigma=0.1", "variation.tmr_sigma=0.1",
              "variation.delta_sigma=0.1", "variation.ic0_sigma=0.05",
              "synapse.v_write_v=2.0"]   # keeps the +3 sigma weakest write precessional
+
+
+def test_devices_without_variation_are_the_preset_values(ref: ArchConfig) -> None:
+    """No sigma: every MTJ of both branches holds the preset's R_P, R_P (1 + TMR), I_c0 and
+    Delta exactly (written out from the preset, not from the sampler)."""
+    d = ref.mtj
+    cb = Crossbar(5, 7, ref, np.random.default_rng(0))
+    want = {"rp": d.r_parallel_ohm, "rap": d.r_parallel_ohm * (1.0 + d.tmr)}
+    for arr, key in ((cb.rp1, "rp"), (cb.rp2, "rp"), (cb.rap1, "rap"), (cb.rap2, "rap")):
+        assert arr.shape == (5, 7) and arr.dtype == np.float64
+        assert np.all(arr == want[key])
+    for m in (cb.m1, cb.m2):
+        assert np.all(m.ic0_ua == d.ic0_ua) and np.all(m.delta == d.delta)
+        assert np.all(m.tmr == d.tmr)
+
+
+def test_variation_draws_each_branch_its_own_devices(ref: ArchConfig) -> None:
+    cfg = load_arch("reference", ["variation.r_parallel_sigma=0.02"])
+    cb = Crossbar(5, 7, cfg, np.random.default_rng(0))
+    assert not np.array_equal(cb.rp1, cb.rp2)
+    np.testing.assert_array_equal(cb.rap1, cb.rp1 * (1.0 + cfg.mtj.tmr))
+    np.testing.assert_array_equal(cb.rap2, cb.rp2 * (1.0 + cfg.mtj.tmr))
 
 
 def test_variation_effective_weights(ref: ArchConfig) -> None:

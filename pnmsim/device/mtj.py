@@ -226,9 +226,11 @@ def _sample_one(
     distribution: str,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    nom = np.broadcast_to(np.asarray(nominal, dtype=np.float64), shape)
-    if cv == 0.0:
-        return np.array(nom, dtype=np.float64, copy=True)
+    nom0 = np.asarray(nominal, dtype=np.float64)
+    if cv == 0.0:   # exactly the nominal (a scalar: one fill, not a copy of a broadcast)
+        return np.full(shape, nom0) if nom0.ndim == 0 else np.array(
+            np.broadcast_to(nom0, shape), copy=True)
+    nom = np.broadcast_to(nom0, shape)
     z = rng.standard_normal(shape)
     if distribution == "lognormal":
         s = math.sqrt(math.log1p(cv * cv))
