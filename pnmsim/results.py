@@ -28,7 +28,7 @@ import pandas as pd
 
 from pnmsim import __version__
 from pnmsim.config import ArchConfig, dump_yaml
-from pnmsim.costs import SCOPES, cost_table, in_scope, scope_of
+from pnmsim.costs import SCOPES, cost_table, scope_of
 from pnmsim.mapping import NetworkMapping
 from pnmsim.records import PHASES, Tally
 from pnmsim.units import PJ_PER_J, cycles_to_seconds
@@ -89,17 +89,22 @@ class Results:
         table's column gives) — without building the table, which the trainer's per-epoch
         figures would otherwise pay for three times an epoch."""
         table = cost_table(self.arch)
-        rows: dict[str, list[tuple[float, str]]] = {p: [] for p in PHASES}
+        rows: dict[str, list[tuple[float, int]]] = {p: [] for p in PHASES}
+        level: dict[str, int] = {}   # a class's innermost scope, as its index in SCOPES
         for phase, _comp, cls, action, cnt in self.tally.rows():
             if phase in rows:
-                rows[phase].append((cnt * table.energy_pj(cls, action), cls))
+                lv = level.get(cls)
+                if lv is None:
+                    lv = level[cls] = SCOPES.index(scope_of(cls))
+                rows[phase].append((cnt * table.energy_pj(cls, action), lv))
         out: dict[str, dict[str, float]] = {}
         for p in PHASES:
             e = np.array([r[0] for r in rows[p]], dtype=np.float64)
-            # nansum: a NaN count is skipped, as pandas' column sum skipped it
-            out[p] = {sc: float(np.nansum(e[np.array([in_scope(r[1], sc) for r in rows[p]],
-                                                     dtype=bool)])) / PJ_PER_J
-                      for sc in SCOPES}
+            lv_rows = np.array([r[1] for r in rows[p]], dtype=np.int64)
+            # a row counts at every scope from its own outwards (in_scope); nansum: a NaN count
+            # is skipped, as pandas' column sum skipped it
+            out[p] = {sc: float(np.nansum(e[lv_rows <= k])) / PJ_PER_J
+                      for k, sc in enumerate(SCOPES)}
         return out
 
     def phase_metrics(self) -> dict[str, dict[str, float]]:
