@@ -4,8 +4,10 @@ Same network, data, batch size and seed; one epoch each on N training images (th
 ``Trainer.run`` with one epoch), software and hardware alternating (S H H S S H ...) so that
 machine-load drift hits both modes alike, R repeats of each, in one process with the same
 thread counts for both (``--threads`` sets NUMBA/OMP/OPENBLAS/MKL threads before numpy loads).
-Prints one row per repeat and, last, the medians and their ratios hardware / software, of
-wall time and of the process's CPU time. The last column of the last line is the CPU-time
+Prints one row per repeat, then (for information) the median CPU time of a batch after each
+epoch's first in both modes, their ratio and what each run spends beyond its batches at that
+rate, and, last, the medians and their ratios hardware / software, of wall time and of the
+process's CPU time. The last column of the last line is the CPU-time
 ratio (target <= 1.2, issue 12): on a shared machine other processes stretch wall times by
 varying factors, while the CPU time a single-threaded run spends is what the work costs.
 
@@ -49,12 +51,16 @@ def main() -> None:
     arch, wl = load_arch(a.arch), load_workload(a.workload)
     data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
 
-    def epoch(mode: str) -> tuple[float, float]:
+    def epoch(mode: str) -> tuple[float, float, list[float]]:
+        """Wall and CPU seconds of one epoch, and the CPU seconds of its batches after the
+        first (between the trainer's progress calls, which follow each batch)."""
         tr = Trainer(arch, wl, data, TrainSettings(mode=mode, epochs=1, batch_size=a.batch_size,
                                                    lr_start=a.lr, lr_end=a.lr))
+        marks: list[float] = []
         t0, c0 = time.perf_counter(), time.process_time()
-        tr.run()
-        return time.perf_counter() - t0, time.process_time() - c0
+        tr.run(progress=lambda _e, _b, _n: marks.append(time.process_time()))
+        return (time.perf_counter() - t0, time.process_time() - c0,
+                [b - a for a, b in zip(marks, marks[1:], strict=False)])
 
     # warm-up (numba compilation and caches), not timed: a few batches of each mode
     warm = load_dataset("mnist", train_limit=min(2 * a.batch_size, a.train_limit), test_limit=1,
@@ -64,6 +70,8 @@ def main() -> None:
                                               lr_start=a.lr, lr_end=a.lr)).run()
     wall: dict[str, list[float]] = {"software": [], "hardware": []}
     cpu: dict[str, list[float]] = {"software": [], "hardware": []}
+    steady: dict[str, list[float]] = {"software": [], "hardware": []}   # batches 2.. (CPU s)
+    rest: dict[str, list[float]] = {"software": [], "hardware": []}     # epoch - n x steady
     order = ("software", "hardware")
     print(f"{'workload':>10} {'images':>7} {'batch':>6} {'lr':>6} {'threads':>7} {'repeat':>8} "
           f"{'sw wall s':>10} {'hw wall s':>10} {'hw/sw wall':>10} {'sw cpu s':>9} "
@@ -76,12 +84,25 @@ def main() -> None:
 
     for r in range(a.repeats):
         for mode in (order if r % 2 == 0 else order[::-1]):
-            w, c = epoch(mode)
+            w, c, later = epoch(mode)
             wall[mode].append(w)
             cpu[mode].append(c)
+            if later:
+                steady[mode].extend(later)
+                rest[mode].append(c - (len(later) + 1) * statistics.median(later))
         row(str(r + 1), wall["software"][-1], wall["hardware"][-1], cpu["software"][-1],
             cpu["hardware"][-1])
     med = statistics.median
+    if steady["software"] and steady["hardware"]:
+        # information, not the target: what a batch costs once the run is under way (a long
+        # run's per-epoch ratio tends to it) and what each run pays on top (the first batch's
+        # extra work: the chip's first schedule, the first conductances and write; the epoch's
+        # energy roll-ups and evaluations)
+        ss, sh = med(steady["software"]), med(steady["hardware"])
+        print(f"steady batches (2-{len(steady['hardware']) // a.repeats + 1} of each epoch, "
+              f"median CPU): sw {1e3 * ss:.1f} ms, hw {1e3 * sh:.1f} ms, hw/sw {sh / ss:.2f}; "
+              f"each run's CPU beyond its batches at that rate: sw "
+              f"{1e3 * med(rest['software']):.0f} ms, hw {1e3 * med(rest['hardware']):.0f} ms")
     row("median", med(wall["software"]), med(wall["hardware"]), med(cpu["software"]),
         med(cpu["hardware"]))
 
