@@ -130,23 +130,20 @@ class Crossbar:
                   sigma_r_p=v.r_parallel_sigma, sigma_tmr=v.tmr_sigma, sigma_ic0=v.ic0_sigma,
                   sigma_delta=v.delta_sigma, distribution=v.distribution)
         self.m1 = mtj.sample_devices(shape, rng=rng, **kw)
-        if any((v.r_parallel_sigma, v.tmr_sigma, v.ic0_sigma, v.delta_sigma)):
-            self.m2 = mtj.sample_devices(shape, rng=rng, **kw)
-            self.rp1 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
+        self.m2 = mtj.sample_devices(shape, rng=rng, **kw)
+        self.rp1 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
+        self.rp2 = np.ascontiguousarray(self.m2.r_p_ohm, dtype=np.float64)
+        if v.r_parallel_sigma or v.tmr_sigma:
             self.rap1 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m1.r_p_ohm,
                                                                     self.m1.tmr))
-            self.rp2 = np.ascontiguousarray(self.m2.r_p_ohm, dtype=np.float64)
             self.rap2 = np.ascontiguousarray(mtj.r_antiparallel_ohm(self.m2.r_p_ohm,
                                                                     self.m2.tmr))
-        else:
-            # no variation: both MTJs of every cell are the nominal device, so one set of
-            # nominal arrays serves both (a second sample would draw nothing and hold the same
-            # values; nothing writes device parameters), and R_AP is the nominal R_P (1 + TMR)
-            # computed once (the same double as elementwise)
-            self.m2 = self.m1
-            self.rp1 = self.rp2 = np.ascontiguousarray(self.m1.r_p_ohm, dtype=np.float64)
-            self.rap1 = self.rap2 = np.full(shape, float(mtj.r_antiparallel_ohm(
-                d.r_parallel_ohm, d.tmr)))
+        else:   # every device at the nominal R_P and TMR: R_P (1 + TMR) computed once (the
+            # same double as elementwise) and filled; each MTJ keeps arrays of its own, so a
+            # device parameter edited by hand (a fault) changes that MTJ only
+            rap = float(mtj.r_antiparallel_ohm(d.r_parallel_ohm, d.tmr))
+            self.rap1 = np.full(shape, rap)
+            self.rap2 = np.full(shape, rap)
         self.dg_nominal = float(mtj.delta_conductance_s(d.r_parallel_ohm, d.tmr))
         zero = 1 if arch.synapse.zero_encoding == "pp" else 0   # weight 0 in its encoding
         self.s1 = np.full(shape, zero, dtype=np.int8)

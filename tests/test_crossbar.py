@@ -280,6 +280,12 @@ def test_devices_without_variation_are_the_preset_values(ref: ArchConfig) -> Non
     for m in (cb.m1, cb.m2):
         assert np.all(m.ic0_ua == d.ic0_ua) and np.all(m.delta == d.delta)
         assert np.all(m.tmr == d.tmr)
+    # each MTJ's parameters are its own: a fault injected by hand changes that MTJ only
+    cb.rp1[0, 0] *= 10
+    cb.rap1[0, 0] *= 10
+    cb.m1.ic0_ua[0, 0] = 0.0
+    assert cb.rp2[0, 0] == d.r_parallel_ohm and cb.rap2[0, 0] == want["rap"]
+    assert cb.m2.ic0_ua[0, 0] == d.ic0_ua
 
 
 def test_variation_draws_each_branch_its_own_devices(ref: ArchConfig) -> None:
