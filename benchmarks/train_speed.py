@@ -5,11 +5,11 @@ Same network, data, batch size and seed; one epoch each on N training images (th
 machine-load drift hits both modes alike, R repeats of each, in one process with the same
 thread counts for both (``--threads`` sets NUMBA/OMP/OPENBLAS/MKL threads before numpy loads).
 Prints one row per repeat, then (for information) the median CPU time of a batch after each
-epoch's first in both modes, their ratio and what each run spends beyond its batches at that
-rate, and, last, the medians and their ratios hardware / software, of wall time and of the
-process's CPU time. The last column of the last line is the CPU-time
-ratio (target <= 1.2, issue 12): on a shared machine other processes stretch wall times by
-varying factors, while the CPU time a single-threaded run spends is what the work costs.
+epoch's first in both modes, their ratio and what each run spends beyond a steady batch on its
+first batch and outside its batches, and, last, the medians and their ratios hardware /
+software, of wall time and of the process's CPU time. The last column of the last line is the
+CPU-time ratio (target <= 1.2, issue 12): on a shared machine other processes stretch wall
+times by varying factors, while the CPU time a single-threaded run spends is what the work costs.
 
     PNMSIM_DATA_DIR=/work/shared/datasets python benchmarks/train_speed.py \
         --workload mnist_cnn --batch-size 100 [--train-limit 10000] [--repeats 5]
@@ -71,7 +71,9 @@ def main() -> None:
     wall: dict[str, list[float]] = {"software": [], "hardware": []}
     cpu: dict[str, list[float]] = {"software": [], "hardware": []}
     steady: dict[str, list[float]] = {"software": [], "hardware": []}   # batches 2.. (CPU s)
-    rest: dict[str, list[float]] = {"software": [], "hardware": []}     # epoch - n x steady
+    # per run: the epoch's CPU beyond its later batches and one steady batch (the first
+    # batch's extra work and the work outside the batches)
+    rest: dict[str, list[float]] = {"software": [], "hardware": []}
     order = ("software", "hardware")
     print(f"{'workload':>10} {'images':>7} {'batch':>6} {'lr':>6} {'threads':>7} {'repeat':>8} "
           f"{'sw wall s':>10} {'hw wall s':>10} {'hw/sw wall':>10} {'sw cpu s':>9} "
@@ -89,19 +91,19 @@ def main() -> None:
             cpu[mode].append(c)
             if later:
                 steady[mode].extend(later)
-                rest[mode].append(c - (len(later) + 1) * statistics.median(later))
+                rest[mode].append(c - sum(later) - statistics.median(later))
         row(str(r + 1), wall["software"][-1], wall["hardware"][-1], cpu["software"][-1],
             cpu["hardware"][-1])
     med = statistics.median
     if steady["software"] and steady["hardware"]:
-        # information, not the target: what a batch costs once the run is under way (a long
-        # run's per-epoch ratio tends to it) and what each run pays on top (the first batch's
-        # extra work: the chip's first schedule, the first conductances and write; the epoch's
-        # energy roll-ups and evaluations)
+        # information, not the target: what a batch costs once the run is under way, and
+        # what each run pays on top — once per run the first batch's extra work (the chip's
+        # first schedule, the first conductances and writes), every epoch the energy
+        # roll-ups and the evaluations (a real run's evaluation sets are far larger)
         ss, sh = med(steady["software"]), med(steady["hardware"])
         print(f"steady batches (2-{len(steady['hardware']) // a.repeats + 1} of each epoch, "
               f"median CPU): sw {1e3 * ss:.1f} ms, hw {1e3 * sh:.1f} ms, hw/sw {sh / ss:.2f}; "
-              f"each run's CPU beyond its batches at that rate: sw "
+              f"each run's first batch and work outside its batches beyond a steady batch: sw "
               f"{1e3 * med(rest['software']):.0f} ms, hw {1e3 * med(rest['hardware']):.0f} ms")
     row("median", med(wall["software"]), med(wall["hardware"]), med(cpu["software"]),
         med(cpu["hardware"]))
