@@ -18,6 +18,7 @@ times by varying factors, while the CPU time a single-threaded run spends is wha
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import time
@@ -60,7 +61,7 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         tr.run(progress=lambda _e, _b, _n: marks.append(time.process_time()))
         return (time.perf_counter() - t0, time.process_time() - c0,
-                [b - a for a, b in zip(marks, marks[1:], strict=False)])
+                [b - a for a, b in itertools.pairwise(marks)])
 
     # warm-up (numba compilation and caches), not timed: a few batches of each mode
     warm = load_dataset("mnist", train_limit=min(2 * a.batch_size, a.train_limit), test_limit=1,

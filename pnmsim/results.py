@@ -90,13 +90,10 @@ class Results:
         figures would otherwise pay for three times an epoch."""
         table = cost_table(self.arch)
         rows: dict[str, list[tuple[float, int]]] = {p: [] for p in PHASES}
-        level: dict[str, int] = {}   # a class's innermost scope, as its index in SCOPES
         for phase, _comp, cls, action, cnt in self.tally.rows():
-            if phase in rows:
-                lv = level.get(cls)
-                if lv is None:
-                    lv = level[cls] = SCOPES.index(scope_of(cls))
-                rows[phase].append((cnt * table.energy_pj(cls, action), lv))
+            if phase in rows:   # with the class's innermost scope, as its index in SCOPES
+                rows[phase].append((cnt * table.energy_pj(cls, action),
+                                    SCOPES.index(scope_of(cls))))
         out: dict[str, dict[str, float]] = {}
         for p in PHASES:
             e = np.array([r[0] for r in rows[p]], dtype=np.float64)
