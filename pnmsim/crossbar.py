@@ -14,7 +14,7 @@ drives branch 1 with ``u = x V_rd`` and branch 2 with ``-u``, so the line curren
 ``V_rd * dG * (x @ W)``, ``dG = 1/R_P - 1/R_AP``. The read energy of a cell is
 ``u^2 (G1 + G2) t_read`` (both branches conduct; nothing flows where the gate ``x = 0`` is closed).
 
-Why one module of ~500 lines: it is one class, and its reads and writes share private state
+Why one module of ~540 lines: it is one class, and its reads and writes share private state
 that a split would have to expose — the conductances a write updates incrementally, the cached
 effective weights and line sums of G1 + G2 it invalidates or (the fused per-cell write) hands
 back for the next read's energy, and the tables kept between writes. The physics itself lives
