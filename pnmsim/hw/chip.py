@@ -23,6 +23,7 @@ from collections import defaultdict
 from typing import Any
 
 from pnmsim.config import ArchConfig
+from pnmsim.hw import timing
 from pnmsim.hw.components import (
     Controller,
     CountingEnvironment,
@@ -56,6 +57,7 @@ class Chip:
         self.digital = DigitalUnit(self.env, "chip.digital")
         self.cycles: dict[str, int] = defaultdict(int)
         self._memo: dict[tuple, tuple[int, list[int], Any]] = {}
+        self._holds: dict[tuple, tuple[tuple[Any, int, Any], ...]] = {}
         self.tracer: Any = None     # a pnmsim.trace.Tracer while a timeline is recorded
 
     def attach_tracer(self, tracer: Any) -> None:
@@ -75,10 +77,39 @@ class Chip:
                 f"{phase} {mp.layer.name}", {ARG_PHASE: phase, ARG_LAYER: mp.layer.name,
                                              "layer_index": rec.layer,
                                              ARG_GROUP: [first, first + group]})
-            yield from self.controller.issue(self.arch, mp, tag)
-            yield from self.groups[rec.layer].operate(phase, n, rec.sensing, tag)
-            yield from self.interconnect.transfer(self.arch, bus_words(self.arch, mp, phase, n),
-                                                  tag)
+            if self.mode == "fine":
+                yield from self.controller.issue(self.arch, mp, tag)
+                yield from self.groups[rec.layer].operate(phase, n, rec.sensing, tag)
+                yield from self.interconnect.transfer(self.arch,
+                                                      bus_words(self.arch, mp, phase, n), tag)
+                continue
+            # coarse: the same three holds, each request, timeout and release as
+            # Unit.hold / TileGroup.operate make them (so the same events), in this one
+            # generator: a resume passes one frame instead of three
+            for unit, cycles, per in self._coarse_holds(rec, phase, n):
+                with unit.res.request() as req:
+                    yield req
+                    if cycles > 0:
+                        unit.charge(cycles, tag, per)
+                        yield self.env.timeout(cycles)
+
+    def _coarse_holds(self, rec: OpRecord, phase: str, n: int) -> tuple[tuple[Any, int, Any],
+                                                                        ...]:
+        """Coarse mode: the holds of one sample group's operation on layer ``rec.layer`` —
+        (unit, cycles, each tile's cycles or None) for the controller's issue, the layer's
+        tiles and the bus transfer of its outputs (cached per operation)."""
+        key = (rec.layer, phase, rec.sensing, n)
+        holds = self._holds.get(key)
+        if holds is None:
+            mp = self.mapping.layers[rec.layer]
+            grp = self.groups[rec.layer]
+            cyc, per = grp.coarse_cycles(phase, rec.sensing, n)
+            holds = self._holds[key] = (
+                (self.controller, timing.issue_cycles(self.arch, mp), None),
+                (grp, cyc, per),
+                (self.interconnect,
+                 timing.bus_cycles(self.arch, bus_words(self.arch, mp, phase, n)), None))
+        return holds
 
     def _update(self, rec: OpRecord) -> Gen:
         assert rec.facts is not None

@@ -65,12 +65,16 @@ class Unit:
         with self.res.request() as req:
             yield req
             if cycles > 0:
-                tr = getattr(self.env, "tracer", None)
-                if tr is not None:
-                    tr.unit_span(self.name, self.capacity, self.env.now, cycles,
-                                 *(tag or _NO_TAG))
+                self.charge(cycles, tag)
                 yield self.env.timeout(cycles)
-                self.busy += cycles
+
+    def charge(self, cycles: int, tag: Tag = None, per: list[int] | None = None) -> None:
+        """Account a hold of ``cycles`` (> 0) starting now: its busy cycles and its span in
+        the timeline trace, if one is recorded (``per``: unused, see :meth:`TileGroup.charge`)."""
+        tr = getattr(self.env, "tracer", None)
+        if tr is not None:
+            tr.unit_span(self.name, self.capacity, self.env.now, cycles, *(tag or _NO_TAG))
+        self.busy += cycles
 
 
 class Controller(Unit):
@@ -180,7 +184,7 @@ class TileGroup:
         self.arch = arch
         self.mp = mp
         self.mode = mode
-        self.gate = FifoResource(env, capacity=1)
+        self.res = FifoResource(env, capacity=1)    # one operation batch at a time
         self.tiles = [Tile(env, arch, mp, r, c) for r in range(mp.row_tiles)
                       for c in range(mp.col_tiles)]
         # every tile's (row tile, first column, end column), for the per-cell write's cycles
@@ -190,23 +194,36 @@ class TileGroup:
 
     def operate(self, phase: str, n: int, sensing: str = "", tag: Tag = None) -> Gen:
         """n matrix-vector products of ``phase`` on every tile of the layer."""
-        with self.gate.request() as req:
+        with self.res.request() as req:
             yield req
             if self.mode == "fine":
                 yield self.env.all_of([self.env.process(t.products(phase, sensing, n, tag))
                                        for t in self.tiles])
                 return
-            key = (phase, sensing, n)
-            hit = self._coarse.get(key)
-            if hit is None:
-                per = [timing.pipeline_cycles(t.stages(phase, sensing), n) for t in self.tiles]
-                hit = self._coarse[key] = (max(per, default=0), per)
-            cyc, per = hit
-            self._traced(per, tag)
-            if cyc:
+            cyc, per = self.coarse_cycles(phase, sensing, n)
+            if cyc > 0:
+                self.charge(cyc, tag, per)
                 yield self.env.timeout(cyc)
-            for t, b in zip(self.tiles, per, strict=True):
-                t.busy += b
+
+    def coarse_cycles(self, phase: str, sensing: str, n: int) -> tuple[int, list[int]]:
+        """Coarse mode: the cycles of n products of ``phase`` on the layer (its slowest
+        tile's) and each tile's own (the pipeline closed form; cached per operation)."""
+        key = (phase, sensing, n)
+        hit = self._coarse.get(key)
+        if hit is None:
+            per = [timing.pipeline_cycles(t.stages(phase, sensing), n) for t in self.tiles]
+            hit = self._coarse[key] = (max(per, default=0), per)
+        return hit
+
+    def charge(self, cycles: int, tag: Tag = None, per: list[int] | None = None) -> None:
+        """Coarse mode: account an operation of ``cycles`` starting now, each tile busy for
+        its own ``per`` cycles from the start (default: all ``cycles``): busy counters and
+        timeline spans."""
+        if per is None:
+            per = [cycles] * len(self.tiles)
+        self._traced(per, tag)
+        for t, b in zip(self.tiles, per, strict=True):
+            t.busy += b
 
     def _traced(self, per: list[int], tag: Tag) -> None:
         """Coarse mode: each tile is busy for its own cycles from the operation's start."""
@@ -216,7 +233,7 @@ class TileGroup:
 
     def write(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         """The layer's weight update from its recorded facts."""
-        with self.gate.request() as req:
+        with self.res.request() as req:
             yield req
             if facts.scheme == "per_cell":
                 yield from self._per_cell(facts, tag)
@@ -229,12 +246,10 @@ class TileGroup:
                                    for t in self.tiles])
             return
         per = timing.per_cell_tiles_cycles(self.arch, facts, self._spans)
-        self._traced(per, tag)
         cyc = max(per, default=0)
-        if cyc:
+        if cyc > 0:
+            self.charge(cyc, tag, per)
             yield self.env.timeout(cyc)
-        for t, b in zip(self.tiles, per, strict=True):
-            t.busy += b
 
     def _outer(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         sub = timing.outer_substeps(self.arch, facts)     # (applied vectors, col_tiles)
@@ -246,9 +261,7 @@ class TileGroup:
         cyc = timing.outer_layer_cycles(self.arch, facts)
         per_c = 2 * np.asarray(sub).sum(axis=0) if sub.size else np.zeros(self.mp.col_tiles)
         # coarse: a tile's sub-steps, packed from the layer's start (its waits for slower
-        # tiles between vectors are not drawn)
-        self._traced([int(per_c[t.c]) for t in self.tiles], tag)
-        if cyc:
+        # tiles between vectors are not drawn); no sub-step at all <=> cyc == 0
+        if cyc > 0:
+            self.charge(cyc, tag, [int(per_c[t.c]) for t in self.tiles])
             yield self.env.timeout(cyc)
-        for t in self.tiles:
-            t.busy += int(per_c[t.c])
