@@ -8,7 +8,11 @@ group operation batch — a layer's tiles processing one issue group's products,
 whole update — whose latency is the closed form of :mod:`pnmsim.hw.timing`. In ``fine`` mode
 every product walks each tile's stage pipeline, and every write sub-step (per tile, column and
 polarity; per broadcast vector for the outer-product scheme) is its own event; tests prove both
-give the same cycle counts for all three phases.
+give the same cycle counts for all three phases. A coarse sample group's holds (controller
+issue, the layer's tiles, the bus) run inline in :meth:`Chip._sample_flow` — the requests,
+timeouts and releases :meth:`~pnmsim.hw.components.Unit.hold` and
+:meth:`~pnmsim.hw.components.TileGroup.operate` make, so the same events — which spares each
+resume two generator frames.
 
 Contention: samples queue FIFO for a layer's tiles (so layers pipeline across samples), every
 operation needs a controller issue slot, every transfer holds the interconnect, and the
