@@ -8,11 +8,9 @@ group operation batch — a layer's tiles processing one issue group's products,
 whole update — whose latency is the closed form of :mod:`pnmsim.hw.timing`. In ``fine`` mode
 every product walks each tile's stage pipeline, and every write sub-step (per tile, column and
 polarity; per broadcast vector for the outer-product scheme) is its own event; tests prove both
-give the same cycle counts for all three phases. A coarse sample group's holds (controller
-issue, the layer's tiles, the bus) run inline in :meth:`Chip._sample_flow` — the requests,
-timeouts and releases :meth:`~pnmsim.hw.components.Unit.hold` and
-:meth:`~pnmsim.hw.components.TileGroup.operate` make, so the same events — which spares each
-resume two generator frames.
+give the same cycle counts for all three phases. A coarse sample group's three holds (controller
+issue, the layer's tiles, the bus) run in one :func:`~pnmsim.hw.components.hold_each` — the
+events the components' own methods make, one generator frame fewer per resume.
 
 Contention: samples queue FIFO for a layer's tiles (so layers pipeline across samples), every
 operation needs a controller issue slot, every transfer holds the interconnect, and the
@@ -33,10 +31,12 @@ from pnmsim.hw.components import (
     CountingEnvironment,
     DigitalUnit,
     Gen,
+    Hold,
     Interconnect,
     Mode,
     Tile,
     TileGroup,
+    hold_each,
 )
 from pnmsim.mapping import NetworkMapping, bus_words
 from pnmsim.records import PHASES, OpRecord
@@ -61,7 +61,7 @@ class Chip:
         self.digital = DigitalUnit(self.env, "chip.digital")
         self.cycles: dict[str, int] = defaultdict(int)
         self._memo: dict[tuple, tuple[int, list[int], Any]] = {}
-        self._holds: dict[tuple, tuple[tuple[Any, int, Any], ...]] = {}
+        self._holds: dict[tuple[int, str, str, int], tuple[Hold, ...]] = {}
         self.tracer: Any = None     # a pnmsim.trace.Tracer while a timeline is recorded
 
     def attach_tracer(self, tracer: Any) -> None:
@@ -87,18 +87,12 @@ class Chip:
                 yield from self.interconnect.transfer(self.arch,
                                                       bus_words(self.arch, mp, phase, n), tag)
                 continue
-            # coarse: the same three holds, each request, timeout and release as
-            # Unit.hold / TileGroup.operate make them (so the same events), in this one
-            # generator: a resume passes one frame instead of three
-            for unit, cycles, per in self._coarse_holds(rec, phase, n):
-                with unit.res.request() as req:
-                    yield req
-                    if cycles > 0:
-                        unit.charge(cycles, tag, per)
-                        yield self.env.timeout(cycles)
+            # coarse: the three holds in one hold_each (the events Controller.issue,
+            # TileGroup.operate and Interconnect.transfer make; a resume passes two
+            # generator frames instead of three)
+            yield from hold_each(self.env, self._coarse_holds(rec, phase, n), tag)
 
-    def _coarse_holds(self, rec: OpRecord, phase: str, n: int) -> tuple[tuple[Any, int, Any],
-                                                                        ...]:
+    def _coarse_holds(self, rec: OpRecord, phase: str, n: int) -> tuple[Hold, ...]:
         """Coarse mode: the holds of one sample group's operation on layer ``rec.layer`` —
         (unit, cycles, each tile's cycles or None) for the controller's issue, the layer's
         tiles and the bus transfer of its outputs (cached per operation)."""

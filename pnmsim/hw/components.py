@@ -10,17 +10,23 @@ work of one operation is one closed form (:mod:`pnmsim.hw.timing`). The tiles of
 the same broadcast input vectors, so a :class:`TileGroup` admits one operation batch at a time
 and finishes when its slowest tile does.
 
+Every hold of the model — a component's resource requested, its cycles charged and waited out,
+the resource released — runs through :func:`hold_each`, which takes a sequence of such holds:
+a coarse sample group's three (controller issue, the layer's tiles, the bus) go through one call
+(:meth:`pnmsim.hw.chip.Chip._sample_flow`), a single one through :meth:`Unit.hold` or
+:meth:`TileGroup.operate`; the same events either way. A component is held through its ``res``
+and ``charge`` (:class:`Holder`).
+
 The interconnect is today's shared bus (one transfer at a time, ``bus_words_per_cycle`` words
-per beat). A mesh would plug in as another class with the same ``transfer(src, dst, words)``
-generator: per-link resources along an XY route, holding each link for the
-beats of the transfer; the chip calls it with the source and destination tiles it already
-knows from the mapping.
+per beat). A mesh would plug in as one :class:`Holder` per link, a transfer being the holds of
+the links along its XY route (the chip knows the source and destination tiles from the mapping),
+each for the beats of the transfer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any, Literal
+from collections.abc import Generator, Iterable
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import simpy
@@ -36,6 +42,30 @@ Gen = Generator[Any, Any, None]
 Tag = tuple[str, dict[str, Any]] | None
 """What a span of the timeline trace is called and its args (phase, layer, sample group)."""
 _NO_TAG: tuple[str, dict[str, Any]] = ("", {})
+
+
+class Holder(Protocol):
+    """A component :func:`hold_each` can hold: its resource and its accounting."""
+
+    res: FifoResource
+
+    def charge(self, cycles: int, tag: Tag = None, per: list[int] | None = None) -> None:
+        """Account a hold of ``cycles`` (> 0) starting now (busy cycles, timeline span)."""
+
+
+Hold = tuple[Holder, int, list[int] | None]
+"""One hold: the component, its cycles, and a tile group's cycles per tile (else None)."""
+
+
+def hold_each(env: simpy.Environment, holds: Iterable[Hold], tag: Tag = None) -> Gen:
+    """The holds one after another: each component's resource requested (first come, first
+    served), its cycles charged and waited out where there are any, the resource released."""
+    for unit, cycles, per in holds:
+        with unit.res.request() as req:
+            yield req
+            if cycles > 0:
+                unit.charge(cycles, tag, per)
+                yield env.timeout(cycles)
 
 
 class CountingEnvironment(simpy.Environment):
@@ -62,11 +92,7 @@ class Unit:
         self.busy = 0
 
     def hold(self, cycles: int, tag: Tag = None) -> Gen:
-        with self.res.request() as req:
-            yield req
-            if cycles > 0:
-                self.charge(cycles, tag)
-                yield self.env.timeout(cycles)
+        yield from hold_each(self.env, ((self, cycles, None),), tag)
 
     def charge(self, cycles: int, tag: Tag = None, per: list[int] | None = None) -> None:
         """Account a hold of ``cycles`` (> 0) starting now: its busy cycles and its span in
@@ -194,16 +220,14 @@ class TileGroup:
 
     def operate(self, phase: str, n: int, sensing: str = "", tag: Tag = None) -> Gen:
         """n matrix-vector products of ``phase`` on every tile of the layer."""
+        if self.mode == "coarse":
+            cyc, per = self.coarse_cycles(phase, sensing, n)
+            yield from hold_each(self.env, ((self, cyc, per),), tag)
+            return
         with self.res.request() as req:
             yield req
-            if self.mode == "fine":
-                yield self.env.all_of([self.env.process(t.products(phase, sensing, n, tag))
-                                       for t in self.tiles])
-                return
-            cyc, per = self.coarse_cycles(phase, sensing, n)
-            if cyc > 0:
-                self.charge(cyc, tag, per)
-                yield self.env.timeout(cyc)
+            yield self.env.all_of([self.env.process(t.products(phase, sensing, n, tag))
+                                   for t in self.tiles])
 
     def coarse_cycles(self, phase: str, sensing: str, n: int) -> tuple[int, list[int]]:
         """Coarse mode: the cycles of n products of ``phase`` on the layer (its slowest
