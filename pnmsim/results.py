@@ -28,7 +28,7 @@ import pandas as pd
 
 from pnmsim import __version__
 from pnmsim.config import ArchConfig, dump_yaml
-from pnmsim.costs import SCOPES, cost_table, scope_of
+from pnmsim.costs import SCOPES, cost_table, scope_level, scope_of
 from pnmsim.mapping import NetworkMapping
 from pnmsim.records import PHASES, Tally
 from pnmsim.units import PJ_PER_J, cycles_to_seconds
@@ -92,13 +92,12 @@ class Results:
         rows: dict[str, list[tuple[float, int]]] = {p: [] for p in PHASES}
         for phase, _comp, cls, action, cnt in self.tally.rows():
             if phase in rows:   # with the class's innermost scope, as its index in SCOPES
-                rows[phase].append((cnt * table.energy_pj(cls, action),
-                                    SCOPES.index(scope_of(cls))))
+                rows[phase].append((cnt * table.energy_pj(cls, action), scope_level(cls)))
         out: dict[str, dict[str, float]] = {}
         for p in PHASES:
             e = np.array([r[0] for r in rows[p]], dtype=np.float64)
             lv_rows = np.array([r[1] for r in rows[p]], dtype=np.int64)
-            # a row counts at every scope from its own outwards (in_scope); nansum: a NaN count
+            # a row counts at every scope from its own outwards (as in_scope); nansum: a NaN count
             # is skipped, as pandas' column sum skipped it
             out[p] = {sc: float(np.nansum(e[lv_rows <= k])) / PJ_PER_J
                       for k, sc in enumerate(SCOPES)}

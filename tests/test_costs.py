@@ -13,7 +13,7 @@ import pytest
 
 from pnmsim import explore
 from pnmsim.config import builtin_archs, load_arch
-from pnmsim.costs import COMPONENT_CLASSES, cost_table, in_scope, scope_of
+from pnmsim.costs import COMPONENT_CLASSES, cost_table, in_scope, scope_level, scope_of
 from pnmsim.simulation import Simulation
 from pnmsim.workload import load_workload
 from tests._prices import twin
@@ -139,6 +139,8 @@ def test_scopes_nest() -> None:
                                   "controller")} == {"system"}
     assert in_scope("synapse", "array") and in_scope("adc", "system")
     assert not in_scope("adc", "synapse") and not in_scope("bus", "array")
+    # levels in SCOPES' order (synapse, array, system), written out
+    assert [scope_level(c) for c in ("synapse", "adc", "bus")] == [0, 1, 2]
 
 
 # ----------------------------------------------------------------------------- ops convention

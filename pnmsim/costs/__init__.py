@@ -18,8 +18,9 @@ from pnmsim.costs.table import (
     CostTable,
     cost_table,
     in_scope,
+    scope_level,
     scope_of,
 )
 
 __all__ = ["ARRAY_SCOPE", "COMPONENT_CLASSES", "SCOPES", "SYNAPSE_SCOPE", "Cost", "CostTable",
-           "cost_table", "in_scope", "scope_of"]
+           "cost_table", "in_scope", "scope_level", "scope_of"]

@@ -51,9 +51,15 @@ def scope_of(cls: str) -> str:
     return "array" if cls in ARRAY_SCOPE else "system"
 
 
+def scope_level(cls: str) -> int:
+    """The index in :data:`SCOPES` of ``cls``'s innermost scope: its energy counts at that
+    scope and every later (outer) one."""
+    return SCOPES.index(scope_of(cls))
+
+
 def in_scope(cls: str, scope: str) -> bool:
     """Whether energy of ``cls`` counts at ``scope`` (scopes nest: synapse < array < system)."""
-    return SCOPES.index(scope_of(cls)) <= SCOPES.index(scope)
+    return scope_level(cls) <= SCOPES.index(scope)
 
 
 class CostTable:
