@@ -216,7 +216,6 @@ class TileGroup:
         # every tile's (row tile, first column, end column), for the per-cell write's cycles
         self._spans = np.array([(t.r, t.c0, t.c1) for t in self.tiles],
                                dtype=np.int64).reshape(-1, 3)
-        self._coarse: dict[tuple[str, str, int], tuple[int, list[int]]] = {}
 
     def operate(self, phase: str, n: int, sensing: str = "", tag: Tag = None) -> Gen:
         """n matrix-vector products of ``phase`` on every tile of the layer."""
@@ -231,13 +230,10 @@ class TileGroup:
 
     def coarse_cycles(self, phase: str, sensing: str, n: int) -> tuple[int, list[int]]:
         """Coarse mode: the cycles of n products of ``phase`` on the layer (its slowest
-        tile's) and each tile's own (the pipeline closed form; cached per operation)."""
-        key = (phase, sensing, n)
-        hit = self._coarse.get(key)
-        if hit is None:
-            per = [timing.pipeline_cycles(t.stages(phase, sensing), n) for t in self.tiles]
-            hit = self._coarse[key] = (max(per, default=0), per)
-        return hit
+        tile's) and each tile's own (the pipeline closed form; the chip caches them per
+        operation with its holds, :meth:`pnmsim.hw.chip.Chip._coarse_holds`)."""
+        per = [timing.pipeline_cycles(t.stages(phase, sensing), n) for t in self.tiles]
+        return max(per, default=0), per
 
     def charge(self, cycles: int, tag: Tag = None, per: list[int] | None = None) -> None:
         """Coarse mode: account an operation of ``cycles`` starting now, each tile busy for
