@@ -13,8 +13,9 @@ and finishes when its slowest tile does.
 Every hold of the model — a component's resource requested, its cycles charged and waited out,
 the resource released — runs through :func:`hold_each`, which takes a sequence of such holds:
 a coarse sample group's three (controller issue, the layer's tiles, the bus) go through one call
-(:meth:`pnmsim.hw.chip.Chip._sample_flow`), a single one through :meth:`Unit.hold` or
-:meth:`TileGroup.operate`; the same events either way. A component is held through its ``res``
+(:meth:`pnmsim.hw.chip.Chip._sample_flow`), a single one through :meth:`Unit.hold`,
+:meth:`TileGroup.operate` or (a layer's coarse update) :meth:`TileGroup.write`; the same events
+either way. A component is held through its ``res``
 and ``charge`` (:class:`Holder`).
 
 The interconnect is today's shared bus (one transfer at a time, ``bus_words_per_cycle`` words
@@ -253,35 +254,33 @@ class TileGroup:
 
     def write(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         """The layer's weight update from its recorded facts."""
+        if self.mode == "coarse":
+            cyc, per = (self._per_cell_cycles(facts) if facts.scheme == "per_cell"
+                        else self._outer_cycles(facts))
+            yield from hold_each(self.env, ((self, cyc, per),), tag)
+            return
         with self.res.request() as req:
             yield req
-            if facts.scheme == "per_cell":
-                yield from self._per_cell(facts, tag)
-            else:
-                yield from self._outer(facts, tag)
-
-    def _per_cell(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
-        if self.mode == "fine":   # tiles write their own columns in parallel
-            yield self.env.all_of([self.env.process(t.per_cell_write(facts, tag))
-                                   for t in self.tiles])
-            return
-        per = timing.per_cell_tiles_cycles(self.arch, facts, self._spans)
-        cyc = max(per, default=0)
-        if cyc > 0:
-            self.charge(cyc, tag, per)
-            yield self.env.timeout(cyc)
-
-    def _outer(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
-        sub = timing.outer_substeps(self.arch, facts)     # (applied vectors, col_tiles)
-        if self.mode == "fine":   # vector after vector; the next waits for every tile
+            if facts.scheme == "per_cell":   # tiles write their own columns in parallel
+                yield self.env.all_of([self.env.process(t.per_cell_write(facts, tag))
+                                       for t in self.tiles])
+                return
+            # outer product: vector after vector; the next waits for every tile
+            sub = timing.outer_substeps(self.arch, facts)     # (applied vectors, col_tiles)
             for v in range(sub.shape[0]):
                 yield self.env.all_of([self.env.process(t.outer_vector(int(sub[v, t.c]), tag))
                                        for t in self.tiles])
-            return
-        cyc = timing.outer_layer_cycles(self.arch, facts)
+
+    def _per_cell_cycles(self, facts: UpdateFacts) -> tuple[int, list[int]]:
+        """Coarse mode: a per-cell update's cycles (its slowest tile's) and each tile's own."""
+        per = timing.per_cell_tiles_cycles(self.arch, facts, self._spans)
+        return max(per, default=0), per
+
+    def _outer_cycles(self, facts: UpdateFacts) -> tuple[int, list[int]]:
+        """Coarse mode: an outer-product update's cycles and each tile's own — its sub-steps,
+        packed from the layer's start (its waits for slower tiles between vectors are not
+        drawn); no sub-step at all <=> 0 cycles."""
+        sub = timing.outer_substeps(self.arch, facts)     # (applied vectors, col_tiles)
         per_c = 2 * np.asarray(sub).sum(axis=0) if sub.size else np.zeros(self.mp.col_tiles)
-        # coarse: a tile's sub-steps, packed from the layer's start (its waits for slower
-        # tiles between vectors are not drawn); no sub-step at all <=> cyc == 0
-        if cyc > 0:
-            self.charge(cyc, tag, [int(per_c[t.c]) for t in self.tiles])
-            yield self.env.timeout(cyc)
+        return (timing.outer_layer_cycles(self.arch, facts),
+                [int(per_c[t.c]) for t in self.tiles])
