@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pnmsim.config import load_arch
 from pnmsim.hw import components
 from pnmsim.hw.chip import Chip
-from pnmsim.hw.components import CountingEnvironment
+from pnmsim.hw.environment import CountingEnvironment
 from pnmsim.hw.fifo import FifoRequest, FifoResource
 from pnmsim.hw.synthetic import training_batch_records
 from pnmsim.mapping import map_network

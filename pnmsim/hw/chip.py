@@ -28,7 +28,6 @@ from pnmsim.config import ArchConfig
 from pnmsim.hw import timing
 from pnmsim.hw.components import (
     Controller,
-    CountingEnvironment,
     DigitalUnit,
     Gen,
     Hold,
@@ -38,6 +37,7 @@ from pnmsim.hw.components import (
     TileGroup,
     hold_each,
 )
+from pnmsim.hw.environment import CountingEnvironment
 from pnmsim.mapping import NetworkMapping, bus_words
 from pnmsim.records import PHASES, OpRecord
 from pnmsim.tracefmt import ARG_GROUP, ARG_LAYER, ARG_PHASE

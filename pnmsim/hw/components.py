@@ -69,19 +69,6 @@ def hold_each(env: simpy.Environment, holds: Iterable[Hold], tag: Tag = None) ->
                 yield env.timeout(cycles)
 
 
-class CountingEnvironment(simpy.Environment):
-    """A SimPy environment that counts the events it processes (for the benchmarks)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.processed = 0
-        self.tracer: Any = None      # a pnmsim.trace.Tracer while a timeline is recorded
-
-    def step(self) -> None:
-        self.processed += 1
-        super().step()
-
-
 class Unit:
     """A named component with a capacity-limited resource and a busy-cycle counter."""
 
