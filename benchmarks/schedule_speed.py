@@ -88,5 +88,6 @@ def main() -> None:
               f"{ms['fifo']:>8.2f} {ms['chip']:>8.2f} {ms['fifo'] / ms['simpy']:>13.2f} "
               f"{ms['chip'] / ms['fifo']:>12.2f}")
 
+
 if __name__ == "__main__":
     main()

@@ -1,19 +1,23 @@
 """``pnmsim.hw.environment.CountingEnvironment.run`` against SimPy's own ``run`` (the reference
-it inlines): on random processes run phase after phase until each phase's process, the same
-events scheduled in the same order at the same times, the same process steps, the same events
-processed, the same return values and the same exceptions — with processes that wait on a
-phase's process (callbacks added during the run, kept for after it), failures caught by a
-waiter, failures nothing catches, a failed until process, and a queue that runs dry before
-the until event."""
+it inlines): on random processes run phase after phase until each phase's process (or a
+condition on it), the same events scheduled in the same order at the same times, the same
+process steps, the same events processed (also read during the runs), the same return values
+and the same exceptions — with processes that wait on a phase's process (callbacks added during
+the run, kept for after it), callbacks there before the run (one raising), failures caught by a
+waiter, failures nothing catches, ``StopSimulation`` and ``EmptySchedule`` raised by
+processes, a failed until process, and a queue that runs dry before the until event; plus
+SimPy's own ``run`` for the other forms and for a subclass that overrides ``step``."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from simpy.events import ConditionValue
 
 from pnmsim.config import load_arch
 from pnmsim.hw import chip as chip_module
@@ -59,12 +63,20 @@ class Boom(Exception):
     pass
 
 
+def _outcome(exc: BaseException) -> tuple[str, str]:
+    """An exception's class and message, objects' addresses left out."""
+    return type(exc).__name__, re.sub(r" at 0x[0-9a-f]+", "", str(exc))
+
+
 def _world(kind: type, phases: list[list[tuple[int, int, int, int]]]) -> tuple:
     """Phases run one after another, each ``env.run(until=its process)``; a phase's process
     starts its workers (per worker (wait, resource, hold, action) steps: action 0 none, 1 a
     worker that fails and is caught, 2 a worker that fails uncaught, 3 a watcher of the phase
-    process, 4 the phase fails); every second phase's process has a callback before its run.
-    Returns the trace of process steps, each run's outcome, the events scheduled and
+    process, 4 the phase fails, 5 a process raising ``StopSimulation`` (which SimPy's ``run``
+    returns from), 6 one raising ``EmptySchedule`` (which it turns into an error), 7 one
+    reading the events processed so far). Every second phase's process has a callback before
+    its run, every fourth one that raises; every third phase runs until a condition on its
+    process. Returns the trace of process steps, each run's outcome, the events scheduled and
     processed, and the final time."""
     env = kind()
     res = [FifoResource(env, capacity=c) for c in (1, 2)]
@@ -78,6 +90,15 @@ def _world(kind: type, phases: list[list[tuple[int, int, int, int]]]) -> tuple:
     def watcher(pid: int, proc: simpy.Process):
         value = yield proc
         trace.append((env.now, pid, "watched", value))
+
+    def raising(pid: int, exc: type[BaseException]):
+        yield env.timeout(1)
+        raise exc(f"from {pid}")
+
+    def counter(pid: int):
+        trace.append((env.now, pid, "processed", env.processed))
+        yield env.timeout(1)
+        trace.append((env.now, pid, "processed", env.processed))
 
     def worker(pid: int, wait: int, r: int, hold: int, action: int, phase: simpy.Process):
         if wait:
@@ -95,6 +116,11 @@ def _world(kind: type, phases: list[list[tuple[int, int, int, int]]]) -> tuple:
             env.process(failing(pid))
         elif action == 3:
             env.process(watcher(pid, phase))
+        elif action in (5, 6):
+            env.process(raising(pid, simpy.core.StopSimulation if action == 5
+                                else simpy.core.EmptySchedule))
+        elif action == 7:
+            env.process(counter(pid))
         return pid
 
     def phase(k: int, steps: list[tuple[int, int, int, int]]):
@@ -105,28 +131,36 @@ def _world(kind: type, phases: list[list[tuple[int, int, int, int]]]) -> tuple:
             raise Boom(f"phase {k}")
         return sorted(values.values())
 
+    def boom(event: simpy.Event) -> None:
+        raise Boom(f"callback at {env.now}")
+
     for k, steps in enumerate(phases):
         proc = env.process(phase(k, steps))
         if k % 2:       # a callback the until event has before the run: runs within it
-            proc.callbacks.append(lambda _ev, k=k: trace.append(("callback", k, len(outcomes))))
+            proc.callbacks.append(lambda _ev, k=k: trace.append(("callback", k, len(outcomes),
+                                                                 env.processed)))
+        if k % 4 == 3:
+            proc.callbacks.append(boom)
         try:
-            outcomes.append(env.run(until=proc))
+            value = env.run(until=env.all_of([proc]) if k % 3 == 2 else proc)
+            outcomes.append(list(value.values()) if isinstance(value, ConditionValue)
+                            else value)
         except Exception as exc:            # noqa: BLE001 — the outcome compared
-            outcomes.append((type(exc).__name__, exc.args))
+            outcomes.append(_outcome(exc))
     # one more run until an event nothing triggers: the queue runs dry first (or a failure
     # still queued is raised)
     try:
         env.run(until=env.event())
     except Exception as exc:            # noqa: BLE001 — the outcome compared
-        outcomes.append((type(exc).__name__, str(exc).split(":")[0]))
+        outcomes.append(_outcome(exc))
     return trace, outcomes, env.scheduled, env.processed, env.now
 
 
-_step = st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(0, 3), st.integers(0, 4))
+_step = st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(0, 3), st.integers(0, 7))
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.lists(_step, min_size=1, max_size=5), min_size=1, max_size=4))
+@given(st.lists(st.lists(_step, min_size=1, max_size=5), min_size=1, max_size=6))
 def test_run_until_an_event_is_simpys_run(phases) -> None:
     want = _world(_Reference, phases)
     got = _world(_Fast, phases)
@@ -176,3 +210,24 @@ def test_chip_schedules_the_same_with_simpys_run(monkeypatch, mode) -> None:
     want = run()
     assert got == want
     assert got[4] > 0
+
+
+def test_a_subclass_overriding_step_gets_simpys_run() -> None:
+    """A subclass's own ``step`` (a tracer, say) is called for every event, as under SimPy's
+    ``run``: written out, a 2-cycle timeout and the process waiting on it: the process's
+    start, the timeout, the process's end (3 events, 3 calls)."""
+
+    class Stepping(CountingEnvironment):
+        calls = 0
+
+        def step(self) -> None:
+            self.calls += 1
+            super().step()
+
+    env = Stepping()
+
+    def proc():
+        yield env.timeout(2)
+
+    env.run(until=env.process(proc()))
+    assert (env.now, env.calls, env.processed) == (2, 3, 3)

@@ -1,18 +1,19 @@
 """The chip model's SimPy environment: ``simpy.Environment`` counting the events it processes.
 
 The chip runs each phase with ``env.run(until=process)``. SimPy's ``run`` calls ``step`` once an
-event (here two calls: the count overrides ``step``) and stops through a ``StopSimulation``
-callback on the until event, which ``step`` catches to re-queue that event.
+event — two calls an event, since the count overrides ``step`` — and stops through a
+``StopSimulation`` callback on the until event, which ``step`` catches to re-queue that event.
 :meth:`CountingEnvironment.run` until an event not yet processed is SimPy's ``run`` with
-``step``'s body written into its loop and the count kept in a local: the same
-``StopSimulation`` callback, the same re-queue of the stopping event (its later callbacks kept,
-at SimPy's priority -1, so the next run processes it first), the same exceptions (a failed event
-nothing defused, a failed until event), the same error when the queue runs dry first — so the
-same events in the same order at the same times and the same count
-(``tests/test_environment.py`` checks this against SimPy's ``run`` on random processes run
-phase after phase). It reads what ``step`` reads (``_queue``, ``_now``, an event's ``_ok``,
-``_value``, ``_defused``); that test fails if an installed SimPy changes them. Any other
-``run`` (until a time, to the end, or until a processed event) is SimPy's own.
+``step``'s body written into its loop, the count kept as it goes: the same ``StopSimulation``
+callback, the same re-queue of a stopping event (its later callbacks kept, at priority -1, so
+the next run processes it first), the same exceptions caught and raised (a failed event nothing
+defused, a failed until event, ``StopSimulation`` and ``EmptySchedule`` from anywhere in the
+loop), the same error when the queue runs dry first — so the same events in the same order at
+the same times and the same count at every point (``tests/test_environment.py`` checks this
+against SimPy's ``run`` on random processes run phase after phase). It reads what ``step``
+reads (``_queue``, ``_now``, an event's ``_ok``, ``_value``, ``_defused``); that test fails if
+an installed SimPy changes them. Any other ``run`` (until a time, to the end, until a
+processed event, or in a subclass that overrides ``step``) is SimPy's own, through ``step``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ from heapq import heappop
 from typing import Any
 
 import simpy
-from simpy.core import StopSimulation
-
-_STOP_PRIORITY = -1
-"""SimPy's ``step`` re-queues an event whose callbacks stopped the run at ``EventPriority(-1)``:
-ahead of every other event at that time."""
+from simpy.core import EmptySchedule, StopSimulation
+from simpy.events import EventPriority
 
 
 class CountingEnvironment(simpy.Environment):
@@ -42,32 +40,35 @@ class CountingEnvironment(simpy.Environment):
         super().step()
 
     def run(self, until: Any = None) -> Any:
-        """SimPy's ``run``; until an event not yet processed, in one loop (module doc)."""
-        if not isinstance(until, simpy.Event) or until.callbacks is None:
+        """SimPy's ``run``; until an event not yet processed, with ``step``'s body in its loop
+        (module doc)."""
+        if (not isinstance(until, simpy.Event) or until.callbacks is None
+                or type(self).step is not CountingEnvironment.step):
             return super().run(until)
         until.callbacks.append(StopSimulation.callback)
         queue = self._queue
-        n = 0
         try:
             while True:
                 try:
                     self._now, _, _, event = heappop(queue)
                 except IndexError:
-                    assert not until.triggered
-                    raise RuntimeError(f'No scheduled events left but "until" event was not '
-                                       f'triggered: {until}') from None
-                n += 1
+                    raise EmptySchedule from None
+                self.processed += 1
                 callbacks, event.callbacks = event.callbacks, None
                 try:
                     for callback in callbacks:
                         callback(event)
-                except StopSimulation as stop:
+                except StopSimulation:
                     event.callbacks = callbacks[callbacks.index(callback) + 1:]
-                    self.schedule(event, _STOP_PRIORITY)   # type: ignore[arg-type]
-                    return stop.args[0]
+                    self.schedule(event, EventPriority(-1))
+                    raise
                 if not event._ok and not hasattr(event, "_defused"):
                     exc = type(event._value)(*event._value.args)
                     exc.__cause__ = event._value
                     raise exc
-        finally:
-            self.processed += n
+        except StopSimulation as stop:
+            return stop.args[0]
+        except EmptySchedule:
+            assert not until.triggered
+            raise RuntimeError(f'No scheduled events left but "until" event was not '
+                               f'triggered: {until}') from None
