@@ -15,8 +15,7 @@ the resource released — runs through :func:`hold_each`, which takes a sequence
 a coarse sample group's three (controller issue, the layer's tiles, the bus) go through one call
 (:meth:`pnmsim.hw.chip.Chip._sample_flow`), a single one through :meth:`Unit.hold`,
 :meth:`TileGroup.operate` or (a layer's coarse update) :meth:`TileGroup.write`; the same events
-either way. A component is held through its ``res``
-and ``charge`` (:class:`Holder`).
+either way. A component is held through its ``res`` and ``charge`` (:class:`Holder`).
 
 The interconnect is today's shared bus (one transfer at a time, ``bus_words_per_cycle`` words
 per beat). A mesh would plug in as one :class:`Holder` per link, a transfer being the holds of
