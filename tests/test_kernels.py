@@ -451,6 +451,73 @@ def test_window_line_stats_equal_the_lowered_matrix(shape, k: int, stride: int,
     np.testing.assert_allclose(r2, np.square(xr.astype(np.float64)).sum(axis=0), rtol=1e-12)
 
 
+IM2COL_WIDE_CASES = [  # (N, H, W, C, k, stride, pad): C >= 8, the kernel's copy
+    (2, 7, 6, 9, 3, 1, 0),
+    (1, 9, 9, 8, 5, 2, 1),
+    (3, 5, 7, 16, 2, 3, 2),
+    (2, 12, 12, 32, 5, 1, 0),   # the MNIST CNN's second convolution
+    (1, 4, 4, 8, 4, 1, 0),      # one output position
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", IM2COL_WIDE_CASES)
+def test_im2col_kernel_copies_each_entry(case: tuple[int, ...], dtype: type) -> None:
+    """From 8 channels on im2col_nhwc copies with kernels.im2col_into_nhwc: every entry is
+    the one the lowering's definition names, and the kernel writes every entry (its output
+    starts as NaN; the map has none)."""
+    import pnmsim.nn.layers as layers
+
+    n, h, w, c, k, s, p = case
+    assert c >= layers._IM2COL_KERNEL_MIN_C
+    x = np.random.default_rng(c + k).standard_normal((n, h, w, c)).astype(dtype)
+    ref = _lowered_by_loops(x, k, s, p)
+    got = layers.im2col_nhwc(x, k, s, p)
+    assert got.dtype == dtype and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, ref)
+    out = np.full_like(ref, np.nan)
+    kernels.im2col_into_nhwc(np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))), k, s, out)
+    np.testing.assert_array_equal(out, ref)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 12), h=st.integers(1, 7), w=st.integers(1, 7),
+       k=st.integers(1, 4), stride=st.integers(1, 3), pad=st.integers(0, 2),
+       seed=st.integers(0, 2**16))
+def test_im2col_kernel_and_numpy_copies_agree(n: int, c: int, h: int, w: int, k: int,
+                                              stride: int, pad: int, seed: int) -> None:
+    """The kernel's copy and numpy's give the same matrix over random shapes (each forced
+    through the channel threshold), the written-out one."""
+    import pnmsim.nn.layers as layers
+
+    if k > min(h, w) + 2 * pad:
+        return
+    x = np.random.default_rng(seed).standard_normal((n, h, w, c)).astype(np.float32)
+    saved = layers._IM2COL_KERNEL_MIN_C
+    try:
+        layers._IM2COL_KERNEL_MIN_C = 1
+        a = layers.im2col_nhwc(x, k, stride, pad)
+        layers._IM2COL_KERNEL_MIN_C = 10**9
+        b = layers.im2col_nhwc(x, k, stride, pad)
+    finally:
+        layers._IM2COL_KERNEL_MIN_C = saved
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, _lowered_by_loops(x, k, stride, pad))
+
+
+def test_im2col_other_dtypes_take_numpys_copy() -> None:
+    """Maps the kernel is not built for (big-endian floats, float16, integers) are lowered by
+    numpy's copy, with the same values."""
+    from pnmsim.nn.layers import im2col_nhwc
+
+    x = np.random.default_rng(3).standard_normal((2, 6, 5, 9))
+    for dt in (np.dtype(">f4"), np.dtype(np.float16), np.dtype(np.int16)):
+        xd = (x * 10).astype(dt)
+        got = im2col_nhwc(xd, 3, 1, 1)
+        assert got.dtype == dt
+        np.testing.assert_array_equal(got, _lowered_by_loops(xd, 3, 1, 1))
+
+
 def test_window_line_stats_refuses_a_flat_input() -> None:
     with pytest.raises(ValueError, match="N, H, W, C"):
         kernels.window_line_stats(np.zeros((4, 16), dtype=np.float32), 3)

@@ -18,7 +18,7 @@
   and NumPy's pairwise sum;
 * :mod:`pnmsim.kernels.converters` — the DACs' and ADCs' quantiser, with its twin;
 * :mod:`pnmsim.kernels.observed` — converter passes that also gather their range statistics;
-* :mod:`pnmsim.kernels.engine` — the network engine's max-pooling and col2im.
+* :mod:`pnmsim.kernels.engine` — the network engine's max-pooling, im2col and col2im.
 
 Pure functions over arrays and scalars (no config objects); stochastic kernels take their random
 draws, seeds or generator states as arguments. Callers use
@@ -41,7 +41,12 @@ from pnmsim.kernels.converters import (
     quantize_symmetric_reference,
 )
 from pnmsim.kernels.cycles import per_cell_tiles_cycles
-from pnmsim.kernels.engine import col2im_add_nhwc, maxpool_backward_nhwc, maxpool_nhwc
+from pnmsim.kernels.engine import (
+    col2im_add_nhwc,
+    im2col_into_nhwc,
+    maxpool_backward_nhwc,
+    maxpool_nhwc,
+)
 from pnmsim.kernels.lines import (
     line_square_sums,
     line_square_sums_reference,
@@ -67,6 +72,7 @@ from pnmsim.kernels.reference import (
 __all__ = [
     "PARALLEL_MIN",
     "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "conductances_reference",
+    "im2col_into_nhwc",
     "dac_observed", "quantize_add_observed", "quantize_col2im_observed", "quantize_observed",
     "quantize_sum_observed",
     "quantize_lines", "window_line_stats",

@@ -1,7 +1,7 @@
 """The network engine's layer kernels (part of :mod:`pnmsim.kernels`): max-pooling forward and
-backward and col2im's scatter-add, in NHWC, with the order of operations of their numpy forms
-in :mod:`pnmsim.nn.layers` (the same bits, tested), and a convolution's output size, which
-they and the lowering's other users share.
+backward, im2col's copy and col2im's scatter-add, in NHWC, with the order of operations of
+their numpy forms in :mod:`pnmsim.nn.layers` (the same bits, tested), and a convolution's
+output size, which they and the lowering's other users share.
 """
 
 from __future__ import annotations
@@ -60,6 +60,34 @@ def maxpool_backward_nhwc(grad: np.ndarray, idx: np.ndarray, size: int,
                     dst = out[b, oy * size + o // size, ox * size + o % size]
                     for ch in range(c):
                         dst[ch] = g[ch] * (one if ii[ch] == o else zero)
+
+
+@njit(cache=True)
+def im2col_into_nhwc(x: np.ndarray, k: int, stride: int, out: np.ndarray) -> None:
+    """``out[(n, oy, ox), c*k*k + ky*k + kx] = x[n, oy*stride+ky, ox*stride+kx, c]``: the
+    lowered matrix of an (already padded) NHWC map, rows in (n, oy, ox) order and columns in
+    (c, ky, kx) order, as :func:`pnmsim.nn.layers.im2col_nhwc`'s numpy copy writes it; ``out``
+    has shape (N * OH * OW, C * k * k). Each pixel's channels are read contiguously and
+    written k*k apart within the row (in L1), which beats numpy's strided copy, whose
+    innermost run is only k elements, once there are several channels."""
+    n, h, w, c = x.shape
+    kk = k * k
+    oh = (h - k) // stride + 1
+    ow = (w - k) // stride + 1
+    r = 0
+    for b in range(n):
+        xb = x[b]
+        for oy in range(oh):
+            for ox in range(ow):
+                row = out[r]
+                for ky in range(k):
+                    xr = xb[oy * stride + ky]
+                    for kx in range(k):
+                        px = xr[ox * stride + kx]
+                        j = ky * k + kx
+                        for ch in range(c):
+                            row[ch * kk + j] = px[ch]
+                r += 1
 
 
 @njit(cache=True)
