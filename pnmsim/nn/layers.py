@@ -33,8 +33,9 @@ F32 = np.float32
 
 
 # From this many channels on, im2col_nhwc copies with kernels.im2col_into_nhwc instead of
-# numpy's strided copy (measured, benchmarks/im2col_speed.py: the kernel takes 0.6-0.9 of
-# numpy's time at 8-32 channels, about the same at 4 and 2-3x as long at 1: MNIST CNN's conv1)
+# numpy's strided copy (measured, benchmarks/im2col_speed.py, 12 x 12 maps, k = 5: the kernel
+# takes 0.66-0.79 of numpy's time at 8-32 channels, 0.94-0.97 at 4, 1.6-1.7x at 2 and 2.3-2.5x
+# at 1, as the MNIST CNN's conv1 would; its conv2 in training: 0.72-0.74)
 _IM2COL_KERNEL_MIN_C = 8
 
 
