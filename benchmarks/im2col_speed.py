@@ -25,6 +25,7 @@ import argparse
 import collections
 import os
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -40,8 +41,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
-    if a.batch_size < 1 or a.repeats < 1 or a.images < 0 or a.epochs < 1:
-        ap.error("--batch-size, --repeats and --epochs must be >= 1, --images >= 0")
+    if min(a.batch_size, a.repeats, a.epochs, a.threads) < 1 or a.images < 0:
+        ap.error("--batch-size, --repeats, --epochs and --threads must be >= 1, --images >= 0")
     if a.images and a.images < 2 * a.batch_size:
         ap.error("--images must be 0 or at least two batches")
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -51,9 +52,18 @@ def main() -> None:
     import numpy as np
 
     import pnmsim.nn.layers as layers
+    from pnmsim.config import load_arch
+    from pnmsim.datasets import load_dataset
+    from pnmsim.errors import PnmsimError
     from pnmsim.workload import load_workload
 
-    wl = load_workload(a.workload)
+    try:   # a bad preset, workload or data directory: one line, exit 2, before any timing
+        wl, arch = load_workload(a.workload), load_arch(a.arch)
+        data = load_dataset("mnist", data_dir=a.data_dir, train_limit=a.images, test_limit=1,
+                            val_size=1) if a.images else None
+    except PnmsimError as e:
+        print(f"im2col_speed: {e}", file=sys.stderr)
+        sys.exit(2)
     kernel_on = layers._IM2COL_KERNEL_MIN_C
     forms = {"numpy": 10**9, "kernel": 1}
 
@@ -87,21 +97,17 @@ def main() -> None:
         ms = {f: statistics.median(v) * 1e3 for f, v in t.items()}
         print(f"{name:>22} {str(shape):>20} {ms['numpy']:>9.2f} {ms['kernel']:>10.2f} "
               f"{ms['kernel'] / ms['numpy']:>15.2f}")
-    if a.images:
-        in_training(a, wl, layers, kernel_on)
+    if data is not None:
+        in_training(a, arch, wl, data, layers, kernel_on)
 
 
-def in_training(a: argparse.Namespace, wl: Any, layers: Any, kernel_on: int) -> None:
+def in_training(a: argparse.Namespace, arch: Any, wl: Any, data: Any, layers: Any,
+                kernel_on: int) -> None:
     """Part 2: alternating software epochs with each copy (see the module docstring)."""
     import pnmsim.nn.network as network
     import pnmsim.simulation as simulation
-    from pnmsim.config import load_arch
-    from pnmsim.datasets import load_dataset
     from pnmsim.training.trainer import Trainer, TrainSettings
 
-    arch = load_arch(a.arch)
-    data = load_dataset("mnist", data_dir=a.data_dir, train_limit=a.images, test_limit=1,
-                        val_size=1)
     spent: dict[Any, float] = collections.defaultdict(float)
     timing = [False]
     lower, step = network.im2col_nhwc, simulation.Simulation.train_step

@@ -114,6 +114,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
+    if min(a.batch_size, a.repeats, a.threads) < 1:
+        ap.error("--batch-size, --repeats and --threads must be >= 1")
+    if a.train_limit < 2:   # one image is the validation split
+        ap.error("--train-limit must be >= 2")
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MKL_NUM_THREADS"):
         os.environ[var] = str(a.threads)
@@ -129,11 +133,16 @@ def main() -> None:
 
     from pnmsim.config import load_arch
     from pnmsim.datasets import load_dataset
+    from pnmsim.errors import PnmsimError
     from pnmsim.training.trainer import Trainer, TrainSettings
     from pnmsim.workload import load_workload
 
-    arch, wl = load_arch("reference"), load_workload(a.workload)
-    data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
+    try:   # a bad workload or data directory: one line, exit 2
+        arch, wl = load_arch("reference"), load_workload(a.workload)
+        data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
+    except PnmsimError as e:
+        print(f"torch_baseline: {e}", file=sys.stderr)
+        sys.exit(2)
     x = np.ascontiguousarray(data.x_train, dtype=np.float32).reshape(-1, *wl.input_shape)
     y = np.asarray(data.y_train)
 

@@ -21,6 +21,7 @@ import argparse
 import itertools
 import os
 import statistics
+import sys
 import time
 
 
@@ -40,17 +41,31 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="threads of numba and BLAS, the same for both modes (default 1)")
     a = ap.parse_args()
+    if min(a.batch_size, a.repeats, a.threads) < 1:
+        ap.error("--batch-size, --repeats and --threads must be >= 1")
+    if a.train_limit < a.batch_size + 2:   # one image is the validation split
+        ap.error(f"--train-limit must give two batches at least (>= {a.batch_size + 2} at "
+                 f"--batch-size {a.batch_size}): the steady line needs a batch after the first")
+    if not 0.0 <= a.lr < float("inf"):
+        ap.error("--lr must be a finite number >= 0")
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MKL_NUM_THREADS"):
         os.environ[var] = str(a.threads)
 
     from pnmsim.config import load_arch
     from pnmsim.datasets import load_dataset
+    from pnmsim.errors import PnmsimError
     from pnmsim.training.trainer import Trainer, TrainSettings
     from pnmsim.workload import load_workload
 
-    arch, wl = load_arch(a.arch), load_workload(a.workload)
-    data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
+    try:   # a bad preset, workload or data directory: one line, exit 2
+        arch, wl = load_arch(a.arch), load_workload(a.workload)
+        data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
+        warm = load_dataset("mnist", train_limit=min(2 * a.batch_size, a.train_limit),
+                            test_limit=1, val_size=1)
+    except PnmsimError as e:
+        print(f"train_speed: {e}", file=sys.stderr)
+        sys.exit(2)
 
     def epoch(mode: str) -> tuple[float, float, list[float]]:
         """Wall and CPU seconds of one epoch, and the CPU seconds of its batches after the
@@ -64,8 +79,6 @@ def main() -> None:
                 [b - a for a, b in itertools.pairwise(marks)])
 
     # warm-up (numba compilation and caches), not timed: a few batches of each mode
-    warm = load_dataset("mnist", train_limit=min(2 * a.batch_size, a.train_limit), test_limit=1,
-                        val_size=1)
     for mode in ("software", "hardware"):
         Trainer(arch, wl, warm, TrainSettings(mode=mode, epochs=1, batch_size=a.batch_size,
                                               lr_start=a.lr, lr_end=a.lr)).run()
