@@ -116,8 +116,8 @@ def main() -> None:
     a = ap.parse_args()
     if min(a.batch_size, a.repeats, a.threads) < 1:
         ap.error("--batch-size, --repeats and --threads must be >= 1")
-    if a.train_limit < 2:   # one image is the validation split
-        ap.error("--train-limit must be >= 2")
+    if a.train_limit < 1:
+        ap.error("--train-limit must be >= 1")
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MKL_NUM_THREADS"):
         os.environ[var] = str(a.threads)

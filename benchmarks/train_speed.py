@@ -43,8 +43,8 @@ def main() -> None:
     a = ap.parse_args()
     if min(a.batch_size, a.repeats, a.threads) < 1:
         ap.error("--batch-size, --repeats and --threads must be >= 1")
-    if a.train_limit < a.batch_size + 2:   # one image is the validation split
-        ap.error(f"--train-limit must give two batches at least (>= {a.batch_size + 2} at "
+    if a.train_limit <= a.batch_size:
+        ap.error(f"--train-limit must give two batches at least (>= {a.batch_size + 1} at "
                  f"--batch-size {a.batch_size}): the steady line needs a batch after the first")
     if not 0.0 <= a.lr < float("inf"):
         ap.error("--lr must be a finite number >= 0")

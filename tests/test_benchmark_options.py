@@ -25,11 +25,11 @@ def _run(script: str, *args: str, data_dir: str | None = None) -> subprocess.Com
     ("train_speed.py", ["--batch-size", "0"], "--batch-size"),
     ("train_speed.py", ["--repeats", "0"], "--repeats"),
     ("train_speed.py", ["--threads", "-1"], "--threads"),
-    ("train_speed.py", ["--train-limit", "1001"], "--train-limit"),
+    ("train_speed.py", ["--train-limit", "1000"], "--train-limit"),   # one batch of 1000
     ("train_speed.py", ["--lr", "nan"], "--lr"),
     ("train_speed.py", ["--lr", "-0.1"], "--lr"),
     ("torch_baseline.py", ["--repeats", "0"], "--repeats"),
-    ("torch_baseline.py", ["--train-limit", "1"], "--train-limit"),
+    ("torch_baseline.py", ["--train-limit", "0"], "--train-limit"),
     ("im2col_speed.py", ["--epochs", "0"], "--epochs"),
     ("im2col_speed.py", ["--images", "-5"], "--images"),
     ("im2col_speed.py", ["--images", "150"], "--images"),   # not two batches of 100
