@@ -505,17 +505,66 @@ def test_im2col_kernel_and_numpy_copies_agree(n: int, c: int, h: int, w: int, k:
     np.testing.assert_array_equal(a, _lowered_by_loops(x, k, stride, pad))
 
 
-def test_im2col_other_dtypes_take_numpys_copy() -> None:
-    """Maps the kernel is not built for (big-endian floats, float16, integers) are lowered by
-    numpy's copy, with the same values."""
+def _counting_kernel(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count calls of kernels.im2col_into_nhwc made through im2col_nhwc."""
+    calls: list[int] = []
+    real = kernels.im2col_into_nhwc
+
+    def counted(*args: object) -> None:
+        calls.append(1)
+        real(*args)
+
+    monkeypatch.setattr(kernels, "im2col_into_nhwc", counted)
+    return calls
+
+
+@pytest.mark.parametrize("dtype,c,taken", [
+    (np.float32, 8, True), (np.float64, 32, True), (np.float32, 7, False),
+    (np.dtype(">f4"), 9, False), (np.float16, 9, False), (np.int16, 9, False),
+    (np.bool_, 9, False),
+])
+def test_im2col_takes_the_kernel_for_wide_float_maps_only(monkeypatch: pytest.MonkeyPatch,
+                                                           dtype: type, c: int,
+                                                           taken: bool) -> None:
+    """The kernel's copy for float32/float64 maps of 8+ channels, numpy's for the rest (the
+    kernel is not built for other dtypes); the same values either way."""
     from pnmsim.nn.layers import im2col_nhwc
 
-    x = np.random.default_rng(3).standard_normal((2, 6, 5, 9))
-    for dt in (np.dtype(">f4"), np.dtype(np.float16), np.dtype(np.int16)):
-        xd = (x * 10).astype(dt)
-        got = im2col_nhwc(xd, 3, 1, 1)
-        assert got.dtype == dt
-        np.testing.assert_array_equal(got, _lowered_by_loops(xd, 3, 1, 1))
+    calls = _counting_kernel(monkeypatch)
+    x = (np.random.default_rng(3).standard_normal((2, 6, 5, c)) * 10).astype(dtype)
+    got = im2col_nhwc(x, 3, 1, 1)
+    assert bool(calls) is taken
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, _lowered_by_loops(x, 3, 1, 1))
+
+
+def test_im2col_kernel_path_with_numpy_integer_sizes_and_strided_maps(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """NumPy integer k/stride (a uint8 k would wrap c * k * k in NumPy's arithmetic) and maps
+    that are not C-contiguous (reversed, strided, Fortran order, read-only) lower right."""
+    from pnmsim.nn.layers import im2col_nhwc
+
+    calls = _counting_kernel(monkeypatch)
+    x = np.random.default_rng(5).standard_normal((1, 20, 20, 8)).astype(np.float32)
+    got = im2col_nhwc(x, np.uint8(17), np.int8(1), np.uint8(0))
+    assert got.shape == (16, 8 * 17 * 17)
+    np.testing.assert_array_equal(got, _lowered_by_loops(x, 17, 1, 0))
+    big = np.random.default_rng(6).standard_normal((3, 14, 12, 18)).astype(np.float64)
+    ro = big.copy()
+    ro.flags.writeable = False
+    for v in (big[:, ::-1], big[::2, 1::2, :, ::2], np.asfortranarray(big), ro):
+        np.testing.assert_array_equal(im2col_nhwc(v, 3, 2, 1), _lowered_by_loops(v, 3, 2, 1))
+    assert len(calls) == 5
+
+
+def test_im2col_kernel_refuses_wrong_sizes() -> None:
+    x = np.zeros((1, 6, 6, 8), dtype=np.float32)
+    with pytest.raises(ValueError):   # out of the wrong shape: nothing written out of bounds
+        kernels.im2col_into_nhwc(x, 3, 1, np.empty((16, 8), dtype=np.float32))
+    with pytest.raises(ValueError):
+        kernels.im2col_into_nhwc(x, 0, 1, np.empty((0, 0), dtype=np.float32))
+    with pytest.raises(ValueError):
+        kernels.im2col_into_nhwc(x, 3, -1, np.empty((16, 72), dtype=np.float32))
 
 
 def test_window_line_stats_refuses_a_flat_input() -> None:

@@ -71,9 +71,13 @@ def im2col_into_nhwc(x: np.ndarray, k: int, stride: int, out: np.ndarray) -> Non
     written k*k apart within the row (in L1), which beats numpy's strided copy, whose
     innermost run is only k elements, once there are several channels."""
     n, h, w, c = x.shape
+    if k < 1 or stride < 1:
+        raise ValueError("im2col_into_nhwc: k and stride must be >= 1")
     kk = k * k
     oh = (h - k) // stride + 1
     ow = (w - k) // stride + 1
+    if oh < 0 or ow < 0 or out.shape[0] != n * oh * ow or out.shape[1] != c * kk:
+        raise ValueError("im2col_into_nhwc: out must have shape (N * OH * OW, C * k * k)")
     r = 0
     for b in range(n):
         xb = x[b]

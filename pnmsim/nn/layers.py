@@ -39,6 +39,13 @@ F32 = np.float32
 _IM2COL_KERNEL_MIN_C = 8
 
 
+def _plain_size(v: object) -> int:
+    """``v`` as a Python int where it is an integer (Python's or NumPy's, not a bool), else 0."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        return 0
+    return int(v)
+
+
 def im2col_nhwc(x: np.ndarray, k: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     """:func:`im2col` of an NHWC array (N, H, W, C); same output and column order (c, ky, kx).
 
@@ -51,10 +58,15 @@ def im2col_nhwc(x: np.ndarray, k: int, stride: int = 1, pad: int = 0) -> np.ndar
         x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     oh = conv_out_size(h, k, stride, pad)
     ow = conv_out_size(w, k, stride, pad)
-    if c >= _IM2COL_KERNEL_MIN_C and x.dtype in (F32, np.float64) and min(n, oh, ow) > 0:
-        out = np.empty((n * oh * ow, c * k * k), dtype=x.dtype)
-        kernels.im2col_into_nhwc(np.ascontiguousarray(x), k, stride, out)
-        return out
+    kp, sp = _plain_size(k), _plain_size(stride)
+    if kp >= 1 and sp >= 1 and c >= _IM2COL_KERNEL_MIN_C and x.dtype in (F32, np.float64):
+        # sizes as Python ints (a NumPy uint8 k would wrap c * k * k); anything else (bools,
+        # floats, k < 1, stride < 1) takes numpy's path below, which refuses what it refused
+        ohp, owp = (x.shape[1] - kp) // sp + 1, (x.shape[2] - kp) // sp + 1
+        if min(n, ohp, owp) > 0:
+            out = np.empty((n * ohp * owp, c * kp * kp), dtype=x.dtype)
+            kernels.im2col_into_nhwc(np.ascontiguousarray(x), kp, sp, out)
+            return out
     win = sliding_window_view(x, (k, k), axis=(1, 2))  # (N, H', W', C, k, k), a view
     if stride != 1:
         win = win[:, ::stride, ::stride]
