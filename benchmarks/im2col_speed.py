@@ -43,8 +43,9 @@ def main() -> None:
     a = ap.parse_args()
     if min(a.batch_size, a.repeats, a.epochs, a.threads) < 1 or a.images < 0:
         ap.error("--batch-size, --repeats, --epochs and --threads must be >= 1, --images >= 0")
-    if a.images and a.images < 2 * a.batch_size:
-        ap.error("--images must be 0 or at least two batches")
+    if a.images and a.images <= a.batch_size:
+        ap.error(f"--images must be 0 or give two batches at least (>= {a.batch_size + 1} at "
+                 f"--batch-size {a.batch_size})")
     for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MKL_NUM_THREADS"):
         os.environ[var] = str(a.threads)
@@ -55,12 +56,16 @@ def main() -> None:
     from pnmsim.config import load_arch
     from pnmsim.datasets import load_dataset
     from pnmsim.errors import PnmsimError
+    from pnmsim.training.trainer import Trainer, TrainSettings
     from pnmsim.workload import load_workload
 
     try:   # a bad preset, workload or data directory: one line, exit 2, before any timing
         wl, arch = load_workload(a.workload), load_arch(a.arch)
         data = load_dataset("mnist", data_dir=a.data_dir, train_limit=a.images, test_limit=1,
                             val_size=1) if a.images else None
+        if data is not None:   # a workload that does not take the images: refused here
+            Trainer(arch, wl, data, TrainSettings(mode="software", epochs=1,
+                                                  batch_size=a.batch_size))
     except PnmsimError as e:
         print(f"im2col_speed: {e}", file=sys.stderr)
         sys.exit(2)

@@ -140,6 +140,9 @@ def main() -> None:
     try:   # a bad workload or data directory: one line, exit 2
         arch, wl = load_arch("reference"), load_workload(a.workload)
         data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
+        # a workload that does not take the dataset's images is refused here
+        Trainer(arch, wl, data, TrainSettings(mode="software", epochs=1,
+                                              batch_size=a.batch_size))
     except PnmsimError as e:
         print(f"torch_baseline: {e}", file=sys.stderr)
         sys.exit(2)

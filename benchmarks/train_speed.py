@@ -63,6 +63,9 @@ def main() -> None:
         data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
         warm = load_dataset("mnist", train_limit=min(2 * a.batch_size, a.train_limit),
                             test_limit=1, val_size=1)
+        # a workload that does not take the dataset's images is refused here, not mid-run
+        Trainer(arch, wl, warm, TrainSettings(mode="software", epochs=1,
+                                              batch_size=a.batch_size))
     except PnmsimError as e:
         print(f"train_speed: {e}", file=sys.stderr)
         sys.exit(2)

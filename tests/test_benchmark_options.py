@@ -32,7 +32,7 @@ def _run(script: str, *args: str, data_dir: str | None = None) -> subprocess.Com
     ("torch_baseline.py", ["--train-limit", "0"], "--train-limit"),
     ("im2col_speed.py", ["--epochs", "0"], "--epochs"),
     ("im2col_speed.py", ["--images", "-5"], "--images"),
-    ("im2col_speed.py", ["--images", "150"], "--images"),   # not two batches of 100
+    ("im2col_speed.py", ["--images", "100"], "--images"),   # one batch of 100
 ])
 def test_absurd_options_exit_2_in_one_line(script: str, args: list[str], says: str) -> None:
     r = _run(script, *args)
@@ -52,6 +52,21 @@ def test_bad_names_exit_2_in_one_line(script: str, args: list[str]) -> None:
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "no_such_" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("script,args", [
+    ("train_speed.py", ["--workload", "tiny_cnn", "--train-limit", "3", "--batch-size", "2"]),
+    ("im2col_speed.py", ["--workload", "tiny_cnn", "--images", "200"]),
+])
+def test_a_workload_that_does_not_take_mnist_exits_2(script: str, args: list[str]) -> None:
+    """tiny_cnn takes 8 x 8 inputs: refused in one line before anything is timed."""
+    data_dir = os.environ.get("PNMSIM_DATA_DIR")
+    if not data_dir:
+        pytest.skip("needs MNIST: set PNMSIM_DATA_DIR")
+    r = _run(script, *args, data_dir=data_dir)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "tiny_cnn" in r.stderr and r.stdout == ""
 
 
 @pytest.mark.parametrize("script", ["train_speed.py", "im2col_speed.py"])
