@@ -62,7 +62,7 @@ def im2col_nhwc(x: np.ndarray, k: int, stride: int = 1, pad: int = 0) -> np.ndar
     if kp >= 1 and sp >= 1 and c >= _IM2COL_KERNEL_MIN_C and x.dtype in (F32, np.float64):
         # sizes as Python ints (a NumPy uint8 k would wrap c * k * k); anything else (bools,
         # floats, k < 1, stride < 1) takes numpy's path below, which refuses what it refused
-        ohp, owp = (x.shape[1] - kp) // sp + 1, (x.shape[2] - kp) // sp + 1
+        ohp, owp = conv_out_size(x.shape[1], kp, sp, 0), conv_out_size(x.shape[2], kp, sp, 0)
         if min(n, ohp, owp) > 0:
             out = np.empty((n * ohp * owp, c * kp * kp), dtype=x.dtype)
             kernels.im2col_into_nhwc(np.ascontiguousarray(x), kp, sp, out)
