@@ -18,6 +18,7 @@ from pnmsim.config import load_arch
 from pnmsim.hw import timing
 from pnmsim.hw.chip import Chip
 from pnmsim.hw.components import TileGroup, Unit
+from pnmsim.hw.synthetic import training_batch_records
 from pnmsim.mapping import map_network
 from pnmsim.records import OpRecord, UpdateFacts
 from pnmsim.units import ns_array_to_cycles, ns_to_cycles
@@ -476,6 +477,28 @@ def test_chip_coarse_equals_fine_on_random_records(arch, wl_name, samples, sensi
                      chip.tile_busy())
         assert all(c > 0 for c in out[mode][0].values())
     assert out["coarse"] == out["fine"]
+
+
+@pytest.mark.parametrize("overrides", [("system.issue_group=3", "array.tile_rows=16",
+                                        "array.tile_cols=16"), ()])
+def test_memoised_phases_count_what_simulating_them_counts(overrides) -> None:
+    """Coarse feedforward/backprop phases replayed from the chip's memo give what SimPy gives
+    when the memo is emptied before every batch: the same cycles per phase, busy cycles per
+    component and tile, and events processed (each SimPy run processes the event the run
+    before it left queued: a replay counts it as the simulation would), batch after batch,
+    full and partial batches mixed."""
+    arch = load_arch("reference", list(overrides))
+    mapping = map_network(load_workload("tiny_mlp"), arch)
+    full = training_batch_records(mapping, 7, "adc", seed=5)
+    part = training_batch_records(mapping, 4, "adc", seed=6)
+    memo, fresh = Chip(arch, mapping), Chip(arch, mapping)
+    for recs in (full, full, part, full, part, part):
+        fresh._memo.clear()
+        assert memo.run_batch(recs) == fresh.run_batch(recs)
+        assert memo.total_events() == fresh.total_events()
+        assert memo.busy_cycles() == fresh.busy_cycles()
+        assert memo.tile_busy() == fresh.tile_busy()
+    assert memo.env.now < fresh.env.now      # the memo did replay (no SimPy time passed)
 
 
 # ----------------------------------------------------------------------------- ns -> cycles

@@ -63,6 +63,7 @@ class Chip:
         self._memo: dict[tuple, tuple[int, list[int], Any]] = {}
         self._holds: dict[tuple[int, str, str, int], tuple[Hold, ...]] = {}
         self.tracer: Any = None     # a pnmsim.trace.Tracer while a timeline is recorded
+        self._until: Any = None     # the event the last SimPy run stopped at (_run_phase)
 
     def attach_tracer(self, tracer: Any) -> None:
         """Record the schedule's spans into ``tracer`` (None: stop recording)."""
@@ -183,8 +184,14 @@ class Chip:
         if tr is not None:
             tr.begin_phase(t0, start)
             tr.start_capture()
-        proc = self.env.process(self._phase(phase, recs))
+        # SimPy re-queues the until event a run stops at (for its remaining callbacks) and the
+        # next run pops it again: counted once, when the run before processed it, so that a
+        # phase's count is its own events whatever ran before it (a replay then counts what a
+        # simulation counts, and a resumed chip what an uninterrupted one counts)
+        requeued = sum(1 for entry in self.env._queue if entry[-1] is self._until)
+        proc = self._until = self.env.process(self._phase(phase, recs))
         self.env.run(until=proc)
+        self.env.processed -= requeued
         cycles = int(self.env.now - start)
         spans = tr.end_capture(t0) if tr is not None else None
         if key is not None and self.mode == "coarse":
@@ -194,7 +201,9 @@ class Chip:
 
     # --------------------------------------------------------------- stats
     def total_events(self) -> int:
-        """SimPy events processed so far (every event the kernel stepped through)."""
+        """SimPy events processed so far: every event the kernel stepped through, each once
+        (the until event SimPy re-queues when a phase's run stops is not counted again when
+        the next phase's run pops it), a memoised phase's as its simulation counted them."""
         return self.env.processed
 
     def busy_cycles(self) -> dict[str, int]:
