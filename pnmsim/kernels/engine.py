@@ -15,6 +15,9 @@ def conv_out_size(size: int, k: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - k) // stride + 1
 
 
+_conv_out_size = njit(cache=True)(conv_out_size)   # the same formula, for the kernels below
+
+
 @njit(cache=True)
 def maxpool_nhwc(x: np.ndarray, size: int, y: np.ndarray, idx: np.ndarray) -> None:
     """Max-pool of an NHWC array into ``y`` (N, OH, OW, C) with the window offset of each
@@ -74,8 +77,8 @@ def im2col_into_nhwc(x: np.ndarray, k: int, stride: int, out: np.ndarray) -> Non
     if k < 1 or stride < 1:
         raise ValueError("im2col_into_nhwc: k and stride must be >= 1")
     kk = k * k
-    oh = (h - k) // stride + 1
-    ow = (w - k) // stride + 1
+    oh = _conv_out_size(h, k, stride, 0)
+    ow = _conv_out_size(w, k, stride, 0)
     if oh < 0 or ow < 0 or out.shape[0] != n * oh * ow or out.shape[1] != c * kk:
         raise ValueError("im2col_into_nhwc: out must have shape (N * OH * OW, C * k * k)")
     r = 0
