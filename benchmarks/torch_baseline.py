@@ -140,9 +140,11 @@ def main() -> None:
     try:   # a bad workload or data directory: one line, exit 2
         arch, wl = load_arch("reference"), load_workload(a.workload)
         data = load_dataset("mnist", train_limit=a.train_limit, test_limit=1, val_size=1)
-        # a workload that does not take the dataset's images is refused here
-        Trainer(arch, wl, data, TrainSettings(mode="software", epochs=1,
-                                              batch_size=a.batch_size))
+        # a workload that does not take the dataset's images is refused here (the trainer of
+        # pnmsim's untimed warm-up epoch, built first)
+        warm = Trainer(arch, wl, data, TrainSettings(mode="software", epochs=1,
+                                                     batch_size=a.batch_size, lr_start=0.1,
+                                                     lr_end=0.1))
     except PnmsimError as e:
         print(f"torch_baseline: {e}", file=sys.stderr)
         sys.exit(2)
@@ -161,7 +163,7 @@ def main() -> None:
 
     nw = min(2 * a.batch_size, len(x))
     torch_epoch(torch, wl, x[:nw], y[:nw], a.batch_size, 0.1)     # warm-up, not timed
-    run("pnmsim")
+    warm.run()
     wall: dict[str, list[float]] = {"pnmsim": [], "torch": []}
     cpu: dict[str, list[float]] = {"pnmsim": [], "torch": []}
     print(f"{'workload':>10} {'images':>7} {'batch':>6} {'threads':>7} {'repeat':>8} "

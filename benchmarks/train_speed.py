@@ -64,8 +64,10 @@ def main() -> None:
         warm = load_dataset("mnist", train_limit=min(2 * a.batch_size, a.train_limit),
                             test_limit=1, val_size=1)
         # a workload that does not take the dataset's images is refused here, not mid-run
-        Trainer(arch, wl, warm, TrainSettings(mode="software", epochs=1,
-                                              batch_size=a.batch_size))
+        # (the software warm-up's trainer, built first)
+        warm_sw = Trainer(arch, wl, warm, TrainSettings(mode="software", epochs=1,
+                                                        batch_size=a.batch_size,
+                                                        lr_start=a.lr, lr_end=a.lr))
     except PnmsimError as e:
         print(f"train_speed: {e}", file=sys.stderr)
         sys.exit(2)
@@ -82,9 +84,9 @@ def main() -> None:
                 [b - a for a, b in itertools.pairwise(marks)])
 
     # warm-up (numba compilation and caches), not timed: a few batches of each mode
-    for mode in ("software", "hardware"):
-        Trainer(arch, wl, warm, TrainSettings(mode=mode, epochs=1, batch_size=a.batch_size,
-                                              lr_start=a.lr, lr_end=a.lr)).run()
+    warm_sw.run()
+    Trainer(arch, wl, warm, TrainSettings(mode="hardware", epochs=1, batch_size=a.batch_size,
+                                          lr_start=a.lr, lr_end=a.lr)).run()
     wall: dict[str, list[float]] = {"software": [], "hardware": []}
     cpu: dict[str, list[float]] = {"software": [], "hardware": []}
     steady: dict[str, list[float]] = {"software": [], "hardware": []}   # batches 2.. (CPU s)
