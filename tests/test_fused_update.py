@@ -412,3 +412,105 @@ def test_kernel_refuses_line_sums_off_the_nominal_path(monkeypatch) -> None:
     args[42] = np.empty(20)              # ask for the row sums off the nominal path
     with pytest.raises(ValueError, match="nominal path only"):
         real(*args)
+
+
+def _flags_reference(step: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+                     level_step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The write kernel's pass (A) written out in float64 NumPy: each cell's fractional step,
+    its flags byte (1 up, 2 MTJ 1 off target, 4 MTJ 2 off target, 8 whole-level step, 16 a
+    pulse to give) and its class 4 b1 + 2 b2 + up."""
+    with np.errstate(invalid="ignore"):
+        st = step.astype(np.float64) / level_step
+        mag = np.abs(st)
+        kappa = np.floor(mag)
+        v = mag - kappa
+    up = (st > 0).astype(np.int8)
+    nd1 = s1 == 1 - up
+    nd2 = s2 == up
+    whole = kappa >= 1.0
+    live = (st == st) & (st != 0) & (nd1 | nd2) & (whole | (v > 0))
+    flags = up | 2 * nd1 | 4 * nd2 | 8 * whole | 16 * live
+    return v, flags.astype(np.int8), (4 * s1 + 2 * s2 + up).astype(np.int8)
+
+
+def test_float32_flags_pass_equals_the_float64_pass() -> None:
+    """:func:`pnmsim.kernels.percell._flags_f32` (float32 arithmetic, two loops) gives the
+    flags, classes and fractional steps of the float64 pass written out, on float32 steps with
+    signed zeros, subnormals, NaN, infinities, whole levels, values next to integers and huge
+    values, in every state."""
+    from pnmsim.kernels.percell import _flags_f32
+
+    f32 = np.float32
+    tiny = np.nextafter(f32(0), f32(1))
+    edge = np.array([0.0, -0.0, tiny, -tiny, 1e-40, -1e-40, np.nan, -np.nan, np.inf, -np.inf,
+                     1.0, -1.0, 2.0, 0.5, -0.5, np.nextafter(f32(1), f32(0)),
+                     -np.nextafter(f32(1), f32(0)), np.nextafter(f32(1), f32(2)),
+                     np.nextafter(f32(3), f32(0)), 2.0**23 + 1, -(2.0**24), 3e38, -3e38,
+                     np.finfo(f32).max, 0.1, -0.3, 7.25, -7.75], dtype=f32)
+    rng = np.random.default_rng(4)
+    rand = np.concatenate([(rng.standard_normal(4000) * s).astype(f32)
+                           for s in (1e-30, 1e-3, 0.1, 1.0, 30.0, 1e10)])
+    step = np.concatenate([np.repeat(edge, 4), rand])
+    n = step.size
+    s1 = np.tile(np.array([0, 0, 1, 1], dtype=np.int8), -(-n // 4))[:n]
+    s2 = np.tile(np.array([0, 1, 0, 1], dtype=np.int8), -(-n // 4))[:n]
+    s1[4 * edge.size:] = rng.integers(0, 2, n - 4 * edge.size)
+    s2[4 * edge.size:] = rng.integers(0, 2, n - 4 * edge.size)
+    v32 = np.empty(n, np.float32)
+    h = np.empty(n, np.int8)
+    flags = np.empty(n, np.int8)
+    cls = np.empty(n, np.int8)
+    _flags_f32(step, s1, s2, v32, h, flags, cls)
+    v, want_flags, want_cls = _flags_reference(step, s1, s2, 1.0)
+    assert np.array_equal(flags, want_flags)
+    assert np.array_equal(cls, want_cls)
+    live = (want_flags & 16) != 0
+    assert live.sum() > 1000 and (~live).sum() > 1000
+    # the fractional step the look-up reads (live cells without a whole-level step), bit for bit
+    read = live & ((want_flags & 8) == 0)
+    assert np.array_equal(v32[read].astype(np.float64).view(np.int64), v[read].view(np.int64))
+    finite = np.isfinite(v)
+    assert np.array_equal(v32[finite].astype(np.float64), v[finite])
+
+
+@pytest.mark.parametrize("over", [(), ("periphery.pulse_resolution_ns=0.5",)])
+def test_fused_update_float32_steps_at_every_threshold(over: tuple[str, ...]) -> None:
+    """The kernel's float32 flags pass (float32 steps, level step 1) in the whole update: the
+    look-up's thresholds rounded to float32 and the float32 values either side of them, plus
+    signed zeros, float32 subnormals and whole levels, in every state and for both signs:
+    the same pulses, facts, states and energy as the three-step path, which computes every
+    width in float64 from the same steps."""
+    from pnmsim.kernels.pulse_index import width_index_tables
+
+    arch = load_arch("reference", over)
+    mapper = PulseMapper(arch)
+    mp = mapper
+    nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
+                    mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
+    thr = width_index_tables(nom)[0]
+    fin = np.unique(thr[np.isfinite(thr) & (thr < 1.0)].astype(np.float32))
+    f32 = np.float32
+    vs = np.concatenate([fin, np.nextafter(fin, f32(0)), np.nextafter(fin, f32(1)),
+                         np.array([0.0, -0.0, np.nextafter(f32(0), f32(1)), 1e-40, 1.0, 2.0,
+                                   1.25, np.nextafter(f32(1), f32(0))], dtype=f32)])
+    rows, cols = vs.size, 6
+    a = Crossbar(rows, cols, arch, np.random.default_rng(9))
+    a.set_weights(np.tile([-1, 0, 1, -1, 0, 1], (rows, 1)))
+    b = copy.deepcopy(a)
+    step = (vs[:, None] * np.array([1, 1, 1, -1, -1, -1], dtype=f32)[None, :]).astype(f32)
+    assert step.dtype == np.float32
+    cnt_a, col, read, pulsed, changed = a.update_per_cell_fused(
+        step, 1.0, mapper, np.random.default_rng(5), 64)
+    got: list[np.ndarray] = []
+    before = b.weights()
+    cnt_b = b.update_per_cell(step.astype(np.float64), mapper, np.random.default_rng(5), got)
+    assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > rows
+    assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
+        cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
+    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
+    assert changed == int(np.count_nonzero(b.weights() != before))
+    w = np.asarray(got[0])
+    want = np.zeros((cols, 2))
+    for k, sel in enumerate((step > 0, step < 0)):
+        want[:, k] = np.where(sel & (w > 0), w, 0.0).max(axis=0)
+    assert np.array_equal(col.max(axis=0), want)

