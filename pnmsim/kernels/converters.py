@@ -98,6 +98,18 @@ def quantize_symmetric(x: np.ndarray, full_scale: float, bits: int,
     return out
 
 
+@njit(cache=True, inline="always")
+def _add_line_stats(row: np.ndarray, acc: np.ndarray, cnt: np.ndarray) -> None:
+    """One row of levels into the line statistics: ``acc += row**2`` (float64) and ``cnt +=
+    row != 0``. A loop of its own after the row's conversion: with both in one loop (float32
+    levels, float64 squares, int64 counts) LLVM vectorised it narrowly (0.40 -> 0.28 ms for a
+    (1000, 784) input DAC; the same operations in the same order, so the same bits)."""
+    for j in range(row.size):
+        v = np.float64(row[j])
+        acc[j] += v * v
+        cnt[j] += v != 0.0
+
+
 @njit(cache=True)
 def _quantize_lines(x: np.ndarray, out: np.ndarray, inv_step: float, step: float, lim: float,
                     out_scale: float, x2: np.ndarray, nnz: np.ndarray) -> None:
@@ -112,11 +124,8 @@ def _quantize_lines(x: np.ndarray, out: np.ndarray, inv_step: float, step: float
             xr = x[i]
             orow = out[i]
             for j in range(k):
-                q = _level(xr[j], inv_step, step, lim, out_scale)
-                orow[j] = q
-                v = np.float64(q)
-                acc[j] += v * v
-                cnt[j] += v != 0.0
+                orow[j] = _level(xr[j], inv_step, step, lim, out_scale)
+            _add_line_stats(orow, acc, cnt)
         x2[t, :] = acc
         nnz[t, :] = cnt
 

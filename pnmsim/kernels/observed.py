@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pnmsim.kernels.converters import _add_levels, _level, _quantizer_args
+from pnmsim.kernels.converters import _add_levels, _add_line_stats, _level, _quantizer_args
 from pnmsim.kernels.engine import conv_out_size
 from pnmsim.kernels.lines import line_blocks
 
@@ -112,11 +112,8 @@ def _dac_gather(delta: np.ndarray, scale: np.float32, out: np.ndarray, sub: np.n
                 ov[j] = dv[j] * scale
             _gather(ov, i * k, i * k, (i + 1) * k, every, sub)
             for j in range(k):
-                q = _level(ov[j], inv_step, step, lim, one) / full_scale
-                ov[j] = q
-                v = np.float64(q)
-                acc[j] += v * v
-                cnt[j] += v != 0.0
+                ov[j] = _level(ov[j], inv_step, step, lim, one) / full_scale
+            _add_line_stats(ov, acc, cnt)
         x2[t, :] = acc
         nnz[t, :] = cnt
 
