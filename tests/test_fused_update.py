@@ -226,44 +226,60 @@ def test_width_lookup_equals_direct_evaluation(over: tuple[str, ...]) -> None:
     assert n_pulsed > 100_000      # the test exercised pulsed cells, not only zeros
 
 
-@pytest.mark.parametrize("over", [(), ("synapse.zero_encoding=apap",),
-                                  ("periphery.pulse_resolution_ns=0.5",)])
-def test_fused_update_at_every_threshold(over: tuple[str, ...]) -> None:
-    """The kernel's own (inlined) grid-index look-up at every threshold of every class and
-    one ulp either side of it, plus signed zeros and subnormal steps: the same pulses, facts,
-    states and energy as the three-step path, which evaluates every width directly."""
+def _lookup_thresholds(over: tuple[str, ...]) -> tuple[object, PulseMapper, np.ndarray]:
+    """The preset with ``over``, its pulse mapper and the grid-index look-up's thresholds
+    (:func:`pnmsim.kernels.pulse_index.width_index_tables`)."""
     from pnmsim.kernels.pulse_index import width_index_tables
 
     arch = load_arch("reference", over)
-    mapper = PulseMapper(arch)
-    mp = mapper
+    mp = PulseMapper(arch)
     nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
                     mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
-    thr = width_index_tables(nom)[0]
-    fin = np.unique(thr[np.isfinite(thr)])
-    vs = np.concatenate([fin, np.nextafter(fin, 0.0), np.nextafter(fin, 1.0),
-                         [0.0, -0.0, 5e-324, 1e-310, np.nextafter(1.0, 0.0)]])
-    vs = vs[vs < 1.0]
-    # every value in every (state, polarity): weights -1, 0, +1 for each sign of the step
-    rows, cols = vs.size, 6
-    a = Crossbar(rows, cols, arch, np.random.default_rng(9))
+    return arch, mp, width_index_tables(nom)[0]
+
+
+def _assert_fused_equals_three_step_at(arch: object, mapper: PulseMapper,
+                                       step: np.ndarray) -> None:
+    """Steps ``step`` (rows, 6) on cells of weights -1, 0, +1 (columns 0-2 and 3-5, each step
+    value once in every state): the fused update gives the pulses, facts, states, energy and
+    changed weights of the three-step path, which evaluates every width directly in float64."""
+    rows, cols = step.shape
+    a = Crossbar(rows, cols, arch, np.random.default_rng(9))  # type: ignore[arg-type]
     a.set_weights(np.tile([-1, 0, 1, -1, 0, 1], (rows, 1)))
     b = copy.deepcopy(a)
-    step = vs[:, None] * np.array([1, 1, 1, -1, -1, -1], dtype=np.float64)[None, :]
-    cnt_a, col, _, pulsed, _ = a.update_per_cell_fused(step, 1.0, mapper,
-                                                       np.random.default_rng(5), 64)
+    cnt_a, col, _, _, changed = a.update_per_cell_fused(step, 1.0, mapper,
+                                                        np.random.default_rng(5), 64)
     got: list[np.ndarray] = []
-    cnt_b = b.update_per_cell(step, mapper, np.random.default_rng(5), got)
+    before = b.weights()
+    cnt_b = b.update_per_cell(np.asarray(step, np.float64), mapper, np.random.default_rng(5),
+                              got)
     assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > rows     # many cells pulsed
     assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
         cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
     assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
+    assert changed == int(np.count_nonzero(b.weights() != before))
     # the widest pulse per column and polarity: the direct widths of the three-step path
     w = np.asarray(got[0])
     want = np.zeros((cols, 2))
     for k, sel in enumerate((step > 0, step < 0)):
         want[:, k] = np.where(sel & (w > 0), w, 0.0).max(axis=0)
     assert np.array_equal(col.max(axis=0), want)
+
+
+@pytest.mark.parametrize("over", [(), ("synapse.zero_encoding=apap",),
+                                  ("periphery.pulse_resolution_ns=0.5",)])
+def test_fused_update_at_every_threshold(over: tuple[str, ...]) -> None:
+    """The kernel's own (inlined) grid-index look-up at every threshold of every class and
+    one ulp either side of it, plus signed zeros and subnormal steps: the same pulses, facts,
+    states and energy as the three-step path, which evaluates every width directly."""
+    arch, mapper, thr = _lookup_thresholds(over)
+    fin = np.unique(thr[np.isfinite(thr)])
+    vs = np.concatenate([fin, np.nextafter(fin, 0.0), np.nextafter(fin, 1.0),
+                         [0.0, -0.0, 5e-324, 1e-310, np.nextafter(1.0, 0.0)]])
+    vs = vs[vs < 1.0]
+    # every value in every (state, polarity): weights -1, 0, +1 for each sign of the step
+    step = vs[:, None] * np.array([1, 1, 1, -1, -1, -1], dtype=np.float64)[None, :]
+    _assert_fused_equals_three_step_at(arch, mapper, step)
 
 
 @pytest.mark.parametrize("preset, taken", [("reference", True), ("variation", False)])
@@ -478,39 +494,14 @@ def test_fused_update_float32_steps_at_every_threshold(over: tuple[str, ...]) ->
     """The kernel's float32 flags pass (float32 steps, level step 1) in the whole update: the
     look-up's thresholds rounded to float32 and the float32 values either side of them, plus
     signed zeros, float32 subnormals and whole levels, in every state and for both signs:
-    the same pulses, facts, states and energy as the three-step path, which computes every
-    width in float64 from the same steps."""
-    from pnmsim.kernels.pulse_index import width_index_tables
-
-    arch = load_arch("reference", over)
-    mapper = PulseMapper(arch)
-    mp = mapper
-    nom = np.array([mp.r_p, mp.r_ap, mp.r_access, mp.v_write, mp.ic0, mp.delta, mp.tau_d_ns,
-                    mp.m, mp.p_max, mp.max_pulse_ns, mp.resolution_ns])
-    thr = width_index_tables(nom)[0]
+    the same pulses, facts, states, energy and changed weights as the three-step path, which
+    computes every width in float64 from the same steps."""
+    arch, mapper, thr = _lookup_thresholds(over)
     fin = np.unique(thr[np.isfinite(thr) & (thr < 1.0)].astype(np.float32))
     f32 = np.float32
     vs = np.concatenate([fin, np.nextafter(fin, f32(0)), np.nextafter(fin, f32(1)),
                          np.array([0.0, -0.0, np.nextafter(f32(0), f32(1)), 1e-40, 1.0, 2.0,
                                    1.25, np.nextafter(f32(1), f32(0))], dtype=f32)])
-    rows, cols = vs.size, 6
-    a = Crossbar(rows, cols, arch, np.random.default_rng(9))
-    a.set_weights(np.tile([-1, 0, 1, -1, 0, 1], (rows, 1)))
-    b = copy.deepcopy(a)
     step = (vs[:, None] * np.array([1, 1, 1, -1, -1, -1], dtype=f32)[None, :]).astype(f32)
     assert step.dtype == np.float32
-    cnt_a, col, read, pulsed, changed = a.update_per_cell_fused(
-        step, 1.0, mapper, np.random.default_rng(5), 64)
-    got: list[np.ndarray] = []
-    before = b.weights()
-    cnt_b = b.update_per_cell(step.astype(np.float64), mapper, np.random.default_rng(5), got)
-    assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > rows
-    assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
-        cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
-    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
-    assert changed == int(np.count_nonzero(b.weights() != before))
-    w = np.asarray(got[0])
-    want = np.zeros((cols, 2))
-    for k, sel in enumerate((step > 0, step < 0)):
-        want[:, k] = np.where(sel & (w > 0), w, 0.0).max(axis=0)
-    assert np.array_equal(col.max(axis=0), want)
+    _assert_fused_equals_three_step_at(arch, mapper, step)
