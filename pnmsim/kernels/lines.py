@@ -32,6 +32,19 @@ def _line_sq_sums_body(x: np.ndarray, out: np.ndarray) -> None:
 _line_sq_sums = njit(cache=True, parallel=True)(_line_sq_sums_body)
 
 
+@njit(cache=True, inline="always")
+def _add_line_stats(row: np.ndarray, acc: np.ndarray, cnt: np.ndarray) -> None:
+    """One row into the line statistics: ``acc += row**2`` (float64) and ``cnt += row != 0``
+    (the loop of :func:`_line_stats_body`). The DAC passes call it after converting a row, in
+    a loop of its own: with the conversion (float32 levels), the squares (float64) and the
+    counts (int64) in one loop LLVM vectorised it narrowly (0.40 -> 0.28 ms for a (1000, 784)
+    input DAC; the same operations in the same order, so the same bits)."""
+    for j in range(row.size):
+        v = np.float64(row[j])
+        acc[j] += v * v
+        cnt[j] += v != 0.0
+
+
 def _line_stats_body(x: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
     """:func:`_line_sq_sums_body` (same blocks, same order of additions) that also counts
     the non-zero entries of each column per block (``nnz[t, j]``), in the same pass."""
@@ -43,11 +56,7 @@ def _line_stats_body(x: np.ndarray, out: np.ndarray, nnz: np.ndarray) -> None:
         acc = np.zeros(k)
         cnt = np.zeros(k, dtype=np.int64)
         for i in range(lo, hi):
-            row = x[i]
-            for j in range(k):
-                v = np.float64(row[j])
-                acc[j] += v * v
-                cnt[j] += v != 0.0
+            _add_line_stats(x[i], acc, cnt)
         out[t, :] = acc
         nnz[t, :] = cnt
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from pnmsim.kernels.converters import _add_levels, _add_line_stats, _level, _quantizer_args
+from pnmsim.kernels.converters import _add_levels, _level, _quantizer_args
 from pnmsim.kernels.engine import conv_out_size
-from pnmsim.kernels.lines import line_blocks
+from pnmsim.kernels.lines import _add_line_stats, line_blocks
 
 _BLOCK = 4096   # values converted per block (16 KB of float32: L1-resident)
 
