@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from pnmsim import kernels
 from pnmsim.config import ArchConfig
 from pnmsim.mapping import LayerMapping, bus_words, tile_name
 from pnmsim.records import Tally
@@ -101,13 +102,6 @@ def _static(mp: LayerMapping) -> tuple:
     """Everything of a layer's mapping the per-tile counts depend on."""
     return (mp.first_tile, mp.row_tiles, mp.col_tiles, mp.tile_rows, mp.tile_cols,
             mp.layer.rows, mp.layer.cols, mp.layer.first)
-
-
-def _per_tile_sums(a: np.ndarray, mp: LayerMapping) -> np.ndarray:
-    """``a`` (row tiles, columns) of integer counts summed over each column tile:
-    (row tiles, column tiles) int64."""
-    starts = np.arange(mp.col_tiles) * mp.tile_cols
-    return np.add.reduceat(np.asarray(a, dtype=np.int64), starts, axis=1)
 
 
 def nnz_per_slice(a: np.ndarray, slices: list[slice],
@@ -241,18 +235,16 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray | None,
     (then ``width`` and ``sign`` are not needed)."""
     lay = mp.layer
     ph = "update"
-    pulsed = (width > 0) & (sign != 0) if pulsed_cols is None else None
-    # per tile: pulsed cells, and the (column, polarity) sub-steps with a pulse
-    if pulsed is None:
-        n_pulsed = _per_tile_sums(pulsed_cols, mp)
-    else:
-        rs, cs = _row_slices(mp), _col_slices(mp)
-        n_pulsed = np.array([[np.count_nonzero(pulsed[rs[r], cs[c]]) for c in range(mp.col_tiles)]
-                             for r in range(mp.row_tiles)], dtype=np.int64)
-    # sub-steps per (row tile, column): the two polarities' pulses (an axis-2 count_nonzero is
-    # a slow reduction over a length-2 axis)
-    n_steps = _per_tile_sums((col_pulse_ns[..., 0] > 0).astype(np.int64)
-                             + (col_pulse_ns[..., 1] > 0), mp)
+    if pulsed_cols is None:   # pulsed cells per (row tile, column), the kernel's count
+        pulsed = (width > 0) & (sign != 0)
+        pad = mp.row_tiles * mp.tile_rows - lay.rows
+        if pad:
+            pulsed = np.vstack([pulsed, np.zeros((pad, lay.cols), dtype=bool)])
+        pulsed_cols = pulsed.reshape(mp.row_tiles, mp.tile_rows, lay.cols).sum(axis=1)
+    # per tile: pulsed cells, then the (column, polarity) sub-steps with a pulse
+    dyn = kernels.per_tile_update_counts(np.ascontiguousarray(pulsed_cols),
+                                         np.ascontiguousarray(col_pulse_ns, dtype=np.float64),
+                                         mp.tile_cols)
     tiles = mp.tiles
 
     def build() -> _TilePlan:   # per tile (r, c): dyn = [pulsed cells..., sub-steps...]
@@ -269,8 +261,7 @@ def count_per_cell_update(t: Tally, mp: LayerMapping, width: np.ndarray | None,
                         dyn_at=tiles + i)
         return p
 
-    _plan(("cell", _static(mp), state_aware), build).add_to(
-        t, m, np.concatenate([n_pulsed.ravel(), n_steps.ravel()]))
+    _plan(("cell", _static(mp), state_aware), build).add_to(t, m, dyn)
     if state_aware:
         t.add(ph, f"{layer_name(mp)}.synapse", "synapse", "read_fj", state_read_fj)
     # the pulse generators' time (ns of every applied pulse, from the kernel: per layer)

@@ -122,6 +122,29 @@ def test_per_cell_tiles_cycles_equals_per_tile() -> None:
             timing.per_cell_tiles_cycles(arch, facts, bad)
 
 
+def test_per_tile_update_counts_sums_each_tile() -> None:
+    """The per-tile counts kernel against per-tile sums over column slices written out
+    (ragged last tile, bool and integer counts, NaN, negative and zero widths)."""
+    rng = np.random.default_rng(3)
+    for rt, cols, tc in ((3, 10, 4), (1, 7, 7), (2, 9, 1), (4, 130, 128)):
+        pulsed = rng.integers(0, 40, (rt, cols))
+        col = rng.uniform(-2, 9, (rt, cols, 2)) * (rng.random((rt, cols, 2)) < .6)
+        col[0, 0] = [np.nan, 0.0]
+        ct = -(-cols // tc)
+        want_p = [int(pulsed[r, c * tc:(c + 1) * tc].sum()) for r in range(rt) for c in range(ct)]
+        want_s = [int(np.count_nonzero(col[r, c * tc:(c + 1) * tc] > 0))
+                  for r in range(rt) for c in range(ct)]
+        got = kernels.per_tile_update_counts(pulsed, col, tc)
+        assert got.dtype == np.int64 and got.tolist() == want_p + want_s
+        got_b = kernels.per_tile_update_counts(pulsed > 20, col, tc)
+        assert got_b[:rt * ct].tolist() == [int((pulsed[r, c * tc:(c + 1) * tc] > 20).sum())
+                                           for r in range(rt) for c in range(ct)]
+    with pytest.raises(ValueError, match="differ in shape"):
+        kernels.per_tile_update_counts(np.zeros((2, 5)), np.zeros((2, 4, 2)), 2)
+    with pytest.raises(ValueError, match="no column per tile"):
+        kernels.per_tile_update_counts(np.zeros((2, 5)), np.zeros((2, 5, 2)), 0)
+
+
 def _maxpool_numpy(x: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The numpy form the numba max-pool replaced (first maximum wins, NaN propagates)."""
     oh, ow = x.shape[1] // size, x.shape[2] // size

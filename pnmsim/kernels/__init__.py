@@ -13,6 +13,7 @@
   direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
 * :mod:`pnmsim.kernels.cycles` — the per-cell write's closed-form tile cycles;
+* :mod:`pnmsim.kernels.tallies` — the per-cell update's per-tile counts;
 * :mod:`pnmsim.kernels.conductance` — a crossbar's conductances from its MTJ states;
 * :mod:`pnmsim.kernels.lines` — line statistics of driven inputs (read energy, active lines)
   and NumPy's pairwise sum;
@@ -68,6 +69,7 @@ from pnmsim.kernels.reference import (
     p_switch_reference,
     update_cells_reference,
 )
+from pnmsim.kernels.tallies import per_tile_update_counts
 
 __all__ = [
     "PARALLEL_MIN",
@@ -79,7 +81,8 @@ __all__ = [
     "line_square_sums",
     "line_square_sums_reference", "line_stats", "maxpool_backward_nhwc", "maxpool_nhwc",
     "outer_product_updates", "outer_product_updates_reference", "p_switch_reference",
-    "per_cell_tiles_cycles", "per_cell_write", "quantize_sum", "quantize_symmetric",
+    "per_cell_tiles_cycles", "per_cell_write", "per_tile_update_counts", "quantize_sum",
+    "quantize_symmetric",
     "quantize_symmetric_reference",
     "state_aware_pulses", "update_cells", "update_cells_reference",
 ]
