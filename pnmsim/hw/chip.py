@@ -9,8 +9,9 @@ whole update — whose latency is the closed form of :mod:`pnmsim.hw.timing`. In
 every product walks each tile's stage pipeline, and every write sub-step (per tile, column and
 polarity; per broadcast vector for the outer-product scheme) is its own event; tests prove both
 give the same cycle counts for all three phases. A coarse sample group's three holds (controller
-issue, the layer's tiles, the bus) run in one :func:`~pnmsim.hw.components.hold_each` — the
-events the components' own methods make, one generator frame fewer per resume.
+issue, the layer's tiles, the bus), and a layer's coarse update's (issue, digital unit, bus,
+tiles), run in one :func:`~pnmsim.hw.components.hold_each` — the events the components' own
+methods make, with fewer generator frames per resume.
 
 Contention: samples queue FIFO for a layer's tiles (so layers pipeline across samples), every
 operation needs a controller issue slot, every transfer holds the interconnect, and the
@@ -117,6 +118,18 @@ class Chip:
             f"update {mp.layer.name}", {ARG_PHASE: "update", ARG_LAYER: mp.layer.name,
                                         "layer_index": rec.layer,
                                         ARG_GROUP: [0, rec.samples]})
+        if self.mode == "coarse":
+            # the holds of the four steps below in one hold_each (the same events; a resume
+            # passes two generator frames instead of four)
+            grp = self.groups[rec.layer]
+            holds: list[Hold] = [(self.controller, timing.issue_cycles(self.arch, mp), None)]
+            if rec.digital_ops or rec.optimizer_ops:
+                holds.append((self.digital, timing.digital_cycles(
+                    self.arch, rec.digital_ops, rec.optimizer_ops), None))
+            holds.append((self.interconnect, timing.bus_cycles(self.arch, rec.bus_words), None))
+            holds.append((grp, *grp.write_cycles(rec.facts)))
+            yield from hold_each(self.env, holds, tag)
+            return
         yield from self.controller.issue(self.arch, mp, tag)
         if rec.digital_ops or rec.optimizer_ops:
             yield from self.digital.gradient_and_optimiser(self.arch, rec.digital_ops,

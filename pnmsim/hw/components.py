@@ -241,9 +241,7 @@ class TileGroup:
     def write(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         """The layer's weight update from its recorded facts."""
         if self.mode == "coarse":
-            cyc, per = (self._per_cell_cycles(facts) if facts.scheme == "per_cell"
-                        else self._outer_cycles(facts))
-            yield from hold_each(self.env, ((self, cyc, per),), tag)
+            yield from hold_each(self.env, ((self, *self.write_cycles(facts)),), tag)
             return
         with self.res.request() as req:
             yield req
@@ -256,6 +254,12 @@ class TileGroup:
             for v in range(sub.shape[0]):
                 yield self.env.all_of([self.env.process(t.outer_vector(int(sub[v, t.c]), tag))
                                        for t in self.tiles])
+
+    def write_cycles(self, facts: UpdateFacts) -> tuple[int, list[int]]:
+        """Coarse mode: the cycles of the layer's update from its facts (its slowest tile's)
+        and each tile's own."""
+        return (self._per_cell_cycles(facts) if facts.scheme == "per_cell"
+                else self._outer_cycles(facts))
 
     def _per_cell_cycles(self, facts: UpdateFacts) -> tuple[int, list[int]]:
         """Coarse mode: a per-cell update's cycles (its slowest tile's) and each tile's own."""
