@@ -128,6 +128,16 @@ class Tally:
             ent[2] = missing[values[missing] == 0]
         ent[1] += values
 
+    def planned_sums(self, keys: list[Key]) -> np.ndarray | None:
+        """The int64 sums :meth:`add_planned` keeps for ``keys`` since the last read, where
+        every one of the keys is already in the dictionary (a caller may add non-negative
+        integer counts into them in place: the same as :meth:`add_planned`, which then has
+        no key to enter); None otherwise (then :meth:`add_planned`)."""
+        ent = self._pending.get(id(keys))
+        if ent is None or ent[0] is not keys or ent[2].size:
+            return None
+        return ent[1]  # type: ignore[no-any-return]
+
     def merge(self, other: Tally) -> None:
         for k, v in other.counts.items():
             self.counts[k] += v

@@ -168,6 +168,46 @@ def test_plans_count_what_the_per_tile_loops_count(arch_i: int, workload: str) -
                 assert list(c.counts.items()) == list(b.counts.items())
 
 
+def test_plan_sums_added_in_place_are_the_loops_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once every key of a plan is counted, later calls add into the plan's running sums in
+    one kernel call (kernels.add_plan): after calls with other batch sizes and data the
+    counts, and the order keys first appear, are the per-tile loops'."""
+    from pnmsim import kernels
+
+    calls = []
+    real = kernels.add_plan
+    monkeypatch.setattr(kernels, "add_plan", lambda *a: calls.append(1) or real(*a))
+    arch = load_arch("reference")
+    rng = np.random.default_rng(5)
+    a, b = Tally(), Tally()
+    for mp in map_network(load_workload("mnist_mlp"), arch).layers:
+        lay = mp.layer
+        sg, per = sense_groups(arch, mp)
+        for m in (37, 5, 37):
+            x = rng.integers(-1, 2, (m, lay.rows)).astype(np.float32)
+            dq = rng.integers(-1, 2, (m, lay.cols)).astype(np.float32)
+            width = np.where(rng.random((lay.rows, lay.cols)) < 0.4,
+                             rng.uniform(0.5, 20.0, (lay.rows, lay.cols)), 0.0)
+            sign = rng.integers(-1, 2, (lay.rows, lay.cols))
+            pad = mp.row_tiles * mp.tile_rows - lay.rows
+            wz = np.vstack([np.where(sign > 0, width, 0.0), np.zeros((pad, lay.cols))])
+            nz = np.vstack([np.where(sign < 0, width, 0.0), np.zeros((pad, lay.cols))])
+            shape = (mp.row_tiles, mp.tile_rows, lay.cols)
+            col = np.stack([wz.reshape(shape).max(axis=1), nz.reshape(shape).max(axis=1)], -1)
+            count_forward(a, arch, mp, x, 1.25, "adc", sg, per, 4)
+            _forward_loop(b, arch, mp, x, 1.25, "adc", sg, per, 4)
+            count_backward(a, arch, mp, dq, 0.5, 3)
+            _backward_loop(b, arch, mp, dq, 0.5, 3)
+            count_per_cell_update(a, mp, width, sign, col, True, 3.5, 1000, m, 77.0)
+            _per_cell_loop(b, mp, width, sign, col, True, 3.5, 1000, m, 77.0)
+    assert calls    # the in-place sums were taken
+    assert list(a.counts.items()) == list(b.counts.items())
+    with pytest.raises(ValueError, match="past the counts given"):
+        real(np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64),
+             np.zeros(2, dtype=np.int64), np.ones(2, dtype=np.int64),
+             np.array([0, 1]), 3, np.zeros(1, dtype=np.int64))
+
+
 def test_a_zero_count_leaves_no_key() -> None:
     """As Tally.add: a count of zero is not recorded (no key appears)."""
     arch = load_arch("reference")

@@ -13,7 +13,8 @@
   direction, bias-dependent TMR with the series divider solved, state-aware widths);
 * :mod:`pnmsim.kernels.reference` — their plain-numpy twins, which tests compare against;
 * :mod:`pnmsim.kernels.cycles` — the per-cell write's closed-form tile cycles;
-* :mod:`pnmsim.kernels.tallies` — the per-cell update's per-tile counts;
+* :mod:`pnmsim.kernels.tallies` — the per-cell update's per-tile counts and the counting
+  plans' sums;
 * :mod:`pnmsim.kernels.conductance` — a crossbar's conductances from its MTJ states;
 * :mod:`pnmsim.kernels.lines` — line statistics of driven inputs (read energy, active lines)
   and NumPy's pairwise sum;
@@ -69,10 +70,11 @@ from pnmsim.kernels.reference import (
     p_switch_reference,
     update_cells_reference,
 )
-from pnmsim.kernels.tallies import per_tile_update_counts
+from pnmsim.kernels.tallies import add_plan, per_tile_update_counts
 
 __all__ = [
     "PARALLEL_MIN",
+    "add_plan",
     "_p_switch", "_pulse_cell", "col2im_add_nhwc", "conductances", "conductances_reference",
     "im2col_into_nhwc",
     "dac_observed", "quantize_add_observed", "quantize_col2im_observed", "quantize_observed",

@@ -1,7 +1,8 @@
-"""numba kernel of the per-cell update's per-tile counts (part of :mod:`pnmsim.kernels`): the
-pulsed cells and the pulse sub-steps of every tile, which :func:`pnmsim.counting.
-count_per_cell_update` counts every mini-batch, in one pass over the update facts instead of
-a handful of NumPy calls (compares, casts, two ``reduceat`` and a concatenation)."""
+"""numba kernels of the per-batch counts of :mod:`pnmsim.counting` (part of
+:mod:`pnmsim.kernels`): the per-cell update's pulsed cells and pulse sub-steps of every tile,
+in one pass over the update facts instead of a handful of NumPy calls (compares, casts, two
+``reduceat`` and a concatenation), and a counting plan's integer counts added into its
+running sums in one call instead of eight NumPy calls on arrays of a few dozen entries."""
 
 from __future__ import annotations
 
@@ -33,3 +34,23 @@ def per_tile_update_counts(pulsed: np.ndarray, col_pulse_ns: np.ndarray,
             out[rt * ct + i] += np.int64(col_pulse_ns[r, c, 0] > 0.0) + np.int64(
                 col_pulse_ns[r, c, 1] > 0.0)
     return out
+
+
+@njit(cache=True)
+def add_plan(acc: np.ndarray, const: np.ndarray, per_m: np.ndarray, per_dyn: np.ndarray,
+             dyn_at: np.ndarray, m: int, dyn: np.ndarray) -> None:
+    """``acc[i] += const[i] + per_m[i] * m + per_dyn[i] * dyn[dyn_at[i]]`` (the last term only
+    where ``dyn_at[i] >= 0``), int64 as NumPy computes it: a counting plan's entries
+    (:class:`pnmsim.counting._TilePlan`). An index past ``dyn`` is refused (ValueError)."""
+    n = acc.shape[0]
+    if const.shape[0] != n or per_m.shape[0] != n or per_dyn.shape[0] != n \
+            or dyn_at.shape[0] != n:
+        raise ValueError("add_plan: the plan's arrays differ in length")
+    for i in range(n):
+        v = const[i] + per_m[i] * m
+        k = dyn_at[i]
+        if k >= 0:
+            if k >= dyn.shape[0]:
+                raise ValueError("add_plan: a data-dependent count past the counts given")
+            v += per_dyn[i] * dyn[k]
+        acc[i] += v
