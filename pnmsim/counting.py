@@ -80,9 +80,9 @@ class _TilePlan:
 
     def add_to(self, t: Tally, m: int, dyn: np.ndarray | list[int] | None = None) -> None:
         acc = t.planned_sums(self.keys)
-        if acc is not None:   # every key counted before: the sums in one kernel call
+        if acc is not None and dyn is not None:   # every key counted before: one kernel call
             kernels.add_plan(acc, self.const, self.per_m, self.per_dyn, self.dyn_at, m,
-                             _NO_DYN if dyn is None else np.asarray(dyn, dtype=np.int64))
+                             np.asarray(dyn, dtype=np.int64))
             return
         v = self.const + self.per_m * m
         if dyn is not None and self._dyn_k.size:
@@ -91,7 +91,6 @@ class _TilePlan:
         t.add_planned(self.keys, v)
 
 
-_NO_DYN = np.zeros(0, dtype=np.int64)
 _PLANS: dict[tuple, _TilePlan] = {}
 
 
