@@ -116,6 +116,25 @@ def _archs() -> list:
     return [ref, digital, load_arch("tile256")]
 
 
+def _batch(rng: np.random.Generator, mp: LayerMapping, m: int) -> tuple[np.ndarray, ...]:
+    """A batch of m random inputs (some lines never driven) and errors of a layer, a
+    per-cell update's widths and signs, and its facts' widest pulse per (row tile, column,
+    polarity)."""
+    lay = mp.layer
+    x = rng.integers(-1, 2, (m, lay.rows)).astype(np.float32)
+    x[:, rng.random(lay.rows) < 0.3] = 0.0
+    dq = rng.integers(-1, 2, (m, lay.cols)).astype(np.float32)
+    width = np.where(rng.random((lay.rows, lay.cols)) < 0.4,
+                     rng.uniform(0.5, 20.0, (lay.rows, lay.cols)), 0.0)
+    sign = rng.integers(-1, 2, (lay.rows, lay.cols))
+    pad = mp.row_tiles * mp.tile_rows - lay.rows
+    wz = np.vstack([np.where(sign > 0, width, 0.0), np.zeros((pad, lay.cols))])
+    nz = np.vstack([np.where(sign < 0, width, 0.0), np.zeros((pad, lay.cols))])
+    shape = (mp.row_tiles, mp.tile_rows, lay.cols)
+    col = np.stack([wz.reshape(shape).max(axis=1), nz.reshape(shape).max(axis=1)], -1)
+    return x, dq, width, sign, col
+
+
 @pytest.mark.parametrize("arch_i", [0, 1, 2])
 @pytest.mark.parametrize("workload", ["mnist_mlp", "mnist_cnn"])
 def test_plans_count_what_the_per_tile_loops_count(arch_i: int, workload: str) -> None:
@@ -125,17 +144,9 @@ def test_plans_count_what_the_per_tile_loops_count(arch_i: int, workload: str) -
         lay = mp.layer
         sg, per = sense_groups(arch, mp)
         for m in (1, 37):
-            x = rng.integers(-1, 2, (m, lay.rows)).astype(np.float32)
-            x[:, rng.random(lay.rows) < 0.3] = 0.0           # some lines never driven
-            dq = rng.integers(-1, 2, (m, lay.cols)).astype(np.float32)
-            width = np.where(rng.random((lay.rows, lay.cols)) < 0.4,
-                             rng.uniform(0.5, 20.0, (lay.rows, lay.cols)), 0.0)
-            sign = rng.integers(-1, 2, (lay.rows, lay.cols))
+            x, dq, width, sign, col = _batch(rng, mp, m)
             pad = mp.row_tiles * mp.tile_rows - lay.rows
-            wz = np.vstack([np.where(sign > 0, width, 0.0), np.zeros((pad, lay.cols))])
-            nz = np.vstack([np.where(sign < 0, width, 0.0), np.zeros((pad, lay.cols))])
             shape = (mp.row_tiles, mp.tile_rows, lay.cols)
-            col = np.stack([wz.reshape(shape).max(axis=1), nz.reshape(shape).max(axis=1)], -1)
             for sensing in ("adc", "comparators"):
                 a, b = Tally(), Tally()
                 count_forward(a, arch, mp, x, 1.25, sensing, sg, per, 4)
@@ -181,19 +192,9 @@ def test_plan_sums_added_in_place_are_the_loops_counts(monkeypatch: pytest.Monke
     rng = np.random.default_rng(5)
     a, b = Tally(), Tally()
     for mp in map_network(load_workload("mnist_mlp"), arch).layers:
-        lay = mp.layer
         sg, per = sense_groups(arch, mp)
         for m in (37, 5, 37):
-            x = rng.integers(-1, 2, (m, lay.rows)).astype(np.float32)
-            dq = rng.integers(-1, 2, (m, lay.cols)).astype(np.float32)
-            width = np.where(rng.random((lay.rows, lay.cols)) < 0.4,
-                             rng.uniform(0.5, 20.0, (lay.rows, lay.cols)), 0.0)
-            sign = rng.integers(-1, 2, (lay.rows, lay.cols))
-            pad = mp.row_tiles * mp.tile_rows - lay.rows
-            wz = np.vstack([np.where(sign > 0, width, 0.0), np.zeros((pad, lay.cols))])
-            nz = np.vstack([np.where(sign < 0, width, 0.0), np.zeros((pad, lay.cols))])
-            shape = (mp.row_tiles, mp.tile_rows, lay.cols)
-            col = np.stack([wz.reshape(shape).max(axis=1), nz.reshape(shape).max(axis=1)], -1)
+            x, dq, width, sign, col = _batch(rng, mp, m)
             count_forward(a, arch, mp, x, 1.25, "adc", sg, per, 4)
             _forward_loop(b, arch, mp, x, 1.25, "adc", sg, per, 4)
             count_backward(a, arch, mp, dq, 0.5, 3)
