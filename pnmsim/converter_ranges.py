@@ -96,8 +96,10 @@ class ConverterRanges:
         self.observing = True   # False: convert without gathering statistics (evaluation)
         self._buf = np.empty(0)   # subsamples gathered by converter passes
 
-    def _observe(self, key: str, y: np.ndarray) -> None:
-        self._add(key, _stats(y, _is_dac(key)))
+    def _observe(self, key: str, y: np.ndarray,
+                 stats: tuple[float, float, float, float] | None = None) -> None:
+        """Add ``y``'s statistics (``stats``: already taken from ``y``)."""
+        self._add(key, stats if stats is not None else _stats(y, _is_dac(key)))
 
     def gathered(self, key: str, size: int) -> tuple[np.ndarray, int] | None:
         """Where a converter pass can gather the statistics' subsample itself
@@ -141,10 +143,12 @@ class ConverterRanges:
     def full_scale(self, key: str, y: np.ndarray) -> float:
         """The fixed full scale of converter group ``key``; ``y`` (the signal being converted)
         only feeds the running statistics, except on a key's first use (set from it, once)."""
+        st = None
         if key not in self.fixed:
-            self.fixed[key] = self._from_stats(key, list(_stats(y, _is_dac(key))))
-        if self.observing:
-            self._observe(key, y)
+            st = _stats(y, _is_dac(key))
+            self.fixed[key] = self._from_stats(key, list(st))
+        if self.observing:   # on a first use, the statistics just taken
+            self._observe(key, y, st)
         return self.fixed[key]
 
     def calibrate(self) -> None:
