@@ -26,7 +26,6 @@ from collections import defaultdict
 from typing import Any
 
 from pnmsim.config import ArchConfig
-from pnmsim.hw import timing
 from pnmsim.hw.components import (
     Controller,
     DigitalUnit,
@@ -102,13 +101,10 @@ class Chip:
         holds = self._holds.get(key)
         if holds is None:
             mp = self.mapping.layers[rec.layer]
-            grp = self.groups[rec.layer]
-            cyc, per = grp.coarse_cycles(phase, rec.sensing, n)
             holds = self._holds[key] = (
-                (self.controller, timing.issue_cycles(self.arch, mp), None),
-                (grp, cyc, per),
-                (self.interconnect,
-                 timing.bus_cycles(self.arch, bus_words(self.arch, mp, phase, n)), None))
+                self.controller.issue_hold(self.arch, mp),
+                self.groups[rec.layer].operate_hold(phase, rec.sensing, n),
+                self.interconnect.transfer_hold(self.arch, bus_words(self.arch, mp, phase, n)))
         return holds
 
     def _update(self, rec: OpRecord) -> Gen:
@@ -121,13 +117,12 @@ class Chip:
         if self.mode == "coarse":
             # the holds of the four steps below in one hold_each (the same events; a resume
             # passes two generator frames instead of four)
-            grp = self.groups[rec.layer]
-            holds: list[Hold] = [(self.controller, timing.issue_cycles(self.arch, mp), None)]
+            holds = [self.controller.issue_hold(self.arch, mp)]
             if rec.digital_ops or rec.optimizer_ops:
-                holds.append((self.digital, timing.digital_cycles(
-                    self.arch, rec.digital_ops, rec.optimizer_ops), None))
-            holds.append((self.interconnect, timing.bus_cycles(self.arch, rec.bus_words), None))
-            holds.append((grp, *grp.write_cycles(rec.facts)))
+                holds.append(self.digital.gradient_hold(self.arch, rec.digital_ops,
+                                                        rec.optimizer_ops))
+            holds.append(self.interconnect.transfer_hold(self.arch, rec.bus_words))
+            holds.append(self.groups[rec.layer].write_hold(rec.facts))
             yield from hold_each(self.env, holds, tag)
             return
         yield from self.controller.issue(self.arch, mp, tag)

@@ -93,23 +93,35 @@ class Unit:
 class Controller(Unit):
     """Issues every tile operation (``controller_issue_slots`` at a time)."""
 
+    def issue_hold(self, arch: ArchConfig, mp: LayerMapping) -> Hold:
+        """The hold of issuing one operation to every tile of layer ``mp``."""
+        return (self, timing.issue_cycles(arch, mp), None)
+
     def issue(self, arch: ArchConfig, mp: LayerMapping, tag: Tag = None) -> Gen:
-        yield from self.hold(timing.issue_cycles(arch, mp), tag)
+        yield from hold_each(self.env, (self.issue_hold(arch, mp),), tag)
 
 
 class Interconnect(Unit):
     """The shared inter-tile bus."""
 
+    def transfer_hold(self, arch: ArchConfig, words: int) -> Hold:
+        """The hold of moving ``words`` words."""
+        return (self, timing.bus_cycles(arch, words), None)
+
     def transfer(self, arch: ArchConfig, words: int, tag: Tag = None) -> Gen:
-        yield from self.hold(timing.bus_cycles(arch, words), tag)
+        yield from hold_each(self.env, (self.transfer_hold(arch, words),), tag)
 
 
 class DigitalUnit(Unit):
     """Gradient, optimiser and batch-norm lanes of the digital periphery."""
 
+    def gradient_hold(self, arch: ArchConfig, grad_macs: int, opt_ops: int) -> Hold:
+        """The hold of the weight-gradient MACs and the optimiser updates."""
+        return (self, timing.digital_cycles(arch, grad_macs, opt_ops), None)
+
     def gradient_and_optimiser(self, arch: ArchConfig, grad_macs: int, opt_ops: int,
                                tag: Tag = None) -> Gen:
-        yield from self.hold(timing.digital_cycles(arch, grad_macs, opt_ops), tag)
+        yield from hold_each(self.env, (self.gradient_hold(arch, grad_macs, opt_ops),), tag)
 
 
 class Tile:
@@ -207,8 +219,7 @@ class TileGroup:
     def operate(self, phase: str, n: int, sensing: str = "", tag: Tag = None) -> Gen:
         """n matrix-vector products of ``phase`` on every tile of the layer."""
         if self.mode == "coarse":
-            cyc, per = self.coarse_cycles(phase, sensing, n)
-            yield from hold_each(self.env, ((self, cyc, per),), tag)
+            yield from hold_each(self.env, (self.operate_hold(phase, sensing, n),), tag)
             return
         with self.res.request() as req:
             yield req
@@ -241,7 +252,7 @@ class TileGroup:
     def write(self, facts: UpdateFacts, tag: Tag = None) -> Gen:
         """The layer's weight update from its recorded facts."""
         if self.mode == "coarse":
-            yield from hold_each(self.env, ((self, *self.write_cycles(facts)),), tag)
+            yield from hold_each(self.env, (self.write_hold(facts),), tag)
             return
         with self.res.request() as req:
             yield req
@@ -255,11 +266,15 @@ class TileGroup:
                 yield self.env.all_of([self.env.process(t.outer_vector(int(sub[v, t.c]), tag))
                                        for t in self.tiles])
 
-    def write_cycles(self, facts: UpdateFacts) -> tuple[int, list[int]]:
-        """Coarse mode: the cycles of the layer's update from its facts (its slowest tile's)
-        and each tile's own."""
-        return (self._per_cell_cycles(facts) if facts.scheme == "per_cell"
-                else self._outer_cycles(facts))
+    def operate_hold(self, phase: str, sensing: str, n: int) -> Hold:
+        """Coarse mode: the hold of n products of ``phase`` (:meth:`coarse_cycles`)."""
+        return (self, *self.coarse_cycles(phase, sensing, n))
+
+    def write_hold(self, facts: UpdateFacts) -> Hold:
+        """Coarse mode: the hold of the layer's update from its facts: its slowest tile's
+        cycles and each tile's own."""
+        return (self, *(self._per_cell_cycles(facts) if facts.scheme == "per_cell"
+                        else self._outer_cycles(facts)))
 
     def _per_cell_cycles(self, facts: UpdateFacts) -> tuple[int, list[int]]:
         """Coarse mode: a per-cell update's cycles (its slowest tile's) and each tile's own."""
