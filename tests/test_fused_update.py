@@ -261,6 +261,26 @@ def _lookup_thresholds(over: tuple[str, ...]) -> tuple[object, PulseMapper, np.n
     return arch, mp, width_index_tables(nom)[0]
 
 
+def _assert_fused_equals_three_step(a: Crossbar, b: Crossbar, step: np.ndarray,
+                                    level_step: float, mapper: PulseMapper,
+                                    got: list[np.ndarray], min_pulses: int) -> np.ndarray:
+    """``step`` written into the twin crossbars ``a`` (the fused update) and ``b`` (the
+    three-step path on step / level_step in float64, its widths appended to ``got``): the same
+    pulses (more than ``min_pulses``), switches, energy, pulse time, states and changed
+    weights. Returns the fused update's widest pulse per (row tile, column, polarity)."""
+    cnt_a, col, _, _, changed = a.update_per_cell_fused(step, level_step, mapper,
+                                                        np.random.default_rng(5), 64)
+    before = b.weights()
+    cnt_b = b.update_per_cell(np.asarray(step, np.float64) / level_step, mapper,
+                              np.random.default_rng(5), got)
+    assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > min_pulses
+    assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
+        cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
+    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
+    assert changed == int(np.count_nonzero(b.weights() != before))
+    return col
+
+
 def _assert_fused_equals_three_step_at(arch: object, mapper: PulseMapper,
                                        step: np.ndarray) -> None:
     """Steps ``step`` (rows, 6) on cells of weights -1, 0, +1 (columns 0-2 and 3-5, each step
@@ -270,17 +290,8 @@ def _assert_fused_equals_three_step_at(arch: object, mapper: PulseMapper,
     a = Crossbar(rows, cols, arch, np.random.default_rng(9))  # type: ignore[arg-type]
     a.set_weights(np.tile([-1, 0, 1, -1, 0, 1], (rows, 1)))
     b = copy.deepcopy(a)
-    cnt_a, col, _, _, changed = a.update_per_cell_fused(step, 1.0, mapper,
-                                                        np.random.default_rng(5), 64)
     got: list[np.ndarray] = []
-    before = b.weights()
-    cnt_b = b.update_per_cell(np.asarray(step, np.float64), mapper, np.random.default_rng(5),
-                              got)
-    assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > rows     # many cells pulsed
-    assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
-        cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
-    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
-    assert changed == int(np.count_nonzero(b.weights() != before))
+    col = _assert_fused_equals_three_step(a, b, step, 1.0, mapper, got, min_pulses=rows)
     # the widest pulse per column and polarity: the direct widths of the three-step path
     w = np.asarray(got[0])
     want = np.zeros((cols, 2))
@@ -545,13 +556,4 @@ def test_fused_update_float32_steps_at_other_level_steps(level_step: float) -> N
     step = (rng.standard_normal((rows, cols)) * 0.7).astype(np.float32)
     step[rng.random((rows, cols)) < 0.1] = 0.0
     step[0, :4] = [1.0, -2.0, 0.5, -1.5]      # whole levels at one level step, not at another
-    cnt_a, _, _, _, changed = a.update_per_cell_fused(step, level_step, mapper,
-                                                      np.random.default_rng(5), 64)
-    before = b.weights()
-    cnt_b = b.update_per_cell(np.asarray(step, np.float64) / level_step, mapper,
-                              np.random.default_rng(5), [])
-    assert cnt_a.pulses == cnt_b.pulses and cnt_a.pulses > 100
-    assert (cnt_a.switched, cnt_a.write_fj, cnt_a.pulse_ns_total) == (
-        cnt_b.switched, cnt_b.write_fj, cnt_b.pulse_ns_total)
-    assert np.array_equal(a.s1, b.s1) and np.array_equal(a.s2, b.s2)
-    assert changed == int(np.count_nonzero(b.weights() != before))
+    _assert_fused_equals_three_step(a, b, step, level_step, mapper, [], min_pulses=100)
